@@ -1,0 +1,89 @@
+"""Alignment stages: flat start and realignment with a trained model, saved to an alignment dir.
+
+An alignment directory holds ``ali.npz`` (:class:`Alignments`), ``topology.json`` (the HMM
+topology the pdf-ids refer to) and ``failed.txt`` (utterances that could not be aligned).
+"""
+
+import logging
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+from hybrid_asr.align.alignments import Alignments, flat_start_alignment
+from hybrid_asr.align.viterbi import align_dataset
+from hybrid_asr.bundle import ModelBundle
+from hybrid_asr.decoding.likelihoods import log_likelihoods
+from hybrid_asr.errors import AlignmentError, HybridAsrError
+from hybrid_asr.features.storage import FeatureStore
+from hybrid_asr.graph.training import TrainingGraphCompiler
+from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.lang.lang_dir import Lang
+from hybrid_asr.lang.lexicon import SIL
+from hybrid_asr.utils import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def _save(out: Path, alis: Dict, topo: HmmTopology, failed) -> None:
+    if not alis:
+        raise HybridAsrError(f"{out}: no utterance could be aligned")
+    out.mkdir(parents=True, exist_ok=True)
+    topo.save(out / "topology.json")
+    write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in failed))
+    Alignments(alis).save(out / "ali.npz")  # last: its presence marks a complete directory
+    frames = sum(len(a) for a in alis.values())
+    log.info("aligned %d utterances (%d frames), %d failed -> %s", len(alis), frames, len(failed), out)
+
+
+def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_states: int = 3,
+               sil_states: Optional[int] = None) -> None:
+    """Flat-start alignment of every utterance along SIL + first pronunciations + SIL.
+
+    The quiet frames at the ends go to SIL and the rest is divided equally among the words'
+    HMM states (:func:`flat_start_alignment`); transition probabilities are estimated from it.
+
+    Args:
+        store: training features (for the frame counts).
+        lang: lang directory (phones, lexicon).
+        out_dir: alignment directory to write.
+        num_states: HMM states per phone.
+        sil_states: states of SIL (default ``num_states``).
+    """
+    topo = HmmTopology.create(lang.phones, [lang.phone_table[p] for p in lang.phones],
+                              {SIL: sil_states or num_states}, num_states)
+    alis, failed = {}, []
+    lexicon = lang.lexicon.with_unk()
+    for u in store.utterances:
+        feats = store.raw(u.id).numpy()
+        energy = feats.mean(axis=1) if store.config.kind == "fbank" else feats[:, 0]
+        try:
+            alis[u.id] = flat_start_alignment(u.text, energy, lexicon, topo)
+        except AlignmentError as e:
+            log.warning("%s: %s", u.id, e)
+            failed.append(u.id)
+    topo.estimate_transitions(alis.values())
+    _save(Path(out_dir), alis, topo, failed)
+
+
+def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_dir: Union[str, Path],
+            batch_size: int = 16) -> None:
+    """Viterbi-align every utterance with a trained model (acoustic scale 1, transition scale 1).
+
+    Args:
+        store: features of the utterances (per-speaker CMVN applied).
+        lang: lang directory (L, words).
+        model_dir: model bundle (acoustic model, priors, topology).
+        out_dir: alignment directory to write.
+        batch_size: utterances per k2 intersection.
+    """
+    bundle = ModelBundle.load(model_dir)
+    compiler = TrainingGraphCompiler(lang, bundle.topology)
+    score = lambda utt: log_likelihoods(bundle.model, store.normalized(utt), bundle.log_priors)  # noqa: E731
+    alis, failed = align_dataset(compiler, [(u.id, u.text) for u in store.utterances], score, batch_size)
+    topo = bundle.topology
+    topo.estimate_transitions(alis.values())
+    _save(Path(out_dir), alis, topo, failed)
+
+
+def alignment_exists(path: Union[str, Path]) -> bool:
+    """True if ``path`` holds a complete alignment directory."""
+    return (Path(path) / "ali.npz").is_file()

@@ -1,0 +1,80 @@
+"""Viterbi forced alignment with k2: best path of H o L o transcript through the frame scores."""
+
+import logging
+from typing import Dict, List, Sequence, Tuple
+
+import k2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hybrid_asr.graph.training import TrainingGraphCompiler
+
+log = logging.getLogger(__name__)
+
+
+def viterbi_align(
+    compiler: TrainingGraphCompiler,
+    texts: Sequence[str],
+    scores: Sequence[torch.Tensor],
+    output_beam: float = 20.0,
+) -> List[np.ndarray]:
+    """Forced-align a batch of utterances.
+
+    Args:
+        compiler: builds the training graph of each transcript.
+        texts: transcripts, one per utterance.
+        scores: per utterance ``[T_i, S]`` float32 log-likelihoods (already acoustically scaled).
+        output_beam: pruning beam of ``k2.intersect_dense`` (log base e).
+
+    Returns:
+        Per utterance int32 ``[T_i]`` pdf-ids, or an empty array where no path of the graph fits
+        the frames (too few frames for the text; k2 then returns an empty best path).
+    """
+    from hybrid_asr.decoding.likelihoods import pad_scores
+
+    order = sorted(range(len(texts)), key=lambda i: -scores[i].shape[0])  # k2 wants longest first
+    graphs = compiler.compile([texts[i] for i in order])
+    dense = pad_scores([scores[i] for i in order], 1.0)
+    segs = torch.tensor([[i, 0, scores[j].shape[0]] for i, j in enumerate(order)], dtype=torch.int32)
+    lattice = k2.intersect_dense(graphs, k2.DenseFsaVec(dense, segs), output_beam=output_beam)
+    best = k2.shortest_path(lattice, use_double_scores=True)
+    out: List[np.ndarray] = [np.zeros(0, dtype=np.int32)] * len(texts)
+    for k, j in enumerate(order):
+        labels = best[k].labels
+        ali = (labels[labels > 0] - 1).numpy().astype(np.int32)
+        if len(ali) == scores[j].shape[0]:
+            out[j] = ali
+    return out
+
+
+def align_dataset(
+    compiler: TrainingGraphCompiler,
+    utts: Sequence[Tuple[str, str]],
+    score_fn,
+    batch_size: int = 16,
+) -> Tuple[Dict[str, np.ndarray], List[str]]:
+    """Align many utterances in batches, with a progress bar.
+
+    Args:
+        compiler: training-graph compiler.
+        utts: ``(utt_id, transcript)`` pairs.
+        score_fn: ``utt_id -> [T, S]`` log-likelihoods.
+        batch_size: utterances per k2 call.
+
+    Returns:
+        ``(alignments of the utterances that aligned, ids of those that did not)``.
+    """
+    done: Dict[str, np.ndarray] = {}
+    failed: List[str] = []
+    for start in tqdm(range(0, len(utts), batch_size), desc="align", unit="batch"):
+        batch = utts[start : start + batch_size]
+        alis = viterbi_align(compiler, [t for _, t in batch], [score_fn(u) for u, _ in batch])
+        for (utt, _), ali in zip(batch, alis):
+            if len(ali):
+                done[utt] = ali
+            else:
+                failed.append(utt)
+    if failed:
+        log.warning("%d utterances failed to align (e.g. %s)", len(failed), failed[:3])
+    return done, failed

@@ -1,0 +1,118 @@
+"""The self-contained model directory: everything ``hybrid-asr decode`` needs, nothing else.
+
+Layout::
+
+    model.pt              acoustic model state_dict
+    model_config.json     DnnConfig (architecture, splice context, number of senones)
+    feature_config.json   FeatureConfig (front end)
+    cmvn.json             global CMVN statistics of the training data (for new audio)
+    priors.pt             float32 [S] log senone priors
+    topology.json         HmmTopology (phones, states, pdf-ids, self-loop probabilities)
+    train_config.json     TrainConfig used (informational)
+    HLG.pt, words.txt     decoding graph and word table (added by ``make-graph``)
+    search_config.json    default acoustic scale and beams (added by ``make-graph``)
+"""
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Union
+
+import k2
+import torch
+
+from hybrid_asr.decoding.search import SearchConfig
+from hybrid_asr.errors import InputError
+from hybrid_asr.features.cmvn import CmvnStats
+from hybrid_asr.features.config import FeatureConfig
+from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.lang.lang_dir import load_fsa, save_fsa
+from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
+from hybrid_asr.utils import atomic_path, write_text_atomic
+
+MODEL_FILES = ("model.pt", "model_config.json", "feature_config.json", "cmvn.json", "priors.pt", "topology.json")
+GRAPH_FILES = ("HLG.pt", "words.txt", "search_config.json")
+
+
+@dataclass
+class ModelBundle:
+    """An acoustic model with everything needed to turn audio into senone log-likelihoods.
+
+    Attributes:
+        model: the acoustic model.
+        feature_config: front-end settings the model was trained on.
+        cmvn: global CMVN statistics of the training data.
+        log_priors: float32 ``[S]`` log p(s).
+        topology: HMM topology (pdf-ids, transitions).
+    """
+
+    model: DnnAcousticModel
+    feature_config: FeatureConfig
+    cmvn: CmvnStats
+    log_priors: torch.Tensor
+    topology: HmmTopology
+
+    def save(self, path: Union[str, Path]) -> None:
+        """Write the model files of the bundle (each atomically) into directory ``path``."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "model.pt") as tmp:
+            torch.save(self.model.state_dict(), tmp)
+        self.model.config.save(out / "model_config.json")
+        self.feature_config.save(out / "feature_config.json")
+        write_text_atomic(out / "cmvn.json", json.dumps(self.cmvn.to_dict()))
+        with atomic_path(out / "priors.pt") as tmp:
+            torch.save(self.log_priors, tmp)
+        self.topology.save(out / "topology.json")
+
+    @staticmethod
+    def exists(path: Union[str, Path]) -> bool:
+        """True if all model files are present."""
+        return all((Path(path) / f).is_file() for f in MODEL_FILES)
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "ModelBundle":
+        """Load a bundle; raises :class:`InputError` naming the first missing file."""
+        d = Path(path)
+        if not d.is_dir():
+            raise InputError(d, "model directory does not exist")
+        for f in MODEL_FILES:
+            if not (d / f).is_file():
+                raise InputError(d / f, "missing from the model directory")
+        model = DnnAcousticModel(DnnConfig.load(d / "model_config.json"))
+        try:
+            model.load_state_dict(torch.load(d / "model.pt"))
+        except (RuntimeError, OSError) as e:
+            raise InputError(d / "model.pt", f"does not match model_config.json: {str(e).splitlines()[0]}") from None
+        model.eval()
+        cmvn = CmvnStats.from_dict(json.loads((d / "cmvn.json").read_text()))
+        return cls(model, FeatureConfig.load(d / "feature_config.json"), cmvn, torch.load(d / "priors.pt"),
+                   HmmTopology.load(d / "topology.json"))
+
+
+def save_graph(path: Union[str, Path], hlg: k2.Fsa, words_txt: Union[str, Path], search: SearchConfig) -> None:
+    """Add the decoding graph, word table and search settings to a model directory."""
+    d = Path(path)
+    save_fsa(hlg, d / "HLG.pt")
+    with atomic_path(d / "words.txt") as tmp:
+        shutil.copyfile(words_txt, tmp)
+    write_text_atomic(d / "search_config.json", json.dumps(asdict(search), indent=2) + "\n")
+
+
+def load_graph(path: Union[str, Path]):
+    """``(HLG, word SymbolTable, SearchConfig)`` of a model directory; InputError if missing."""
+    d = Path(path)
+    for f in GRAPH_FILES:
+        if not (d / f).is_file():
+            raise InputError(d / f, "missing from the model directory (run make-graph)")
+    search = SearchConfig(**json.loads((d / "search_config.json").read_text()))
+    return load_fsa(d / "HLG.pt"), k2.SymbolTable.from_file(str(d / "words.txt")), search
+
+
+def graph_exists(path: Union[str, Path]) -> bool:
+    """True if the model directory has a decoding graph."""
+    return all((Path(path) / f).is_file() for f in GRAPH_FILES)
+
+
+__all__ = ["ModelBundle", "graph_exists", "load_graph", "save_graph"]

@@ -1,0 +1,289 @@
+"""Sub-commands of ``hybrid-asr``. Each parses arguments and calls one library function."""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("hybrid_asr.cli")
+
+
+def _floats(text: str):
+    return [float(x) for x in text.split(",") if x]
+
+
+# ---------------------------------------------------------------- data
+def _prepare(args) -> int:
+    from hybrid_asr.data import (download_an4, download_fsdd, prepare_an4, prepare_fsdd, resolve_corpus_dir,
+                                 write_split)
+
+    download, prepare = {"an4": (download_an4, prepare_an4), "fsdd": (download_fsdd, prepare_fsdd)}[args.corpus]
+    corpus_dir = resolve_corpus_dir(args.corpus_dir, args.corpus, download, Path(args.download_dir))
+    log.info("preparing %s from %s", args.corpus, corpus_dir)
+    for split, (recs, sups) in prepare(corpus_dir).items():
+        write_split(Path(args.out_dir), split, recs, sups)
+    return 0
+
+
+def add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="corpus -> lhotse manifests (train/test splits)")
+    p.add_argument("corpus", choices=["an4", "fsdd"])
+    p.add_argument("out_dir", help="manifest directory to write")
+    p.add_argument("--corpus-dir", help="corpus root (default: ../shared/data/<corpus> if present, else download)")
+    p.add_argument("--download-dir", default="downloads", help="where to download the corpus if needed")
+    p.set_defaults(func=_prepare)
+
+
+def _import_kaldi(args) -> int:
+    from hybrid_asr.data import import_kaldi_data_dir, write_split
+
+    recs, sups = import_kaldi_data_dir(Path(args.data_dir))
+    write_split(Path(args.out_dir), args.split, recs, sups)
+    return 0
+
+
+def add_import_kaldi(sub) -> None:
+    p = sub.add_parser("import-kaldi-dir", help="Kaldi data dir (wav.scp, text, utt2spk[, segments]) -> manifests")
+    p.add_argument("data_dir")
+    p.add_argument("out_dir", help="manifest directory to write")
+    p.add_argument("--split", required=True, help="split name to store it under (e.g. train)")
+    p.set_defaults(func=_import_kaldi)
+
+
+# ---------------------------------------------------------------- features
+def _compute_features(args) -> int:
+    from hybrid_asr.features import FeatureConfig
+    from hybrid_asr.features.from_manifests import compute_split_features
+
+    config = FeatureConfig(kind=args.kind, sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins,
+                           num_ceps=args.num_ceps, deltas=args.deltas)
+    _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir)
+    return 2 if failed else 0
+
+
+def add_compute_features(sub) -> None:
+    p = sub.add_parser("compute-features", help="manifests of a split -> feature store with per-speaker CMVN stats")
+    p.add_argument("manifest_dir")
+    p.add_argument("split")
+    p.add_argument("out_dir")
+    p.add_argument("--kind", choices=["fbank", "mfcc"], default="fbank")
+    p.add_argument("--sample-rate", type=int, default=16000, help="Hz; audio is resampled to it")
+    p.add_argument("--num-mel-bins", type=int, default=40)
+    p.add_argument("--num-ceps", type=int, default=13)
+    p.add_argument("--deltas", action="store_true", help="append delta and delta-delta features")
+    p.set_defaults(func=_compute_features)
+
+
+# ---------------------------------------------------------------- lang
+def _prepare_lang(args) -> int:
+    from hybrid_asr.data import read_split
+    from hybrid_asr.errors import HybridAsrError
+    from hybrid_asr.lang import LangConfig, cmudict_lexicon, prepare_lang, read_lexicon
+
+    _, sups = read_split(Path(args.manifest_dir), args.train_split)
+    texts = [s.text for s in sups]
+    if args.lexicon:
+        lexicon = read_lexicon(args.lexicon, keep_stress=args.keep_stress)
+    else:
+        words = sorted({w for t in texts for w in t.split()})
+        lexicon, missing = cmudict_lexicon(words, keep_stress=args.keep_stress)
+        if missing:
+            log.warning("%d words not in CMUdict (they map to <UNK>): %s", len(missing), " ".join(missing[:20]))
+        if not lexicon.entries:
+            raise HybridAsrError("no training word was found in CMUdict")
+    prepare_lang(lexicon, texts, args.out_dir, LangConfig(sil_prob=args.sil_prob, lm_order=args.lm_order))
+    return 0
+
+
+def add_prepare_lang(sub) -> None:
+    p = sub.add_parser("prepare-lang", help="lexicon + TRAIN transcripts -> lang dir (phones, words, L, G)")
+    p.add_argument("manifest_dir", help="manifests; the LM is trained on the --train-split transcripts only")
+    p.add_argument("out_dir")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--lexicon", help="pronunciation dictionary (CMU/Sphinx .dic or Kaldi lexicon.txt)")
+    src.add_argument("--cmudict", action="store_true", help="look the training words up in CMUdict")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--keep-stress", action="store_true", help="keep ARPAbet stress digits")
+    p.add_argument("--sil-prob", type=float, default=0.5)
+    p.add_argument("--lm-order", type=int, default=3)
+    p.set_defaults(func=_prepare_lang)
+
+
+# ---------------------------------------------------------------- align / train
+def _align(args) -> int:
+    from hybrid_asr.align.run import flat_start, realign
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.lang import Lang
+
+    store, lang = FeatureStore(args.feats_dir), Lang(args.lang_dir)
+    if args.flat_start:
+        flat_start(store, lang, args.out_dir, args.num_states, args.sil_states)
+    else:
+        realign(store, lang, args.model, args.out_dir)
+    return 0
+
+
+def add_align(sub) -> None:
+    p = sub.add_parser("align", help="alignments: flat start, or Viterbi with a trained model (k2)")
+    p.add_argument("feats_dir")
+    p.add_argument("lang_dir")
+    p.add_argument("out_dir")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--flat-start", action="store_true", help="equal alignment along the transcript")
+    how.add_argument("--model", help="model directory to align with")
+    p.add_argument("--num-states", type=int, default=3, help="HMM states per phone (flat start)")
+    p.add_argument("--sil-states", type=int, default=None, help="HMM states of SIL (flat start)")
+    p.set_defaults(func=_align)
+
+
+def _train(args) -> int:
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.hmm import HmmTopology
+    from hybrid_asr.models import DnnConfig
+    from hybrid_asr.training import TrainConfig
+    from hybrid_asr.training.run import train_stage
+
+    store = FeatureStore(args.feats_dir)
+    topo = HmmTopology.load(Path(args.ali_dir) / "topology.json")
+    model_config = DnnConfig(feat_dim=store.config.dim, num_pdfs=topo.num_pdfs, left_context=args.context,
+                             right_context=args.context, hidden_dim=args.hidden_dim, num_layers=args.num_layers,
+                             dropout=args.dropout)
+    train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, final_lr=args.final_lr,
+                               weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, seed=args.seed)
+    train_stage(store, args.ali_dir, args.out_dir, model_config, train_config)
+    return 0
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the DNN on alignments (frame cross-entropy) -> model dir")
+    p.add_argument("feats_dir")
+    p.add_argument("ali_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--context", type=int, default=5, help="splice +-N frames")
+    p.add_argument("--hidden-dim", type=int, default=512)
+    p.add_argument("--num-layers", type=int, default=4)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--final-lr", type=float, default=5e-5)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train)
+
+
+# ---------------------------------------------------------------- graph / decode / score
+def _make_graph(args) -> int:
+    from hybrid_asr.bundle import ModelBundle, save_graph
+    from hybrid_asr.decoding import SearchConfig
+    from hybrid_asr.graph import make_hlg
+    from hybrid_asr.lang import Lang
+
+    lang = Lang(args.lang_dir)
+    bundle = ModelBundle.load(args.model_dir)
+    hlg = make_hlg(lang, bundle.topology)
+    save_graph(args.model_dir, hlg, lang.path / "words.txt", SearchConfig(acoustic_scale=args.acoustic_scale))
+    return 0
+
+
+def add_make_graph(sub) -> None:
+    p = sub.add_parser("make-graph", help="HLG for a model dir (H from its topology, L and G from a lang dir)")
+    p.add_argument("model_dir")
+    p.add_argument("lang_dir")
+    p.add_argument("--acoustic-scale", type=float, default=0.2, help="default acoustic scale stored with the graph")
+    p.set_defaults(func=_make_graph)
+
+
+def _decode_dataset(args) -> int:
+    from hybrid_asr.decoding.evaluate import evaluate_store
+
+    evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames)
+    return 0
+
+
+def add_decode_dataset(sub) -> None:
+    p = sub.add_parser("decode-dataset", help="decode a feature store and write hypotheses + WER reports")
+    p.add_argument("model_dir")
+    p.add_argument("feats_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--acoustic-scales", type=_floats, default=None,
+                   help="comma-separated sweep (default: the model's search_config.json value)")
+    p.add_argument("--cmvn", choices=["speaker", "global"], default="speaker")
+    p.add_argument("--max-frames", type=int, default=3000, help="frames per k2 batch")
+    p.set_defaults(func=_decode_dataset)
+
+
+def _score(args) -> int:
+    from hybrid_asr.scoring import read_transcripts, score, write_report
+
+    result = score(read_transcripts(args.ref), read_transcripts(args.hyp))
+    write_report(result, Path(args.out_dir), args.name)
+    print(result.summary())
+    return 0
+
+
+def add_score(sub) -> None:
+    p = sub.add_parser("score", help="WER/SER of a hypothesis text file against a reference (kaldialign)")
+    p.add_argument("ref", help="Kaldi text file: <utt-id> words...")
+    p.add_argument("hyp")
+    p.add_argument("out_dir")
+    p.add_argument("--name", default="wer")
+    p.set_defaults(func=_score)
+
+
+def _decode(args) -> int:
+    from dataclasses import replace
+
+    from hybrid_asr.bundle import ModelBundle, load_graph
+    from hybrid_asr.decoding.dataset import decode_files
+
+    bundle = ModelBundle.load(args.model_dir)
+    hlg, words, search = load_graph(args.model_dir)
+    if args.acoustic_scale is not None:
+        search = replace(search, acoustic_scale=args.acoustic_scale)
+    failures = 0
+    for path, hyp, error in decode_files(bundle, hlg, words, args.files, search, args.cmvn):
+        if error is not None:
+            failures += 1
+            print(f"hybrid-asr decode: error: {error}", file=sys.stderr)
+            if args.output == "json":
+                print(json.dumps({"file": str(path), "error": error}))
+        elif args.output == "json":
+            print(json.dumps({"file": str(path), "text": " ".join(hyp), "words": hyp}))
+        else:
+            print(f"{path}\t{' '.join(hyp)}")
+        sys.stdout.flush()
+    return 2 if failures else 0
+
+
+def add_decode(sub) -> None:
+    p = sub.add_parser("decode", help="transcribe audio files (any rate / channel count)")
+    p.add_argument("model_dir")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text: '<file><TAB><words>' per line; json: one JSON object per line")
+    p.add_argument("--cmvn", choices=["global", "utterance"], default="global",
+                   help="normalize with the training statistics (default) or the file's own")
+    p.add_argument("--acoustic-scale", type=float, default=None)
+    p.set_defaults(func=_decode)
+
+
+def _plot_alignment(args) -> int:
+    from hybrid_asr.align.plot import plot_alignment
+
+    plot_alignment(args.ali_dir, args.feats_dir, args.utt_id, args.out_png)
+    return 0
+
+
+def add_plot_alignment(sub) -> None:
+    p = sub.add_parser("plot-alignment", help="spectrogram of one utterance with its phone boundaries (PNG)")
+    p.add_argument("ali_dir")
+    p.add_argument("feats_dir")
+    p.add_argument("utt_id")
+    p.add_argument("out_png")
+    p.set_defaults(func=_plot_alignment)
+
+
+REGISTRY = [add_prepare, add_import_kaldi, add_compute_features, add_prepare_lang, add_align, add_train,
+            add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment]

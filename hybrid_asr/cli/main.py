@@ -1,0 +1,45 @@
+"""``hybrid-asr`` entry point: builds the sub-command parsers and turns errors into one line."""
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+from hybrid_asr.errors import HybridAsrError
+from hybrid_asr.utils import setup_logging
+
+log = logging.getLogger("hybrid_asr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hybrid_asr.cli import commands
+
+    parser = argparse.ArgumentParser(prog="hybrid-asr", description="Hybrid DNN-HMM speech recognition with k2.")
+    parser.add_argument("--num-threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: fastest on a shared 2-core machine)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in commands.REGISTRY:
+        register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run one sub-command; returns the process exit status (0 ok, 1 error, 2 partial failure)."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    import torch
+
+    torch.set_num_threads(args.num_threads)
+    try:
+        return int(args.func(args) or 0)
+    except HybridAsrError as e:
+        print(f"hybrid-asr {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Import a Kaldi data directory (``wav.scp``, ``text``, ``utt2spk``, optional ``segments``).
+
+The directory is first checked the way Kaldi's ``utils/validate_data_dir.sh`` would (required
+files, field counts, duplicate and mismatched ids), so that a user's mistake is reported as one
+line naming the file and line; the conversion itself is lhotse's
+:func:`lhotse.kaldi.load_kaldi_data_dir`. Sorted order, which Kaldi requires, is not required.
+"""
+
+import logging
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+from lhotse import RecordingSet, SupervisionSet
+from lhotse.audio import info as audio_info
+from lhotse.audio.utils import AudioLoadingError
+from lhotse.kaldi import load_kaldi_data_dir
+from lhotse.utils import fastcopy, is_module_available
+
+from hybrid_asr.data.manifests import normalize_text, validate_split
+from hybrid_asr.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: A parsed Kaldi table: key -> (1-based line number, fields after the key).
+Table = Dict[str, Tuple[int, Tuple[str, ...]]]
+
+
+def read_kaldi_table(path: Path, min_fields: int, max_fields: Optional[int] = None) -> Table:
+    """Read a Kaldi table file (one ``<key> <value...>`` per line), checking the field counts.
+
+    Args:
+        path: the file (``wav.scp``, ``text``, ``utt2spk``, ``segments``, ...).
+        min_fields: least number of whitespace-separated fields per line, the key included.
+        max_fields: most number of fields per line, or None for no limit.
+
+    Returns:
+        key -> (line number, the remaining fields).
+
+    Raises:
+        InputError: the file is missing; a line is blank or has a wrong number of fields; a key
+            appears twice (file and line named).
+    """
+    if not path.is_file():
+        raise InputError(path, "required file does not exist")
+    table: Table = {}
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not min_fields <= len(fields) <= (max_fields or len(fields)):
+                expected = (
+                    f"{min_fields}" if max_fields == min_fields
+                    else f"at least {min_fields}" if max_fields is None
+                    else f"{min_fields} to {max_fields}"
+                )
+                problem = f"expected {expected} fields, got {len(fields)}"
+                raise InputError(path, problem, line=number)
+            if fields[0] in table:
+                raise InputError(
+                    path, f"duplicate id {fields[0]} (first on line {table[fields[0]][0]})", number
+                )
+            table[fields[0]] = (number, tuple(fields[1:]))
+    return table
+
+
+def _check_subset(
+    keys: Table, other: Table, keys_path: Path, other_path: Path, what: str, hint: str = ""
+) -> None:
+    """Raise InputError at the first key of ``keys`` missing from ``other``."""
+    for key, (number, _) in keys.items():
+        if key not in other:
+            raise InputError(
+                keys_path, f"{what} {key} is not in {other_path.name}{hint}", line=number
+            )
+
+
+def _check_segments(segments: Table, wav_scp: Table, path: Path, wav_path: Path) -> None:
+    """Check each segment's recording id exists and its times are numbers with end > start."""
+    for seg_id, (number, (rec_id, start, end)) in segments.items():
+        if rec_id not in wav_scp:
+            raise InputError(path, f"recording {rec_id} is not in {wav_path.name}", line=number)
+        try:
+            start_s, end_s = float(start), float(end)
+        except ValueError:
+            raise InputError(path, f"times {start} {end} are not numbers", line=number) from None
+        if start_s < 0 or (end_s != -1 and end_s <= start_s):
+            raise InputError(path, f"segment {seg_id} has bad times {start} {end}", line=number)
+
+
+def _sampling_rate(wav_scp: Table, path: Path) -> int:
+    """Check every wav.scp entry is readable audio of one sampling rate and return it (Hz).
+
+    Raises:
+        InputError: a pipe entry while lhotse cannot read pipes (``kaldi_native_io`` not
+            installed); a missing or unreadable audio file; mixed sampling rates.
+    """
+    rates: Dict[int, str] = {}
+    for rec_id, (number, fields) in wav_scp.items():
+        source = " ".join(fields)
+        if source.endswith("|"):
+            if not is_module_available("kaldi_native_io"):
+                raise InputError(
+                    path,
+                    "command pipes ('... |') are not supported (lhotse needs kaldi_native_io)",
+                    line=number,
+                )
+            import kaldi_native_io
+
+            rate = int(kaldi_native_io.read_wave(source).sample_freq)
+        else:
+            if len(fields) != 1:
+                raise InputError(path, "expected '<rec-id> <audio-path>'", line=number)
+            if not Path(source).is_file():
+                raise InputError(path, f"audio file {source} does not exist", line=number)
+            try:
+                rate = int(audio_info(source).samplerate)
+            except AudioLoadingError as exc:
+                raise InputError(path, f"cannot read audio file {source}", line=number) from exc
+        rates.setdefault(rate, rec_id)
+        if len(rates) > 1:
+            raise InputError(
+                path,
+                f"recording {rec_id} has sampling rate {rate} Hz but recording "
+                f"{next(iter(rates.values()))} has {next(iter(rates))} Hz",
+                line=number,
+            )
+    return next(iter(rates))
+
+
+def validate_kaldi_data_dir(data_dir: Path) -> int:
+    """Check a Kaldi data directory like Kaldi's ``validate_data_dir.sh``.
+
+    Checks: ``wav.scp``, ``text`` and ``utt2spk`` exist; field counts (``text`` needs at least one
+    word, ``utt2spk`` exactly a speaker, ``segments`` exactly rec-id, start, end in seconds);
+    no duplicate ids; ``text`` and ``utt2spk`` list the same utterances; with ``segments`` every
+    utterance is a segment of a recording in ``wav.scp``, without it the utterance ids are the
+    recording ids; every audio file exists and all share one sampling rate.
+
+    Args:
+        data_dir: the Kaldi data directory.
+
+    Returns:
+        The sampling rate of the audio, in Hz.
+
+    Raises:
+        InputError: on the first problem, naming the file and, where there is one, the line.
+    """
+    if not data_dir.is_dir():
+        raise InputError(data_dir, "Kaldi data directory does not exist")
+    wav_path, text_path, spk_path = data_dir / "wav.scp", data_dir / "text", data_dir / "utt2spk"
+    seg_path = data_dir / "segments"
+    wav_scp = read_kaldi_table(wav_path, 2)
+    text = read_kaldi_table(text_path, 2)
+    utt2spk = read_kaldi_table(spk_path, 2, 2)
+    _check_subset(text, utt2spk, text_path, spk_path, "utterance")
+    _check_subset(utt2spk, text, spk_path, text_path, "utterance")
+    if seg_path.exists():
+        segments = read_kaldi_table(seg_path, 4, 4)
+        _check_subset(utt2spk, segments, spk_path, seg_path, "utterance")
+        _check_subset(segments, utt2spk, seg_path, spk_path, "segment")
+        _check_segments(segments, wav_scp, seg_path, wav_path)
+    else:
+        hint = " (without a segments file, utterance ids must be recording ids)"
+        _check_subset(utt2spk, wav_scp, spk_path, wav_path, "utterance", hint)
+        _check_subset(wav_scp, utt2spk, wav_path, spk_path, "recording", hint)
+    return _sampling_rate(wav_scp, wav_path)
+
+
+def import_kaldi_data_dir(
+    data_dir: Path, split: Optional[str] = None
+) -> Tuple[RecordingSet, SupervisionSet]:
+    """Convert a Kaldi data directory to lhotse manifests.
+
+    Args:
+        data_dir: the Kaldi data directory, or, if ``split`` is given, its parent
+            (Kaldi's ``data/`` holding ``data/<split>/``).
+        split: optional subdirectory name, e.g. ``"train"``.
+
+    Returns:
+        ``(recordings, supervisions)``; supervisions carry the speaker from ``utt2spk`` and the
+        normalized text (:func:`normalize_text`) from ``text``, channel 0; times in seconds
+        (recording durations from the audio headers, floored to milliseconds by lhotse).
+
+    Raises:
+        InputError: see :func:`validate_kaldi_data_dir`; also if the result fails
+            :func:`~hybrid_asr.data.manifests.validate_split` (e.g. a segment past the end of
+            its recording).
+    """
+    data_dir = Path(data_dir) / split if split is not None else Path(data_dir)
+    sampling_rate = validate_kaldi_data_dir(data_dir)
+    recordings, supervisions, _ = load_kaldi_data_dir(
+        data_dir, sampling_rate=sampling_rate, use_reco2dur=False
+    )
+    supervisions = SupervisionSet.from_segments(
+        fastcopy(sup, text=normalize_text(sup.text)) for sup in supervisions
+    )
+    validate_split(recordings, supervisions, data_dir)
+    logger.info(
+        "imported %d recordings, %d utterances (%d Hz) from %s",
+        len(recordings), len(supervisions), sampling_rate, data_dir,
+    )
+    return recordings, supervisions

@@ -1,0 +1,141 @@
+"""Decode a feature store (a test set) and decode audio files, with timing for the RTF."""
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import k2
+
+from tqdm import tqdm
+
+from hybrid_asr.bundle import ModelBundle
+from hybrid_asr.decoding.likelihoods import log_likelihoods
+from hybrid_asr.decoding.search import SearchConfig, decode_scores
+from hybrid_asr.errors import InputError
+from hybrid_asr.features.audio import load_audio
+from hybrid_asr.features.extract import compute_features
+from hybrid_asr.features.storage import FeatureStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DecodeTiming:
+    """Wall-clock accounting of a decode.
+
+    Attributes:
+        audio_seconds: duration of the decoded audio (frames x frame shift).
+        model_seconds: time computing the acoustic scores.
+        search_seconds: time in the k2 search.
+    """
+
+    audio_seconds: float = 0.0
+    model_seconds: float = 0.0
+    search_seconds: float = 0.0
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: processing time / audio duration (< 1 is faster than real time)."""
+        return (self.model_seconds + self.search_seconds) / max(self.audio_seconds, 1e-9)
+
+
+def frame_batches(lengths: Sequence[int], max_frames: int) -> Iterator[List[int]]:
+    """Group item indices into batches of at most ``max_frames`` total frames (one item at least)."""
+    batch: List[int] = []
+    total = 0
+    for i, n in enumerate(lengths):
+        if batch and total + n > max_frames:
+            yield batch
+            batch, total = [], 0
+        batch.append(i)
+        total += n
+    if batch:
+        yield batch
+
+
+def decode_store(
+    bundle: ModelBundle,
+    hlg: k2.Fsa,
+    store: FeatureStore,
+    searches: Sequence[SearchConfig],
+    cmvn: str = "speaker",
+    max_frames: int = 3000,
+) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
+    """Decode every utterance of a store, once per search setting (acoustic scales share scores).
+
+    Args:
+        bundle: acoustic model, priors, global CMVN.
+        hlg: decoding graph.
+        store: features to decode.
+        searches: one or more search settings (e.g. a sweep over acoustic scales).
+        cmvn: ``"speaker"`` (the store's per-speaker statistics) or ``"global"`` (training stats).
+        max_frames: frames per k2 batch (bounds memory, see K2_NOTES).
+
+    Returns:
+        ``(per search setting {utt_id: word ids}, timing of the first setting)``.
+    """
+    if cmvn not in ("speaker", "global"):
+        raise ValueError(f"cmvn must be 'speaker' or 'global', got {cmvn!r}")
+    timing = DecodeTiming()
+    utts = store.utterances
+    results: List[Dict[str, List[int]]] = [{} for _ in searches]
+    start = time.time()
+    scores = {u.id: log_likelihoods(bundle.model, store.normalized(u.id, None if cmvn == "speaker" else bundle.cmvn),
+                                    bundle.log_priors) for u in tqdm(utts, desc="acoustic scores", unit="utt")}
+    timing.model_seconds = time.time() - start
+    timing.audio_seconds = sum(u.frames for u in utts) * store.config.frame_shift_ms / 1000
+    for k, search in enumerate(searches):
+        start = time.time()
+        for batch in tqdm(list(frame_batches([u.frames for u in utts], max_frames)),
+                          desc=f"search ac={search.acoustic_scale}", unit="batch"):
+            ids = [utts[i].id for i in batch]
+            for utt, words in zip(ids, decode_scores(hlg, [scores[u] for u in ids], search)):
+                results[k][utt] = words
+        if k == 0:
+            timing.search_seconds = time.time() - start
+    return results, timing
+
+
+def decode_files(
+    bundle: ModelBundle,
+    hlg: k2.Fsa,
+    words: k2.SymbolTable,
+    paths: Sequence[Union[str, Path]],
+    search: SearchConfig,
+    cmvn: str = "global",
+) -> Iterator[Tuple[Path, Optional[List[str]], Optional[str]]]:
+    """Decode audio files one by one: any rate and channel count (downmixed and resampled).
+
+    Args:
+        bundle: model bundle.
+        hlg: decoding graph.
+        words: word symbol table.
+        paths: audio files.
+        search: acoustic scale and beams.
+        cmvn: ``"global"`` (training statistics) or ``"utterance"`` (the file's own statistics).
+
+    Yields:
+        ``(path, words or None, error message or None)`` per file; a bad file yields its error and
+        the rest continue.
+    """
+    from hybrid_asr.features.cmvn import CmvnStats
+
+    for path in paths:
+        path = Path(path)
+        try:
+            feats = compute_features(load_audio(path, bundle.feature_config.sample_rate), bundle.feature_config)
+        except InputError as e:
+            yield path, None, str(e)
+            continue
+        except ValueError as e:
+            yield path, None, f"{path}: {e}"
+            continue
+        stats = CmvnStats.from_features(feats) if cmvn == "utterance" else bundle.cmvn
+        scores = log_likelihoods(bundle.model, stats.apply(feats), bundle.log_priors)
+        ids = decode_scores(hlg, [scores], search)[0]
+        yield path, [words.get(i) for i in ids], None
+
+
+__all__ = ["DecodeTiming", "decode_files", "decode_store", "frame_batches"]

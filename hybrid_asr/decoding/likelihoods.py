@@ -1,0 +1,46 @@
+"""Scaled log-likelihoods from the acoustic model: log p(s|x) - log p(s)."""
+
+from typing import List
+
+import torch
+
+from hybrid_asr.features.splice import splice
+from hybrid_asr.models.dnn import DnnAcousticModel
+
+
+@torch.no_grad()
+def log_likelihoods(model: DnnAcousticModel, feats: torch.Tensor, log_priors: torch.Tensor) -> torch.Tensor:
+    """Pseudo log-likelihoods of one utterance.
+
+    Args:
+        model: acoustic model (put in eval mode here).
+        feats: CMVN-normalized features ``[T, F]`` float32.
+        log_priors: ``[S]`` log p(s).
+
+    Returns:
+        float32 ``[T, S]``: ``log p(s|x_t) - log p(s)`` (log base e), before acoustic scaling.
+    """
+    model.eval()
+    cfg = model.config
+    x = splice(feats, cfg.left_context, cfg.right_context)
+    return model(x) - log_priors
+
+
+def pad_scores(scores: List[torch.Tensor], scale: float) -> torch.Tensor:
+    """Stack per-utterance scores for ``k2.DenseFsaVec``.
+
+    Graph label ``l`` = pdf-id + 1 reads column ``l``; column 0 is never read by our
+    epsilon-free graphs and is filled with -1e4.
+
+    Args:
+        scores: ``[T_i, S]`` per utterance.
+        scale: acoustic scale multiplying every score.
+
+    Returns:
+        float32 ``[N, max T_i, S + 1]``, padding rows -1e4.
+    """
+    num_pdfs = scores[0].shape[1]
+    out = torch.full((len(scores), max(s.shape[0] for s in scores), num_pdfs + 1), -1e4)
+    for i, s in enumerate(scores):
+        out[i, : s.shape[0], 1:] = s * scale
+    return out

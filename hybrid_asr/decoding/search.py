@@ -1,0 +1,64 @@
+"""k2 search: pruned intersection of HLG with the scaled log-likelihoods, best path to words."""
+
+from dataclasses import dataclass
+from typing import List, Sequence
+
+import k2
+import torch
+
+from hybrid_asr.decoding.likelihoods import pad_scores
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Decoder settings.
+
+    Attributes:
+        acoustic_scale: multiplies the log-likelihoods before adding graph (LM + transition) scores.
+        search_beam: beam of ``k2.intersect_dense_pruned`` (log base e).
+        output_beam: lattice beam.
+        min_active_states: lower bound on active states per frame.
+        max_active_states: upper bound on active states per frame (bounds memory).
+    """
+
+    acoustic_scale: float = 0.2
+    search_beam: float = 20.0
+    output_beam: float = 8.0
+    min_active_states: int = 30
+    max_active_states: int = 7000
+
+
+def best_path_words(best: k2.Fsa) -> List[List[int]]:
+    """Word ids along each best path of an FsaVec of linear paths with ragged ``aux_labels``."""
+    out: List[List[int]] = []
+    for i in range(best.shape[0]):
+        aux = best[i].aux_labels
+        values = aux.values if isinstance(aux, k2.RaggedTensor) else aux
+        out.append([int(w) for w in values.tolist() if w > 0])
+    return out
+
+
+def decode_scores(hlg: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchConfig) -> List[List[int]]:
+    """Decode a batch of utterances.
+
+    Args:
+        hlg: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU.
+        scores: per utterance ``[T_i, S]`` float32 log-likelihoods (unscaled).
+        config: acoustic scale and beams.
+
+    Returns:
+        Word ids of the best path of each utterance (empty list where the search found no path).
+    """
+    order = sorted(range(len(scores)), key=lambda i: -scores[i].shape[0])
+    dense = pad_scores([scores[i] for i in order], config.acoustic_scale)
+    segs = torch.tensor([[k, 0, scores[i].shape[0]] for k, i in enumerate(order)], dtype=torch.int32)
+    lattice = k2.intersect_dense_pruned(
+        hlg, k2.DenseFsaVec(dense, segs), search_beam=config.search_beam, output_beam=config.output_beam,
+        min_active_states=config.min_active_states, max_active_states=config.max_active_states,
+    )
+    best = k2.shortest_path(lattice, use_double_scores=True)
+    words = best_path_words(best)
+    out: List[List[int]] = [[] for _ in scores]
+    for k, i in enumerate(order):
+        out[i] = words[k]
+    return out

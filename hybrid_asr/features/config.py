@@ -1,0 +1,59 @@
+"""Typed configuration of the front end, saved as JSON next to features and models."""
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from hybrid_asr.errors import InputError
+from hybrid_asr.utils import write_text_atomic
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Front-end settings (Kaldi ``compute-fbank-feats`` / ``compute-mfcc-feats`` semantics).
+
+    Attributes:
+        kind: ``"fbank"`` (log mel filterbank) or ``"mfcc"``.
+        sample_rate: rate in Hz the audio is resampled to before analysis.
+        num_mel_bins: mel filters (fbank dimension; MFCC uses them before the DCT).
+        num_ceps: cepstra kept for MFCC.
+        deltas: append first and second order deltas (dimension x3).
+        frame_length_ms: analysis window, milliseconds.
+        frame_shift_ms: hop between frames, milliseconds (10 ms -> 100 frames per second).
+        dither: Kaldi dither amount; 0 makes features deterministic.
+    """
+
+    kind: str = "fbank"
+    sample_rate: int = 16000
+    num_mel_bins: int = 40
+    num_ceps: int = 13
+    deltas: bool = False
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    dither: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("fbank", "mfcc"):
+            raise ValueError(f"feature kind must be 'fbank' or 'mfcc', got {self.kind!r}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+
+    @property
+    def dim(self) -> int:
+        """Feature dimension F of one frame, deltas included."""
+        base = self.num_mel_bins if self.kind == "fbank" else self.num_ceps
+        return base * (3 if self.deltas else 1)
+
+    def save(self, path: Union[str, Path]) -> None:
+        """Write the config as JSON (atomically)."""
+        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "FeatureConfig":
+        """Read a config written by :meth:`save`; raises :class:`InputError` if unreadable."""
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError) as e:
+            raise InputError(path, f"not a valid feature config: {e}") from None

@@ -1,0 +1,168 @@
+"""Feature storage: one float32 array per split plus a JSON index and per-speaker CMVN stats.
+
+Layout of a store directory (written once per split by :func:`compute_feature_store`)::
+
+    feats.npy      float32 [total_frames, F]   raw (un-normalized) features, utterances back to back
+    index.json     {"config": FeatureConfig, "utterances": [{id, speaker, text, offset, frames}, ...]}
+    cmvn.json      {speaker: CmvnStats}        per-speaker statistics of the raw features
+    failed.txt     one line per utterance that could not be read (only if any)
+
+``index.json`` is written last, so a directory without it is an incomplete store.
+"""
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.features.audio import load_audio
+from hybrid_asr.features.cmvn import CmvnStats
+from hybrid_asr.features.config import FeatureConfig
+from hybrid_asr.features.extract import compute_features
+from hybrid_asr.utils import atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance of a store: where its frames are and what was said.
+
+    Attributes:
+        id: utterance (supervision) id.
+        speaker: speaker id (CMVN statistics are per speaker).
+        text: reference transcript, words separated by single spaces.
+        offset: index of its first frame in ``feats.npy``.
+        frames: number of 10 ms frames T.
+    """
+
+    id: str
+    speaker: str
+    text: str
+    offset: int
+    frames: int
+
+
+class FeatureStore:
+    """Read access to a feature store directory (see the module docstring for its layout).
+
+    Args:
+        path: the store directory.
+
+    Raises:
+        InputError: the directory is not a complete store.
+    """
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        index_file = self.path / "index.json"
+        if not index_file.is_file():
+            raise InputError(self.path, "not a feature store (index.json missing: run compute-features)")
+        index = json.loads(index_file.read_text())
+        self.config = FeatureConfig(**index["config"])
+        self.utterances: List[Utterance] = [Utterance(**u) for u in index["utterances"]]
+        self._by_id = {u.id: u for u in self.utterances}
+        self.cmvn: Dict[str, CmvnStats] = {
+            spk: CmvnStats.from_dict(d) for spk, d in json.loads((self.path / "cmvn.json").read_text()).items()
+        }
+        self.feats = np.load(self.path / "feats.npy", mmap_mode="r")
+
+    @staticmethod
+    def exists(path: Union[str, Path]) -> bool:
+        """True if ``path`` holds a complete store."""
+        return (Path(path) / "index.json").is_file()
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __contains__(self, utt_id: str) -> bool:
+        return utt_id in self._by_id
+
+    def utterance(self, utt_id: str) -> Utterance:
+        """Index entry of ``utt_id``; raises ``KeyError`` if absent."""
+        return self._by_id[utt_id]
+
+    def raw(self, utt_id: str) -> torch.Tensor:
+        """Raw features of one utterance, float32 ``[T, F]``."""
+        u = self._by_id[utt_id]
+        return torch.from_numpy(np.array(self.feats[u.offset : u.offset + u.frames]))
+
+    def global_cmvn(self) -> CmvnStats:
+        """Statistics over all speakers of the store."""
+        return CmvnStats.merge(self.cmvn.values())
+
+    def normalized(self, utt_id: str, cmvn: Optional[CmvnStats] = None) -> torch.Tensor:
+        """CMVN-normalized features ``[T, F]``: per-speaker stats unless ``cmvn`` is given."""
+        stats = cmvn if cmvn is not None else self.cmvn[self._by_id[utt_id].speaker]
+        return stats.apply(self.raw(utt_id))
+
+    def all_normalized(self) -> torch.Tensor:
+        """All frames of the store, per-speaker normalized, float32 ``[total_frames, F]``.
+
+        Row ``u.offset + t`` is frame t of utterance u, as in ``feats.npy``.
+        """
+        out = torch.from_numpy(np.array(self.feats, dtype=np.float32))
+        for spk, stats in self.cmvn.items():
+            mean, std = stats.mean_std()
+            for u in self.utterances:
+                if u.speaker == spk:
+                    out[u.offset : u.offset + u.frames] = (out[u.offset : u.offset + u.frames] - mean) / std
+        return out
+
+
+def compute_feature_store(
+    segments: List[Tuple[str, str, str, Path, float, Optional[float]]],
+    config: FeatureConfig,
+    out_dir: Union[str, Path],
+) -> Tuple[int, List[str]]:
+    """Compute features for a list of utterances and write a store to ``out_dir``.
+
+    A file that cannot be read is logged, listed in ``failed.txt`` and skipped; the rest continue.
+
+    Args:
+        segments: ``(utt_id, speaker, text, audio_path, offset_s, duration_s or None)`` per utterance.
+        config: front-end settings.
+        out_dir: store directory to create.
+
+    Returns:
+        ``(number of utterances stored, ids of the failed ones)``.
+
+    Raises:
+        HybridAsrError: no utterance could be processed.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chunks, entries, failed = [], [], []
+    per_speaker: Dict[str, List[CmvnStats]] = {}
+    offset = 0
+    for utt_id, speaker, text, path, start, duration in tqdm(segments, desc=f"features {out_dir.name}", unit="utt"):
+        try:
+            wave = load_audio(path, config.sample_rate, offset=start, duration=duration)
+            feats = compute_features(wave, config)
+        except (InputError, ValueError) as e:
+            log.error("skipping %s: %s", utt_id, e)
+            failed.append(f"{utt_id} {e}")
+            continue
+        chunks.append(feats.numpy())
+        entries.append(asdict(Utterance(utt_id, speaker, text, offset, int(feats.shape[0]))))
+        per_speaker.setdefault(speaker, []).append(CmvnStats.from_features(feats))
+        offset += int(feats.shape[0])
+    if not chunks:
+        raise HybridAsrError(f"{out_dir}: no utterance could be processed ({len(failed)} failed)")
+    if failed:
+        write_text_atomic(out_dir / "failed.txt", "\n".join(failed) + "\n")
+        log.warning("%d of %d utterances failed; see %s", len(failed), len(segments), out_dir / "failed.txt")
+    with atomic_path(out_dir / "feats.npy") as tmp:
+        np.save(tmp, np.concatenate(chunks).astype(np.float32))
+    cmvn = {spk: CmvnStats.merge(s).to_dict() for spk, s in per_speaker.items()}
+    write_text_atomic(out_dir / "cmvn.json", json.dumps(cmvn))
+    index = {"config": asdict(config), "utterances": entries}
+    write_text_atomic(out_dir / "index.json", json.dumps(index, indent=0))
+    log.info("wrote %d utterances, %d frames to %s", len(entries), offset, out_dir)
+    return len(entries), [f.split()[0] for f in failed]

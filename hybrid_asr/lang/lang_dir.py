@@ -1,0 +1,167 @@
+"""The lang directory: symbol tables, lexicon, L, L_disambig and G, built once and loaded by name.
+
+Layout (Kaldi ``data/lang`` / icefall ``data/lang_phone`` conventions)::
+
+    phones.txt            <eps>=0, SIL, SPN, speech phones, then #0 #1 ... (disambiguation)
+    words.txt             <eps>=0, <UNK>, words, then #0 <s> </s>
+    lexicon.txt           WORD p1 p2 ...           (with <UNK> SPN)
+    lexicon_disambig.txt  same with #n appended where needed
+    L.pt, L_disambig.pt   k2 transducers (phones -> words), see lexicon_fst.py
+    lm.arpa, G.pt         n-gram LM on the training text and its k2 grammar transducer
+    lang.json             the LangConfig used
+"""
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Dict, List, Sequence, Union
+
+import k2
+import torch
+
+from hybrid_asr.errors import InputError
+from hybrid_asr.lang.lexicon import SIL, UNK, Lexicon, add_disambig_symbols, map_oov, read_lexicon
+from hybrid_asr.lang.lexicon_fst import make_lexicon_fst
+from hybrid_asr.lang.lm import arpa_to_g, train_arpa
+from hybrid_asr.utils import atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LangConfig:
+    """Settings of the lang directory.
+
+    Attributes:
+        sil_prob: probability of optional silence at the start and after each word.
+        lm_order: n-gram order of the LM trained on the training transcripts.
+    """
+
+    sil_prob: float = 0.5
+    lm_order: int = 3
+
+
+def _symbol_text(symbols: Sequence[str]) -> str:
+    return "".join(f"{s} {i}\n" for i, s in enumerate(symbols))
+
+
+def save_fsa(fsa: k2.Fsa, path: Union[str, Path]) -> None:
+    """Save a k2 Fsa as ``torch.save(fsa.as_dict())`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(fsa.as_dict(), tmp)
+
+
+def load_fsa(path: Union[str, Path]) -> k2.Fsa:
+    """Load an Fsa saved by :func:`save_fsa`; raises :class:`InputError` if missing."""
+    if not Path(path).is_file():
+        raise InputError(path, "FSA file does not exist")
+    return k2.Fsa.from_dict(torch.load(path))
+
+
+def prepare_lang(
+    lexicon: Lexicon,
+    train_texts: Sequence[str],
+    out_dir: Union[str, Path],
+    config: LangConfig = LangConfig(),
+) -> None:
+    """Build a complete lang directory (see module docstring).
+
+    Args:
+        lexicon: pronunciations of the vocabulary (``<UNK> SPN`` is added).
+        train_texts: TRAINING transcripts only, for the LM; out-of-vocabulary words become ``<UNK>``.
+        out_dir: directory to write.
+        config: silence probability and LM order.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lexicon = lexicon.with_unk()
+    disambig_entries, max_disambig = add_disambig_symbols(lexicon)
+    phones = ["<eps>"] + lexicon.phones + [f"#{i}" for i in range(max_disambig + 1)]
+    words = ["<eps>", UNK] + sorted(w for w in lexicon.words if w != UNK) + ["#0", "<s>", "</s>"]
+    write_text_atomic(out / "phones.txt", _symbol_text(phones))
+    write_text_atomic(out / "words.txt", _symbol_text(words))
+    lexicon.write(out / "lexicon.txt")
+    Lexicon(disambig_entries, lexicon.silence_phones).write(out / "lexicon_disambig.txt")
+
+    phone_ids = {p: i for i, p in enumerate(phones)}
+    word_ids = {w: i for i, w in enumerate(words)}
+    L = make_lexicon_fst(lexicon.entries, phone_ids, word_ids, SIL, config.sil_prob)
+    L_disambig = make_lexicon_fst(
+        disambig_entries, phone_ids, word_ids, SIL, config.sil_prob, (phone_ids["#0"], word_ids["#0"])
+    )
+    save_fsa(L, out / "L.pt")
+    save_fsa(L_disambig, out / "L_disambig.pt")
+
+    vocab = set(lexicon.words)
+    oov = sum(w not in vocab for t in train_texts for w in t.split())
+    if oov:
+        log.warning("%d training-text tokens are out of vocabulary; they become %s in the LM", oov, UNK)
+    train_arpa((" ".join(map_oov(t.split(), vocab)) for t in train_texts), out / "lm.arpa", config.lm_order)
+    save_fsa(arpa_to_g(out / "lm.arpa", out / "words.txt"), out / "G.pt")
+    write_text_atomic(out / "lang.json", json.dumps(asdict(config), indent=2) + "\n")
+    log.info("lang dir %s: %d phones, %d words, %d disambiguation symbols", out, len(lexicon.phones),
+             len(lexicon.words), max_disambig + 1)
+
+
+class Lang:
+    """Read access to a lang directory written by :func:`prepare_lang`.
+
+    Raises:
+        InputError: the directory lacks ``lang.json`` (incomplete).
+    """
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        if not (self.path / "lang.json").is_file():
+            raise InputError(self.path, "not a complete lang directory (lang.json missing)")
+        self.config = LangConfig(**json.loads((self.path / "lang.json").read_text()))
+        self.phone_table = k2.SymbolTable.from_file(str(self.path / "phones.txt"))
+        self.word_table = k2.SymbolTable.from_file(str(self.path / "words.txt"))
+        self.lexicon = read_lexicon(self.path / "lexicon.txt")
+
+    @staticmethod
+    def exists(path: Union[str, Path]) -> bool:
+        """True if ``path`` is a complete lang directory."""
+        return (Path(path) / "lang.json").is_file()
+
+    @property
+    def phones(self) -> List[str]:
+        """Real phones in id order (no epsilon, no disambiguation symbols)."""
+        ids = sorted(self.phone_table[s] for s in self.phone_table.symbols)
+        return [self.phone_table[i] for i in ids if i != 0 and not self.phone_table[i].startswith("#")]
+
+    @property
+    def first_phone_disambig(self) -> int:
+        """Id of ``#0`` in phones.txt; every id >= it is a disambiguation symbol."""
+        return self.phone_table["#0"]
+
+    @property
+    def first_word_disambig(self) -> int:
+        """Id of ``#0`` in words.txt; ids >= it are ``#0``, ``<s>``, ``</s>``."""
+        return self.word_table["#0"]
+
+    def word_ids(self, words: Sequence[str]) -> List[int]:
+        """Map words to ids, out-of-vocabulary words to ``<UNK>``."""
+        unk = self.word_table[UNK]
+        return [self.word_table.get(w) if w in self.word_table else unk for w in words]
+
+    @cached_property
+    def L(self) -> k2.Fsa:
+        """Lexicon transducer without disambiguation symbols (for training graphs)."""
+        return load_fsa(self.path / "L.pt")
+
+    @cached_property
+    def L_disambig(self) -> k2.Fsa:
+        """Lexicon transducer with disambiguation symbols (for LG)."""
+        return load_fsa(self.path / "L_disambig.pt")
+
+    @cached_property
+    def G(self) -> k2.Fsa:
+        """Grammar transducer of the n-gram LM."""
+        return load_fsa(self.path / "G.pt")
+
+    def symbols_dict(self) -> Dict[str, int]:
+        """phones.txt as a dict."""
+        return {s: self.phone_table[s] for s in self.phone_table.symbols}

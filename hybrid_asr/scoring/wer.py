@@ -1,0 +1,317 @@
+"""Word error rate: reading and writing Kaldi ``text`` files, scoring, and reports.
+
+Alignments come from :func:`kaldialign.align` (Levenshtein with unit costs, as Kaldi's
+``compute-wer``); ``"*"`` marks the gap side of an insertion or deletion. The counts are derived
+from that alignment and agree with :func:`kaldialign.edit_distance`.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
+
+import kaldialign
+
+from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.utils import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+#: Gap symbol in :attr:`UttScore.alignment`; a transcript may not contain it as a word.
+EPS = "*"
+#: How a gap is shown in the ``*_details.txt`` report (as sclite does).
+GAP_DISPLAY = "***"
+#: Number of worst utterances listed in the ``<name>.txt`` report.
+TOP_N = 10
+
+
+class ScoringError(HybridAsrError):
+    """Hypotheses and references do not fit together (e.g. a hypothesis for an unknown id)."""
+
+
+@dataclass(frozen=True)
+class UttScore:
+    """The scored alignment of one utterance.
+
+    Attributes:
+        utt_id: utterance id.
+        ref: reference words.
+        hyp: hypothesis words.
+        alignment: ``kaldialign.align(ref, hyp, "*")`` pairs ``(ref_word, hyp_word)``; ``"*"`` as
+            ref word is an insertion, as hyp word a deletion, differing words a substitution.
+        substitutions, deletions, insertions: error counts taken from ``alignment``.
+    """
+
+    utt_id: str
+    ref: List[str]
+    hyp: List[str]
+    alignment: List[Tuple[str, str]]
+    substitutions: int
+    deletions: int
+    insertions: int
+
+    @property
+    def errors(self) -> int:
+        """Total errors S + D + I."""
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def ref_words(self) -> int:
+        """Number of reference words."""
+        return len(self.ref)
+
+    @property
+    def correct(self) -> int:
+        """Number of reference words recognised correctly."""
+        return len(self.ref) - self.substitutions - self.deletions
+
+
+@dataclass(frozen=True)
+class WerResult:
+    """Corpus-level scores plus the per-utterance details.
+
+    Attributes:
+        utts: per-utterance scores, sorted by utterance id.
+        words: total reference words N.
+        substitutions, deletions, insertions: total error counts.
+        sentences: number of scored utterances.
+        sentence_errors: utterances with at least one error.
+    """
+
+    utts: List[UttScore]
+    words: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    sentences: int
+    sentence_errors: int
+
+    @classmethod
+    def from_utts(cls, utts: Sequence[UttScore]) -> "WerResult":
+        """Sum the counts of ``utts`` (kept in the given order) into a result."""
+        utts = list(utts)
+        return cls(
+            utts=utts,
+            words=sum(u.ref_words for u in utts),
+            substitutions=sum(u.substitutions for u in utts),
+            deletions=sum(u.deletions for u in utts),
+            insertions=sum(u.insertions for u in utts),
+            sentences=len(utts),
+            sentence_errors=sum(1 for u in utts if u.errors > 0),
+        )
+
+    @property
+    def errors(self) -> int:
+        """Total errors S + D + I."""
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def wer(self) -> float:
+        """Word error rate in percent: 100 * (S + D + I) / N.
+
+        With no reference words it is 0.0 when there are no errors and ``inf`` otherwise.
+        """
+        if self.words == 0:
+            return 0.0 if self.errors == 0 else float("inf")
+        return 100.0 * self.errors / self.words
+
+    @property
+    def ser(self) -> float:
+        """Sentence error rate in percent (0.0 when there are no sentences)."""
+        if self.sentences == 0:
+            return 0.0
+        return 100.0 * self.sentence_errors / self.sentences
+
+    def summary(self) -> str:
+        """Kaldi ``compute-wer`` style two-line summary, without a trailing newline::
+
+            %WER 12.34 [ 95 / 773, 10 ins, 20 del, 65 sub ]
+            %SER 30.00 [ 39 / 130 ]
+        """
+        return (
+            f"%WER {self.wer:.2f} [ {self.errors} / {self.words}, {self.insertions} ins, "
+            f"{self.deletions} del, {self.substitutions} sub ]\n"
+            f"%SER {self.ser:.2f} [ {self.sentence_errors} / {self.sentences} ]"
+        )
+
+
+def read_transcripts(path: Union[str, Path]) -> Dict[str, List[str]]:
+    """Read a Kaldi ``text`` file: one ``<utt-id> word word ...`` per line.
+
+    Args:
+        path: the file (UTF-8). Words are separated by any whitespace; an id with no words is an
+            empty transcript.
+
+    Returns:
+        utterance id -> list of words, in file order.
+
+    Raises:
+        InputError: the file cannot be read or is not UTF-8, a line is empty, or an id repeats
+            (the message names the line).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "transcript file does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read transcript file: {exc.strerror or exc}") from None
+    transcripts: Dict[str, List[str]] = {}
+    first_line: Dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            raise InputError(path, "empty line; expected '<utt-id> [word ...]'", lineno)
+        utt_id, words = fields[0], fields[1:]
+        if utt_id in transcripts:
+            raise InputError(
+                path, f"duplicate utterance id '{utt_id}' (first on line {first_line[utt_id]})", lineno
+            )
+        transcripts[utt_id] = words
+        first_line[utt_id] = lineno
+    return transcripts
+
+
+def write_transcripts(path: Union[str, Path], transcripts: Mapping[str, Sequence[str]]) -> None:
+    """Write ``transcripts`` as a Kaldi ``text`` file, sorted by id, atomically.
+
+    Args:
+        path: destination file; parent directories are created.
+        transcripts: utterance id -> words. An empty word list gives a line with the id alone.
+
+    Raises:
+        ValueError: an id or word is empty or contains whitespace (it would not read back), or a
+            transcript is a plain string instead of a sequence of words.
+    """
+    lines = []
+    for utt_id in sorted(transcripts):
+        words = _as_words(utt_id, transcripts[utt_id])
+        for token in [utt_id, *words]:
+            if token.split() != [token]:
+                raise ValueError(f"utterance '{utt_id}': token {token!r} is empty or has whitespace")
+        lines.append(" ".join([utt_id, *words]) + "\n")
+    write_text_atomic(path, "".join(lines))
+
+
+def _as_words(utt_id: str, words: Sequence[str]) -> List[str]:
+    """Return ``words`` as a list, refusing a bare string (which would score per character)."""
+    if isinstance(words, str):
+        raise TypeError(f"utterance '{utt_id}': transcript must be a sequence of words, not a str")
+    return list(words)
+
+
+def score_utterance(utt_id: str, ref: Sequence[str], hyp: Sequence[str]) -> UttScore:
+    """Align one hypothesis against its reference with :func:`kaldialign.align`.
+
+    Raises:
+        ScoringError: a word equals the gap symbol ``"*"``, which would make the alignment ambiguous.
+    """
+    ref, hyp = _as_words(utt_id, ref), _as_words(utt_id, hyp)
+    for side, words in (("reference", ref), ("hypothesis", hyp)):
+        if EPS in words:
+            raise ScoringError(f"utterance '{utt_id}': {side} contains the reserved word '{EPS}'")
+    alignment = [(r, h) for r, h in kaldialign.align(ref, hyp, EPS)]
+    ins = sum(1 for r, _ in alignment if r == EPS)
+    dels = sum(1 for _, h in alignment if h == EPS)
+    subs = sum(1 for r, h in alignment if r != h and EPS not in (r, h))
+    return UttScore(utt_id, ref, hyp, alignment, subs, dels, ins)
+
+
+def score(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, Sequence[str]]) -> WerResult:
+    """Score hypotheses against references.
+
+    Args:
+        refs: utterance id -> reference words. Every reference is scored.
+        hyps: utterance id -> hypothesis words. A reference id missing here is scored as an empty
+            hypothesis (all deletions) and reported with a warning.
+
+    Returns:
+        A :class:`WerResult` whose ``utts`` are sorted by id.
+
+    Raises:
+        ScoringError: ``hyps`` has an id that ``refs`` lacks, or a word is the reserved ``"*"``.
+    """
+    extra = sorted(set(hyps) - set(refs))
+    if extra:
+        more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise ScoringError(f"hypothesis for utterance '{extra[0]}'{more} has no reference")
+    missing = sorted(set(refs) - set(hyps))
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        logger.warning(
+            "%d of %d utterances have no hypothesis and count as all deletions: %s",
+            len(missing), len(refs), shown,
+        )
+    utts = [score_utterance(u, refs[u], hyps.get(u, ())) for u in sorted(refs)]
+    result = WerResult.from_utts(utts)
+    logger.debug("scored %d utterances: %s", result.sentences, result.summary().replace("\n", "; "))
+    return result
+
+
+def format_alignment(utt: UttScore) -> str:
+    """Format one utterance as an aligned block (ending in a newline)::
+
+        id: an406-fcaw-b
+        REF:  RUBOUT G M E F   THREE NINE
+        HYP:  RUBOUT G N E *** THREE NINE
+        OP:   C      C S C D   C     C
+        #csid: 5 1 0 1
+
+    Each column is as wide as its widest entry, so REF, HYP and OP tokens start at the same
+    position. Gaps show as ``***``. ``#csid`` gives correct, substitutions, insertions, deletions
+    (the order of Kaldi's ``wer_per_utt_details.pl``).
+    """
+    cols: List[Tuple[str, str, str]] = []
+    for r, h in utt.alignment:
+        if r == EPS:
+            op = "I"
+        elif h == EPS:
+            op = "D"
+        else:
+            op = "C" if r == h else "S"
+        cols.append((GAP_DISPLAY if r == EPS else r, GAP_DISPLAY if h == EPS else h, op))
+    widths = [max(len(x) for x in col) for col in cols]
+    rows = []
+    for label, k in (("REF:", 0), ("HYP:", 1), ("OP:", 2)):
+        cells = [col[k].ljust(w) for col, w in zip(cols, widths)]
+        rows.append(f"{label:<5} " + " ".join(cells))
+    return (
+        f"id: {utt.utt_id}\n"
+        + "".join(row.rstrip() + "\n" for row in rows)
+        + f"#csid: {utt.correct} {utt.substitutions} {utt.insertions} {utt.deletions}\n"
+    )
+
+
+def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer") -> Tuple[Path, Path]:
+    """Write a summary report and a per-utterance alignment report, each atomically.
+
+    Args:
+        result: the scores to report.
+        out_dir: directory for the reports; created if missing.
+        name: base name of the files.
+
+    Returns:
+        ``(out_dir/<name>.txt, out_dir/<name>_details.txt)``. The first holds :meth:`WerResult.summary`
+        and the (up to) 10 utterances with most errors; the second one :func:`format_alignment`
+        block per utterance, separated by blank lines.
+    """
+    out_dir = Path(out_dir)
+    summary_path = out_dir / f"{name}.txt"
+    details_path = out_dir / f"{name}_details.txt"
+
+    worst = sorted((u for u in result.utts if u.errors > 0), key=lambda u: (-u.errors, u.utt_id))[:TOP_N]
+    lines = [result.summary(), "", f"Utterances with most errors (up to {TOP_N}):"]
+    if not worst:
+        lines.append("(none)")
+    id_width = max((len(u.utt_id) for u in worst), default=0)
+    for u in worst:
+        lines.append(
+            f"{u.utt_id:<{id_width}} {u.errors} / {u.ref_words} "
+            f"({u.substitutions} sub, {u.deletions} del, {u.insertions} ins)"
+        )
+    write_text_atomic(summary_path, "\n".join(lines) + "\n")
+    write_text_atomic(details_path, "\n".join(format_alignment(u) for u in result.utts))
+    logger.info("wrote %s and %s", summary_path, details_path)
+    return summary_path, details_path
