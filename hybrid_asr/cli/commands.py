@@ -22,6 +22,10 @@ def _prepare(args) -> int:
     log.info("preparing %s from %s", args.corpus, corpus_dir)
     for split, (recs, sups) in prepare(corpus_dir).items():
         write_split(Path(args.out_dir), split, recs, sups)
+    if args.corpus == "an4":
+        from hybrid_asr.data.an4 import copy_an4_lexicon
+
+        copy_an4_lexicon(corpus_dir, Path(args.out_dir))
     return 0
 
 
@@ -57,7 +61,7 @@ def _compute_features(args) -> int:
 
     config = FeatureConfig(kind=args.kind, sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins,
                            num_ceps=args.num_ceps, deltas=args.deltas)
-    _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir)
+    _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir, args.speed_perturb)
     return 2 if failed else 0
 
 
@@ -71,6 +75,8 @@ def add_compute_features(sub) -> None:
     p.add_argument("--num-mel-bins", type=int, default=40)
     p.add_argument("--num-ceps", type=int, default=13)
     p.add_argument("--deltas", action="store_true", help="append delta and delta-delta features")
+    p.add_argument("--speed-perturb", type=_floats, default=[],
+                   help="comma-separated speed factors to add perturbed copies, e.g. 0.9,1.1 (training data)")
     p.set_defaults(func=_compute_features)
 
 

@@ -172,3 +172,24 @@ def prepare_an4(corpus_dir: Path) -> Dict[str, Tuple[RecordingSet, SupervisionSe
         result[split] = prepare_an4_split(corpus_dir, split)
         logger.info("AN4 %s: %d utterances", split, len(result[split][1]))
     return result
+
+
+def copy_an4_lexicon(corpus_dir: Path, out_dir: Path) -> Path:
+    """Copy the corpus's pronunciation dictionary ``etc/an4.dic`` to ``out_dir/an4.dic``.
+
+    Later stages (``prepare-lang``) then need only the manifest directory, not the corpus.
+
+    Raises:
+        InputError: the corpus has no ``etc/an4.dic``.
+    """
+    import shutil
+
+    from hybrid_asr.utils import atomic_path
+
+    src = Path(corpus_dir) / "etc" / "an4.dic"
+    if not src.is_file():
+        raise InputError(src, "AN4 pronunciation dictionary is missing")
+    dst = Path(out_dir) / "an4.dic"
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst

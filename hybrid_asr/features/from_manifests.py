@@ -1,26 +1,57 @@
-"""Compute the feature store of a manifest split (lhotse supervisions -> features)."""
+"""Compute the feature store of a manifest split (lhotse supervisions -> features), optionally
+with speed-perturbed copies."""
 
 from pathlib import Path
-from typing import List, Tuple, Union
+from typing import List, Sequence, Tuple, Union
+
+import torch
+import torchaudio
+from lhotse import Recording, SupervisionSegment
 
 from hybrid_asr.data.manifests import read_split
+from hybrid_asr.errors import InputError
 from hybrid_asr.features.config import FeatureConfig
-from hybrid_asr.features.storage import compute_feature_store
+from hybrid_asr.features.storage import AudioLoader, compute_feature_store
+
+
+def lhotse_loader(recording: Recording, supervision: SupervisionSegment) -> AudioLoader:
+    """An audio loader for a supervision's segment, read through lhotse (which applies the
+    recording's transforms, e.g. speed perturbation), downmixed and resampled."""
+
+    def load(rate: int) -> torch.Tensor:
+        try:
+            audio = recording.load_audio(offset=supervision.start, duration=supervision.duration)
+        except Exception as e:  # lhotse raises several types depending on the backend
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InputError(recording.sources[0].source, f"cannot read audio: {first}") from None
+        wave = torch.from_numpy(audio).to(torch.float32).mean(dim=0)
+        if recording.sampling_rate != rate:
+            wave = torchaudio.functional.resample(wave, recording.sampling_rate, rate)
+        return wave * 32768.0
+
+    return load
 
 
 def compute_split_features(
-    manifest_dir: Union[str, Path], split: str, config: FeatureConfig, out_dir: Union[str, Path]
+    manifest_dir: Union[str, Path],
+    split: str,
+    config: FeatureConfig,
+    out_dir: Union[str, Path],
+    speed_perturb: Sequence[float] = (),
 ) -> Tuple[int, List[str]]:
     """Features of every supervision of a split, stored with :func:`compute_feature_store`.
 
-    Each supervision becomes one utterance (its segment of the recording's first source file,
-    all channels downmixed).
+    Each supervision becomes one utterance (all channels downmixed). With ``speed_perturb``
+    factors (e.g. ``(0.9, 1.1)``), speed-perturbed copies are added (Ko et al. 2015, "Audio
+    augmentation for speech recognition"): utterance ``<id>_sp<factor>`` of speaker
+    ``<speaker>_sp<factor>`` (its own CMVN statistics), made by lhotse's ``perturb_speed``.
 
     Args:
         manifest_dir: directory with ``recordings_<split>.jsonl.gz`` and ``supervisions_<split>.jsonl.gz``.
         split: split name.
         config: front-end settings.
         out_dir: store directory to write.
+        speed_perturb: extra speed factors (1.0 is always included once, unperturbed).
 
     Returns:
         ``(utterances stored, failed utterance ids)``.
@@ -30,8 +61,13 @@ def compute_split_features(
     """
     recordings, supervisions = read_split(Path(manifest_dir), split)
     segments = []
-    for sup in supervisions:
-        rec = recordings[sup.recording_id]
-        path = Path(rec.sources[0].source)
-        segments.append((sup.id, sup.speaker, sup.text, path, float(sup.start), float(sup.duration)))
+    for factor in [1.0] + [f for f in speed_perturb if f != 1.0]:
+        for sup in supervisions:
+            rec = recordings[sup.recording_id]
+            if factor == 1.0:
+                segments.append((sup.id, sup.speaker, sup.text, lhotse_loader(rec, sup)))
+            else:
+                psup = sup.perturb_speed(factor, rec.sampling_rate)
+                segments.append((psup.id, f"{sup.speaker}_sp{factor}", sup.text,
+                                 lhotse_loader(rec.perturb_speed(factor), psup)))
     return compute_feature_store(segments, config, out_dir)

@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -116,8 +116,18 @@ class FeatureStore:
         return out
 
 
+AudioLoader = Callable[[int], torch.Tensor]
+"""Returns an utterance's mono waveform at the given rate (Hz), int16 range, float32 ``[num_samples]``;
+raises :class:`InputError` if the audio cannot be read."""
+
+
+def file_loader(path: Union[str, Path], offset: float = 0.0, duration: Optional[float] = None) -> AudioLoader:
+    """An :data:`AudioLoader` reading ``path`` (from ``offset`` for ``duration`` seconds) with torchaudio."""
+    return lambda rate: load_audio(path, rate, offset, duration)
+
+
 def compute_feature_store(
-    segments: List[Tuple[str, str, str, Path, float, Optional[float]]],
+    segments: List[Tuple[str, str, str, AudioLoader]],
     config: FeatureConfig,
     out_dir: Union[str, Path],
 ) -> Tuple[int, List[str]]:
@@ -126,7 +136,7 @@ def compute_feature_store(
     A file that cannot be read is logged, listed in ``failed.txt`` and skipped; the rest continue.
 
     Args:
-        segments: ``(utt_id, speaker, text, audio_path, offset_s, duration_s or None)`` per utterance.
+        segments: ``(utt_id, speaker, text, audio loader)`` per utterance.
         config: front-end settings.
         out_dir: store directory to create.
 
@@ -141,9 +151,9 @@ def compute_feature_store(
     chunks, entries, failed = [], [], []
     per_speaker: Dict[str, List[CmvnStats]] = {}
     offset = 0
-    for utt_id, speaker, text, path, start, duration in tqdm(segments, desc=f"features {out_dir.name}", unit="utt"):
+    for utt_id, speaker, text, loader in tqdm(segments, desc=f"features {out_dir.name}", unit="utt"):
         try:
-            wave = load_audio(path, config.sample_rate, offset=start, duration=duration)
+            wave = loader(config.sample_rate)
             feats = compute_features(wave, config)
         except (InputError, ValueError) as e:
             log.error("skipping %s: %s", utt_id, e)

@@ -1,0 +1,13 @@
+# Two entry points on a fresh machine (each installs what it needs first):
+#   make an4    the main job: AN4 end to end (prepare, train, decode, WER report)
+#   make test   the test suite
+.PHONY: an4 test install
+
+install:
+	bash tools/install.sh
+
+an4: install
+	cd recipes/an4 && ./run.sh
+
+test: install
+	.venv/bin/python -m pytest -q tests

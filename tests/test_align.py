@@ -1,0 +1,75 @@
+"""Flat start, Viterbi forced alignment with k2, alignment storage and phone segments."""
+
+import numpy as np
+import pytest
+import torch
+
+from hybrid_asr.align import Alignments, equal_alignment, phone_segments, viterbi_align
+from hybrid_asr.align.alignments import flat_start_alignment, speech_bounds
+from hybrid_asr.errors import AlignmentError, InputError
+from hybrid_asr.graph import TrainingGraphCompiler
+
+
+def _states(topo, phone):
+    return [topo.pdf_id(phone, s) for s in range(topo.num_states[topo.phones.index(phone)])]
+
+
+def test_equal_alignment_divides_frames(toy_topo):
+    ali = equal_alignment(["A", "B"], 8, toy_topo)
+    a, b = _states(toy_topo, "A"), _states(toy_topo, "B")
+    assert ali.tolist() == [a[0]] * 2 + [a[1]] * 2 + [b[0]] * 2 + [b[1]] * 2
+    with pytest.raises(AlignmentError):
+        equal_alignment(["A", "B"], 3, toy_topo)
+
+
+def test_speech_bounds_finds_the_loud_region():
+    energy = np.concatenate([np.full(20, 1.0), np.full(50, 10.0), np.full(30, 1.0)])
+    energy += np.random.default_rng(0).normal(0, 0.1, energy.size)
+    assert speech_bounds(energy, margin=5) == (15, 75)
+    assert speech_bounds(np.zeros(40)) == (0, 40)
+
+
+def test_flat_start_puts_silence_on_quiet_frames(toy_lang, toy_topo):
+    energy = np.concatenate([np.full(30, 1.0), np.full(40, 10.0), np.full(30, 1.0)])
+    ali = flat_start_alignment("AB", energy, toy_lang.lexicon.with_unk(), toy_topo)
+    segs = phone_segments(ali, toy_topo)
+    assert [s[0] for s in segs] == ["SIL", "A", "B", "SIL"]
+    assert segs[1][1] == 25 and segs[2][2] == 75  # speech region 30..70 plus 5-frame margins
+
+
+def test_viterbi_boundaries_follow_the_signal(toy_lang, toy_topo):
+    """Scores favour SIL for 6 frames, then A (7 frames), B (5), SIL (4): the forced alignment
+    must put the phone boundaries exactly where the synthetic signal changes."""
+    segments = [("SIL", 0, 6), ("A", 6, 13), ("B", 13, 18), ("SIL", 18, 22)]
+    T = 22
+    scores = torch.full((T, toy_topo.num_pdfs), -8.0)
+    for phone, start, end in segments:
+        for pdf in _states(toy_topo, phone):
+            scores[start:end, pdf] = 0.0  # any state of the right phone fits
+    compiler = TrainingGraphCompiler(toy_lang, toy_topo)
+    ali = viterbi_align(compiler, ["AB"], [scores])[0]
+    assert len(ali) == T
+    assert [(p, s, e) for p, s, e in phone_segments(ali, toy_topo)] == segments
+
+
+def test_viterbi_failure_is_reported_as_empty(toy_lang, toy_topo):
+    compiler = TrainingGraphCompiler(toy_lang, toy_topo)
+    scores = torch.zeros(3, toy_topo.num_pdfs)  # 3 frames < 4 states of "A B"
+    ok = torch.zeros(10, toy_topo.num_pdfs)
+    alis = viterbi_align(compiler, ["AB", "AB"], [scores, ok])
+    assert len(alis[0]) == 0 and len(alis[1]) == 10
+
+
+def test_alignments_roundtrip(tmp_path):
+    ali = Alignments({"u1": np.array([0, 0, 1]), "u2": np.array([2])})
+    ali.save(tmp_path / "ali.npz")
+    back = Alignments.load(tmp_path / "ali.npz")
+    assert set(back) == {"u1", "u2"} and back["u1"].tolist() == [0, 0, 1]
+    with pytest.raises(InputError):
+        Alignments.load(tmp_path / "nope.npz")
+
+
+def test_phone_segments_split_repeated_phone(toy_topo):
+    a = _states(toy_topo, "A")
+    ali = np.array([a[0], a[1], a[1], a[0], a[1]])
+    assert phone_segments(ali, toy_topo) == [("A", 0, 3), ("A", 3, 5)]

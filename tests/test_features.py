@@ -1,0 +1,115 @@
+"""Front end: framing, resampling/downmix, CMVN, splicing, feature store."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torchaudio
+
+from hybrid_asr.errors import InputError
+from hybrid_asr.features import CmvnStats, FeatureConfig, FeatureStore, compute_feature_store, compute_features
+from hybrid_asr.features import load_audio, splice
+from hybrid_asr.features.extract import num_frames
+from hybrid_asr.features.storage import file_loader
+
+
+def _tone(seconds, rate, freq=440.0, channels=1):
+    t = torch.arange(int(seconds * rate)) / rate
+    wave = 0.3 * torch.sin(2 * torch.pi * freq * t)
+    return wave.repeat(channels, 1)
+
+
+def test_fbank_frames_and_dim():
+    cfg = FeatureConfig()
+    feats = compute_features(_tone(1.0, 16000)[0] * 32768, cfg)
+    assert feats.shape == (98, 40)  # 1 + (16000 - 400) // 160
+    assert feats.dtype == torch.float32
+    assert num_frames(16000, cfg) == 98
+
+
+def test_mfcc_with_deltas_dim():
+    cfg = FeatureConfig(kind="mfcc", num_mel_bins=23, num_ceps=13, deltas=True)
+    feats = compute_features(_tone(0.5, 16000)[0] * 32768, cfg)
+    assert feats.shape[1] == cfg.dim == 39
+
+
+def test_too_short_audio_raises():
+    with pytest.raises(ValueError, match="too short"):
+        compute_features(torch.zeros(100), FeatureConfig())
+
+
+def test_load_audio_downmixes_and_resamples(tmp_path):
+    path = tmp_path / "stereo44k.wav"
+    wave = _tone(1.0, 44100, channels=2)
+    wave[1] *= 0.0  # right channel silent: the mono mix is half the left channel
+    torchaudio.save(str(path), wave, 44100)
+    mono = load_audio(path, 16000)
+    assert mono.shape == (16000,)
+    assert float(mono.abs().max()) == pytest.approx(0.15 * 32768, rel=0.02)
+
+
+def test_load_audio_errors_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="missing.wav: audio file does not exist"):
+        load_audio(tmp_path / "missing.wav", 16000)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav file at all")
+    with pytest.raises(InputError, match="bad.wav: cannot read audio"):
+        load_audio(bad, 16000)
+
+
+def test_splice_shape_and_edges():
+    feats = torch.arange(12, dtype=torch.float32).reshape(4, 3)  # rows 0..3
+    out = splice(feats, 2, 1)
+    assert out.shape == (4, 4 * 3)
+    # row 0: frames -2,-1 clamp to 0, then 0, 1
+    assert out[0].tolist() == feats[[0, 0, 0, 1]].reshape(-1).tolist()
+    # last row: frames 1, 2, 3, 4 -> 4 clamps to 3
+    assert out[3].tolist() == feats[[1, 2, 3, 3]].reshape(-1).tolist()
+
+
+def test_cmvn_normalizes_and_merges():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(50, 4, generator=gen) * 3 + 7
+    b = torch.randn(30, 4, generator=gen) * 2 - 1
+    stats = CmvnStats.from_features(a)
+    norm = stats.apply(a)
+    assert torch.allclose(norm.mean(0), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(norm.std(0, unbiased=False), torch.ones(4), atol=1e-3)
+    merged = CmvnStats.merge([CmvnStats.from_features(a), CmvnStats.from_features(b)])
+    whole = CmvnStats.from_features(torch.cat([a, b]))
+    assert merged.count == whole.count == 80
+    np.testing.assert_allclose(merged.sum, whole.sum, rtol=1e-10)
+    np.testing.assert_allclose(merged.sumsq, whole.sumsq, rtol=1e-10)
+    back = CmvnStats.from_dict(json.loads(json.dumps(merged.to_dict())))
+    np.testing.assert_allclose(back.sum, merged.sum)
+
+
+def test_feature_store_roundtrip_and_bad_file(tmp_path):
+    rate = 8000
+    good1, good2, bad = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "bad.wav"
+    torchaudio.save(str(good1), _tone(0.5, rate), rate)
+    torchaudio.save(str(good2), _tone(0.3, rate, freq=880), rate)
+    bad.write_bytes(b"garbage")
+    cfg = FeatureConfig(sample_rate=rate, num_mel_bins=23)
+    segments = [("u1", "s1", "ONE", file_loader(good1)), ("u2", "s1", "TWO", file_loader(bad)),
+                ("u3", "s2", "THREE", file_loader(good2))]
+    stored, failed = compute_feature_store(segments, cfg, tmp_path / "store")
+    assert stored == 2 and failed == ["u2"]
+    assert "u2" in (tmp_path / "store" / "failed.txt").read_text()
+    store = FeatureStore(tmp_path / "store")
+    assert [u.id for u in store.utterances] == ["u1", "u3"]
+    expected = compute_features(load_audio(good2, rate), cfg)
+    assert torch.allclose(store.raw("u3"), expected)
+    assert store.utterance("u3").offset == store.utterance("u1").frames
+    # per-speaker CMVN: a single-utterance speaker normalizes to zero mean
+    assert torch.allclose(store.normalized("u3").mean(0), torch.zeros(23), atol=1e-3)
+    assert store.global_cmvn().count == store.feats.shape[0]
+    allnorm = store.all_normalized()
+    u = store.utterance("u3")
+    assert torch.allclose(allnorm[u.offset: u.offset + u.frames], store.normalized("u3"), atol=1e-5)
+
+
+def test_feature_store_requires_index(tmp_path):
+    with pytest.raises(InputError, match="not a feature store"):
+        FeatureStore(tmp_path)

@@ -1,0 +1,98 @@
+"""End to end on real speech: a small FSDD subset through every stage of the recipe, via the
+``hybrid-asr`` command line (prepare -> features -> lang (CMUdict) -> flat start -> train ->
+realign -> train -> HLG -> decode -> WER), then ``hybrid-asr decode`` on WAV files."""
+
+import json
+import re
+
+import pytest
+import torchaudio
+
+from conftest import FSDD
+from hybrid_asr.cli.main import main
+from hybrid_asr.data import prepare_fsdd, write_split
+
+pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason="shared FSDD corpus not present")
+
+SPEAKERS = ["george", "jackson", "lucas"]
+
+
+def run(*args):
+    assert main(["--num-threads", "1", *map(str, args)]) == 0
+
+
+@pytest.fixture(scope="module")
+def exp(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fsdd")
+    for split, (recs, sups) in prepare_fsdd(FSDD, speakers=SPEAKERS, max_per_digit_speaker=12).items():
+        write_split(d / "manifests", split, recs, sups)
+    for split in ("train", "test"):
+        run("compute-features", d / "manifests", split, d / "fbank" / split, "--sample-rate", 8000,
+            "--num-mel-bins", 23)
+    run("prepare-lang", d / "manifests", d / "lang", "--cmudict", "--lm-order", 1)
+    run("align", d / "fbank/train", d / "lang", d / "ali0", "--flat-start")
+    common = ["--hidden-dim", 256, "--num-layers", 2, "--context", 4, "--lr", 2e-3, "--batch-size", 128]
+    run("train", d / "fbank/train", d / "ali0", d / "dnn1", "--epochs", 4, *common)
+    run("align", d / "fbank/train", d / "lang", d / "ali1", "--model", d / "dnn1")
+    run("train", d / "fbank/train", d / "ali1", d / "dnn2", "--epochs", 5, *common)
+    run("make-graph", d / "dnn2", d / "lang", "--acoustic-scale", 0.5)
+    run("decode-dataset", d / "dnn2", d / "fbank/test", d / "decode", "--acoustic-scales", "0.5",
+        "--cmvn", "global")
+    return d
+
+
+def test_lexicon_from_cmudict(exp):
+    lexicon = (exp / "lang" / "lexicon.txt").read_text()
+    assert "SEVEN S EH V AH N" in lexicon and "ZERO Z IH R OW" in lexicon
+
+
+def test_alignment_improves_frame_accuracy(exp):
+    first = [json.loads(x) for x in (exp / "dnn1" / "metrics.jsonl").read_text().splitlines()]
+    second = [json.loads(x) for x in (exp / "dnn2" / "metrics.jsonl").read_text().splitlines()]
+    assert second[-1]["valid_frame_acc"] > first[-1]["valid_frame_acc"]
+    assert second[-1]["valid_frame_acc"] > 60.0
+
+
+def test_wer_bound_and_reports(exp):
+    stats = json.loads((exp / "decode" / "decode_stats.json").read_text())
+    assert stats["utterances"] == 10 * len(SPEAKERS) * 5
+    assert stats["wer"]["0.5"] <= 10.0, stats
+    summary = (exp / "decode" / "wer_ac0.5.txt").read_text()
+    m = re.match(r"%WER (\S+) \[ (\d+) / (\d+),", summary)
+    assert m and int(m.group(3)) == 150 and float(m.group(1)) == pytest.approx(stats["wer"]["0.5"], abs=0.01)
+    details = (exp / "decode" / "wer_ac0.5_details.txt").read_text()
+    assert details.count("REF:") == 150 and "HYP:" in details
+
+
+def _dataset_hyp(exp, utt):
+    for line in (exp / "decode" / "hyp_ac0.5.txt").read_text().splitlines():
+        if line.split()[0] == utt:
+            return line.split()[1:]
+    raise KeyError(utt)
+
+
+def test_decode_command_matches_dataset_decode(exp, tmp_path, capsys):
+    utts = ["3_george_0", "7_lucas_1", "0_jackson_2"]
+    wavs = [FSDD / "recordings" / f"{u}.wav" for u in utts]
+    # the same audio at 44.1 kHz stereo
+    wave, rate = torchaudio.load(str(wavs[0]))
+    resampled = torchaudio.functional.resample(wave, rate, 44100).repeat(2, 1)
+    stereo = tmp_path / "stereo44k.wav"
+    torchaudio.save(str(stereo), resampled, 44100)
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really")
+    capsys.readouterr()
+    code = main(["decode", str(exp / "dnn2"), *map(str, wavs), str(bad), str(stereo), "--output", "json"])
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert code == 2  # one file failed, the others were decoded
+    assert [o["file"] for o in out] == [str(w) for w in wavs] + [str(bad), str(stereo)]
+    for o, utt in zip(out[:3], utts):
+        assert o["words"] == _dataset_hyp(exp, utt)
+    assert "error" in out[3] and "broken.wav" in out[3]["error"]
+    assert out[4]["words"] == out[0]["words"] == ["THREE"]
+
+
+def test_missing_model_dir_is_one_line_error(tmp_path, capsys):
+    code = main(["decode", str(tmp_path / "nope"), "x.wav"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "nope: model directory does not exist" in err[0]

@@ -1,0 +1,104 @@
+"""Lexicon reading, disambiguation symbols, L with optional silence, G from the LM."""
+
+import math
+
+import k2
+import pytest
+
+from fsa_paths import enumerate_paths
+from hybrid_asr.errors import InputError
+from hybrid_asr.lang import Lexicon, add_disambig_symbols, read_lexicon
+
+
+def test_read_cmu_dic_with_alternatives_and_stress(tmp_path):
+    path = tmp_path / "x.dic"
+    path.write_text(";;; comment\nA  AH0\nA(2)  EY1\nAND AE1 N D\n<s> SIL\nAND(2) AH0 N D\n")
+    lex = read_lexicon(path)
+    assert lex.entries == [("A", ("AH",)), ("A", ("EY",)), ("AND", ("AE", "N", "D")), ("AND", ("AH", "N", "D"))]
+    assert read_lexicon(path, keep_stress=True).entries[0] == ("A", ("AH0",))
+    assert lex.phones == ["SIL", "SPN", "AE", "AH", "D", "EY", "N"]
+
+
+def test_read_lexicon_reports_line_of_bad_entry(tmp_path):
+    path = tmp_path / "bad.dic"
+    path.write_text("A AH\nB\n")
+    with pytest.raises(InputError, match=r"bad.dic:2: word 'B' has no phones"):
+        read_lexicon(path)
+
+
+def test_disambig_symbols_for_homophones_and_prefixes():
+    lex = Lexicon([("AB", ("A", "B")), ("A", ("A",)), ("AA", ("A",)), ("C", ("C",))])
+    entries, max_id = add_disambig_symbols(lex)
+    d = dict((w, p) for w, p in entries)
+    assert d["AB"] == ("A", "B")          # not a prefix of anything, unique
+    assert d["A"] == ("A", "#1")          # homophone and prefix of "A B"
+    assert d["AA"] == ("A", "#2")         # its homophone gets a different symbol
+    assert d["C"] == ("C",)
+    assert max_id == 2
+
+
+def test_lang_dir_symbol_tables(toy_lang):
+    words = toy_lang.word_table
+    assert words["<eps>"] == 0 and words["<UNK>"] == 1
+    syms = sorted(words.symbols, key=lambda s: words[s])
+    assert syms[-3:] == ["#0", "<s>", "</s>"]
+    assert toy_lang.phones == ["SIL", "SPN", "A", "B"]
+    assert toy_lang.first_phone_disambig == toy_lang.phone_table["#0"] == 5
+    assert toy_lang.word_ids(["AB", "ZZZ"]) == [words["AB"], words["<UNK>"]]
+
+
+def _words(lang, ids):
+    return " ".join(lang.word_table[i] for i in ids)
+
+
+def test_L_maps_phones_to_all_segmentations(toy_lang):
+    L = toy_lang.L
+    p = toy_lang.phone_table
+    phones = k2.arc_sort(k2.linear_fsa([p["A"], p["B"], p["A"]]))
+    paths = enumerate_paths(k2.intersect(k2.arc_sort(L), k2.add_epsilon_self_loops(phones),
+                                         treat_epsilons_specially=False), 12)
+    outs = {_words(toy_lang, o) for _, o, _ in paths}
+    assert outs == {"AB A", "AB AA", "A BA", "AA BA"}
+
+
+def test_L_optional_silence_scores(toy_lang):
+    L = toy_lang.L
+    paths = enumerate_paths(L, 6)
+    p = toy_lang.phone_table
+    by_labels = {}
+    for labels, outs, score in paths:
+        by_labels.setdefault(tuple(l for l in labels if l), []).append((outs, score))
+    # "A" alone (word A or AA): no silence = log(1-p) at the start and log(1-p) after the word
+    (outs, score), *_ = [x for x in by_labels[(p["A"],)] if x[0] == (toy_lang.word_table["A"],)]
+    assert score == pytest.approx(2 * math.log(0.5))
+    # SIL A SIL exists (leading and trailing optional silence)
+    assert (p["SIL"], p["A"], p["SIL"]) in by_labels
+
+
+def test_L_disambig_has_backoff_loop(toy_lang):
+    L = toy_lang.L_disambig
+    p0, w0 = toy_lang.phone_table["#0"], toy_lang.word_table["#0"]
+    loops = [(int(l), int(o)) for l, o in zip(L.labels.tolist(), L.aux_labels.tolist()) if l == p0]
+    assert loops == [(p0, w0)]
+
+
+def test_G_prefers_frequent_training_sentences(tmp_path):
+    from hybrid_asr.lang import Lang, LangConfig, prepare_lang
+
+    lexicon = Lexicon([("AB", ("A", "B")), ("BA", ("B", "A"))])
+    prepare_lang(lexicon, ["AB BA"] * 20 + ["BA AB"] * 2, tmp_path, LangConfig(lm_order=2))
+    lang = Lang(tmp_path)
+    w = lang.word_table
+    G = lang.G.clone()
+    labels = G.labels.clone()
+    assert int((labels == w["#0"]).sum()) > 0  # back-off arcs read #0
+    labels[labels == w["#0"]] = 0  # make them epsilon so that unseen bigrams can back off
+    G.labels = labels
+    G = k2.arc_sort(G)
+
+    def best(sentence):
+        fsa = k2.linear_fsa([w[x] for x in sentence.split()])
+        lat = k2.create_fsa_vec([k2.intersect(G, fsa, treat_epsilons_specially=True)])
+        return float(lat.get_tot_scores(use_double_scores=True, log_semiring=False)[0])
+
+    assert best("AB BA") > best("BA AB") > best("BA BA") > -math.inf
