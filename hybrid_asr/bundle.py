@@ -9,7 +9,8 @@ Layout::
     priors.pt             float32 [S] log senone priors
     topology.json         HmmTopology (phones, states, pdf-ids, self-loop probabilities)
     train_config.json     TrainConfig used (informational)
-    HLG.pt, words.txt     decoding graph and word table (added by ``make-graph``)
+    HLG.pt                decoding graph (added by ``make-graph``, like the next three)
+    words.txt, phones.txt symbol tables of the lang dir the graph was built from
     search_config.json    default acoustic scale and beams (added by ``make-graph``)
 """
 
@@ -91,12 +92,14 @@ class ModelBundle:
                    HmmTopology.load(d / "topology.json"))
 
 
-def save_graph(path: Union[str, Path], hlg: k2.Fsa, words_txt: Union[str, Path], search: SearchConfig) -> None:
-    """Add the decoding graph, word table and search settings to a model directory."""
+def save_graph(path: Union[str, Path], hlg: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig) -> None:
+    """Add the decoding graph, the symbol tables of ``lang_dir`` (``words.txt``, ``phones.txt``)
+    and the search settings to a model directory."""
     d = Path(path)
     save_fsa(hlg, d / "HLG.pt")
-    with atomic_path(d / "words.txt") as tmp:
-        shutil.copyfile(words_txt, tmp)
+    for table in ("words.txt", "phones.txt"):
+        with atomic_path(d / table) as tmp:
+            shutil.copyfile(Path(lang_dir) / table, tmp)
     write_text_atomic(d / "search_config.json", json.dumps(asdict(search), indent=2) + "\n")
 
 

@@ -8,8 +8,15 @@ import torch
 import torchaudio
 
 from hybrid_asr.errors import InputError
-from hybrid_asr.features import CmvnStats, FeatureConfig, FeatureStore, compute_feature_store, compute_features
-from hybrid_asr.features import load_audio, splice
+from hybrid_asr.features import (
+    CmvnStats,
+    FeatureConfig,
+    FeatureStore,
+    compute_feature_store,
+    compute_features,
+    load_audio,
+    splice,
+)
 from hybrid_asr.features.extract import num_frames
 from hybrid_asr.features.storage import file_loader
 
@@ -102,12 +109,28 @@ def test_feature_store_roundtrip_and_bad_file(tmp_path):
     expected = compute_features(load_audio(good2, rate), cfg)
     assert torch.allclose(store.raw("u3"), expected)
     assert store.utterance("u3").offset == store.utterance("u1").frames
-    # per-speaker CMVN: a single-utterance speaker normalizes to zero mean
+    # default (utterance) CMVN and a single-utterance speaker both give zero mean
+    assert store.config.cmvn == "utterance"
     assert torch.allclose(store.normalized("u3").mean(0), torch.zeros(23), atol=1e-3)
+    assert torch.allclose(store.normalized("u3", "speaker"), store.normalized("u3"), atol=1e-4)
     assert store.global_cmvn().count == store.feats.shape[0]
-    allnorm = store.all_normalized()
-    u = store.utterance("u3")
-    assert torch.allclose(allnorm[u.offset: u.offset + u.frames], store.normalized("u3"), atol=1e-5)
+    both = torch.cat([store.raw("u1"), store.raw("u3")])
+    assert torch.allclose(store.normalized("u3", "global"), CmvnStats.from_features(both).apply(store.raw("u3")),
+                          atol=1e-4)
+    other = CmvnStats.from_features(store.raw("u1"))
+    assert torch.allclose(store.normalized("u3", "global", other), other.apply(store.raw("u3")))
+
+
+def test_speaker_cmvn_pools_the_speakers_utterances(tmp_path):
+    rate = 8000
+    segments = [(f"u{i}", "spk", "X", (lambda r, f=f: _tone(0.4, rate, freq=f)[0] * 32768))
+                for i, f in enumerate((300, 1200))]
+    compute_feature_store(segments, FeatureConfig(sample_rate=rate, num_mel_bins=23, cmvn="speaker"), tmp_path)
+    store = FeatureStore(tmp_path)
+    assert store.config.cmvn == "speaker"
+    pooled = torch.cat([store.normalized("u0"), store.normalized("u1")])
+    assert torch.allclose(pooled.mean(0), torch.zeros(23), atol=1e-3)
+    assert not torch.allclose(store.normalized("u0").mean(0), torch.zeros(23), atol=1e-2)
 
 
 def test_feature_store_requires_index(tmp_path):

@@ -1,10 +1,9 @@
 """H topology, training graphs (H o L o text) and the decoding graph HLG."""
 
-import k2
 import pytest
 import torch
-
 from fsa_paths import enumerate_paths
+
 from hybrid_asr.decoding import SearchConfig, decode_scores
 from hybrid_asr.graph import TrainingGraphCompiler, make_h, make_hlg
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 import torchaudio
-
 from conftest import FSDD
+
 from hybrid_asr.cli.main import main
 from hybrid_asr.data import prepare_fsdd, write_split
 
@@ -36,8 +36,7 @@ def exp(tmp_path_factory):
     run("align", d / "fbank/train", d / "lang", d / "ali1", "--model", d / "dnn1")
     run("train", d / "fbank/train", d / "ali1", d / "dnn2", "--epochs", 5, *common)
     run("make-graph", d / "dnn2", d / "lang", "--acoustic-scale", 0.5)
-    run("decode-dataset", d / "dnn2", d / "fbank/test", d / "decode", "--acoustic-scales", "0.5",
-        "--cmvn", "global")
+    run("decode-dataset", d / "dnn2", d / "fbank/test", d / "decode", "--acoustic-scales", "0.5")
     return d
 
 
@@ -55,6 +54,7 @@ def test_alignment_improves_frame_accuracy(exp):
 
 def test_wer_bound_and_reports(exp):
     stats = json.loads((exp / "decode" / "decode_stats.json").read_text())
+    assert stats["cmvn"] == "utterance"
     assert stats["utterances"] == 10 * len(SPEAKERS) * 5
     assert stats["wer"]["0.5"] <= 10.0, stats
     summary = (exp / "decode" / "wer_ac0.5.txt").read_text()

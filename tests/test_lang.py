@@ -4,8 +4,8 @@ import math
 
 import k2
 import pytest
-
 from fsa_paths import enumerate_paths
+
 from hybrid_asr.errors import InputError
 from hybrid_asr.lang import Lexicon, add_disambig_symbols, read_lexicon
 

@@ -73,6 +73,9 @@ def test_split_utterances_is_deterministic_and_disjoint():
     tr, va = split_utterances(ids, 0.1, seed=3)
     assert (tr, va) == split_utterances(list(reversed(ids)), 0.1, seed=3)
     assert len(va) == 4 and not set(tr) & set(va) and set(tr) | set(va) == set(ids)
+    perturbed = ids + [f"{u}_sp0.9" for u in ids]
+    tr, va = split_utterances(perturbed, 0.1, seed=3)
+    assert len(va) == 8 and {u.replace("_sp0.9", "") for u in va} & {u.replace("_sp0.9", "") for u in tr} == set()
 
 
 def test_training_learns_a_separable_task(tone_store, tmp_path):

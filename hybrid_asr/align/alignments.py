@@ -7,7 +7,7 @@ import numpy as np
 
 from hybrid_asr.errors import AlignmentError, InputError
 from hybrid_asr.hmm.topology import HmmTopology
-from hybrid_asr.lang.lexicon import SIL, Lexicon, UNK
+from hybrid_asr.lang.lexicon import SIL, UNK, Lexicon
 from hybrid_asr.utils import atomic_path
 
 

@@ -77,7 +77,10 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
     """
     bundle = ModelBundle.load(model_dir)
     compiler = TrainingGraphCompiler(lang, bundle.topology)
-    score = lambda utt: log_likelihoods(bundle.model, store.normalized(utt), bundle.log_priors)  # noqa: E731
+    def score(utt):
+        feats = store.normalized(utt, bundle.feature_config.cmvn, bundle.cmvn)
+        return log_likelihoods(bundle.model, feats, bundle.log_priors)
+
     alis, failed = align_dataset(compiler, [(u.id, u.text) for u in store.utterances], score, batch_size)
     topo = bundle.topology
     topo.estimate_transitions(alis.values())

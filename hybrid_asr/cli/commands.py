@@ -14,8 +14,7 @@ def _floats(text: str):
 
 # ---------------------------------------------------------------- data
 def _prepare(args) -> int:
-    from hybrid_asr.data import (download_an4, download_fsdd, prepare_an4, prepare_fsdd, resolve_corpus_dir,
-                                 write_split)
+    from hybrid_asr.data import download_an4, download_fsdd, prepare_an4, prepare_fsdd, resolve_corpus_dir, write_split
 
     download, prepare = {"an4": (download_an4, prepare_an4), "fsdd": (download_fsdd, prepare_fsdd)}[args.corpus]
     corpus_dir = resolve_corpus_dir(args.corpus_dir, args.corpus, download, Path(args.download_dir))
@@ -60,7 +59,7 @@ def _compute_features(args) -> int:
     from hybrid_asr.features.from_manifests import compute_split_features
 
     config = FeatureConfig(kind=args.kind, sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins,
-                           num_ceps=args.num_ceps, deltas=args.deltas)
+                           num_ceps=args.num_ceps, deltas=args.deltas, cmvn=args.cmvn)
     _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir, args.speed_perturb)
     return 2 if failed else 0
 
@@ -75,6 +74,8 @@ def add_compute_features(sub) -> None:
     p.add_argument("--num-mel-bins", type=int, default=40)
     p.add_argument("--num-ceps", type=int, default=13)
     p.add_argument("--deltas", action="store_true", help="append delta and delta-delta features")
+    p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default="utterance",
+                   help="mean/variance normalization the models trained on this store will use")
     p.add_argument("--speed-perturb", type=_floats, default=[],
                    help="comma-separated speed factors to add perturbed copies, e.g. 0.9,1.1 (training data)")
     p.set_defaults(func=_compute_features)
@@ -189,7 +190,7 @@ def _make_graph(args) -> int:
     lang = Lang(args.lang_dir)
     bundle = ModelBundle.load(args.model_dir)
     hlg = make_hlg(lang, bundle.topology)
-    save_graph(args.model_dir, hlg, lang.path / "words.txt", SearchConfig(acoustic_scale=args.acoustic_scale))
+    save_graph(args.model_dir, hlg, lang.path, SearchConfig(acoustic_scale=args.acoustic_scale))
     return 0
 
 
@@ -215,7 +216,8 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("--acoustic-scales", type=_floats, default=None,
                    help="comma-separated sweep (default: the model's search_config.json value)")
-    p.add_argument("--cmvn", choices=["speaker", "global"], default="speaker")
+    p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default=None,
+                   help="override the model's CMVN mode")
     p.add_argument("--max-frames", type=int, default=3000, help="frames per k2 batch")
     p.set_defaults(func=_decode_dataset)
 
@@ -269,8 +271,8 @@ def add_decode(sub) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--output", choices=["text", "json"], default="text",
                    help="text: '<file><TAB><words>' per line; json: one JSON object per line")
-    p.add_argument("--cmvn", choices=["global", "utterance"], default="global",
-                   help="normalize with the training statistics (default) or the file's own")
+    p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
+                   help="override the model's CMVN mode: the file's own statistics or the training ones")
     p.add_argument("--acoustic-scale", type=float, default=None)
     p.set_defaults(func=_decode)
 

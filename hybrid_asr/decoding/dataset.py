@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import k2
-
 from tqdm import tqdm
 
 from hybrid_asr.bundle import ModelBundle
@@ -60,7 +59,7 @@ def decode_store(
     hlg: k2.Fsa,
     store: FeatureStore,
     searches: Sequence[SearchConfig],
-    cmvn: str = "speaker",
+    cmvn: Optional[str] = None,
     max_frames: int = 3000,
 ) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
     """Decode every utterance of a store, once per search setting (acoustic scales share scores).
@@ -70,20 +69,20 @@ def decode_store(
         hlg: decoding graph.
         store: features to decode.
         searches: one or more search settings (e.g. a sweep over acoustic scales).
-        cmvn: ``"speaker"`` (the store's per-speaker statistics) or ``"global"`` (training stats).
+        cmvn: ``"utterance"``, ``"speaker"`` (the store's per-speaker statistics) or ``"global"``
+            (the model's training statistics); default the model's own mode.
         max_frames: frames per k2 batch (bounds memory, see K2_NOTES).
 
     Returns:
         ``(per search setting {utt_id: word ids}, timing of the first setting)``.
     """
-    if cmvn not in ("speaker", "global"):
-        raise ValueError(f"cmvn must be 'speaker' or 'global', got {cmvn!r}")
+    cmvn = cmvn or bundle.feature_config.cmvn
     timing = DecodeTiming()
     utts = store.utterances
     results: List[Dict[str, List[int]]] = [{} for _ in searches]
     start = time.time()
-    scores = {u.id: log_likelihoods(bundle.model, store.normalized(u.id, None if cmvn == "speaker" else bundle.cmvn),
-                                    bundle.log_priors) for u in tqdm(utts, desc="acoustic scores", unit="utt")}
+    scores = {u.id: log_likelihoods(bundle.model, store.normalized(u.id, cmvn, bundle.cmvn), bundle.log_priors)
+              for u in tqdm(utts, desc="acoustic scores", unit="utt")}
     timing.model_seconds = time.time() - start
     timing.audio_seconds = sum(u.frames for u in utts) * store.config.frame_shift_ms / 1000
     for k, search in enumerate(searches):
@@ -104,7 +103,7 @@ def decode_files(
     words: k2.SymbolTable,
     paths: Sequence[Union[str, Path]],
     search: SearchConfig,
-    cmvn: str = "global",
+    cmvn: Optional[str] = None,
 ) -> Iterator[Tuple[Path, Optional[List[str]], Optional[str]]]:
     """Decode audio files one by one: any rate and channel count (downmixed and resampled).
 
@@ -114,7 +113,9 @@ def decode_files(
         words: word symbol table.
         paths: audio files.
         search: acoustic scale and beams.
-        cmvn: ``"global"`` (training statistics) or ``"utterance"`` (the file's own statistics).
+        cmvn: ``"utterance"`` (the file's own statistics) or ``"global"`` (the model's training
+            statistics); default the model's mode, where ``"speaker"`` becomes ``"global"`` since a
+            file decoded alone has no speaker statistics.
 
     Yields:
         ``(path, words or None, error message or None)`` per file; a bad file yields its error and
@@ -132,7 +133,8 @@ def decode_files(
         except ValueError as e:
             yield path, None, f"{path}: {e}"
             continue
-        stats = CmvnStats.from_features(feats) if cmvn == "utterance" else bundle.cmvn
+        mode = cmvn or bundle.feature_config.cmvn
+        stats = CmvnStats.from_features(feats) if mode == "utterance" else bundle.cmvn
         scores = log_likelihoods(bundle.model, stats.apply(feats), bundle.log_priors)
         ids = decode_scores(hlg, [scores], search)[0]
         yield path, [words.get(i) for i in ids], None

@@ -20,7 +20,7 @@ def evaluate_store(
     feats_dir: Union[str, Path],
     out_dir: Union[str, Path],
     acoustic_scales: Optional[Sequence[float]] = None,
-    cmvn: str = "speaker",
+    cmvn: Optional[str] = None,
     max_frames: int = 3000,
 ) -> Dict[float, float]:
     """Decode a feature store with a model directory and write, into ``out_dir``:
@@ -35,7 +35,7 @@ def evaluate_store(
         feats_dir: feature store to decode (its index carries the reference texts).
         out_dir: output directory.
         acoustic_scales: scales to try; default the model's stored one.
-        cmvn: ``"speaker"`` or ``"global"`` normalization.
+        cmvn: ``"utterance"``, ``"speaker"`` or ``"global"`` normalization; default the model's.
         max_frames: frames per k2 batch.
 
     Returns:
@@ -66,7 +66,7 @@ def evaluate_store(
         "model_seconds": timing.model_seconds,
         "search_seconds": timing.search_seconds,
         "rtf": timing.rtf,
-        "cmvn": cmvn,
+        "cmvn": cmvn or bundle.feature_config.cmvn,
         "wer": {f"{s:g}": w for s, w in wers.items()},
         "best_acoustic_scale": best,
     }

@@ -10,6 +10,9 @@ from hybrid_asr.errors import InputError
 from hybrid_asr.utils import write_text_atomic
 
 
+CMVN_MODES = ("utterance", "speaker", "global")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Front-end settings (Kaldi ``compute-fbank-feats`` / ``compute-mfcc-feats`` semantics).
@@ -23,6 +26,9 @@ class FeatureConfig:
         frame_length_ms: analysis window, milliseconds.
         frame_shift_ms: hop between frames, milliseconds (10 ms -> 100 frames per second).
         dither: Kaldi dither amount; 0 makes features deterministic.
+        cmvn: how features are mean/variance normalized before the model: ``"utterance"``
+            (statistics of the utterance itself), ``"speaker"`` (per-speaker statistics; new files
+            decoded alone use the global training statistics) or ``"global"`` (training statistics).
     """
 
     kind: str = "fbank"
@@ -33,10 +39,13 @@ class FeatureConfig:
     frame_length_ms: float = 25.0
     frame_shift_ms: float = 10.0
     dither: float = 0.0
+    cmvn: str = "utterance"
 
     def __post_init__(self) -> None:
         if self.kind not in ("fbank", "mfcc"):
             raise ValueError(f"feature kind must be 'fbank' or 'mfcc', got {self.kind!r}")
+        if self.cmvn not in CMVN_MODES:
+            raise ValueError(f"cmvn must be one of {CMVN_MODES}, got {self.cmvn!r}")
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
 

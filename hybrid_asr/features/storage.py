@@ -97,23 +97,29 @@ class FeatureStore:
         """Statistics over all speakers of the store."""
         return CmvnStats.merge(self.cmvn.values())
 
-    def normalized(self, utt_id: str, cmvn: Optional[CmvnStats] = None) -> torch.Tensor:
-        """CMVN-normalized features ``[T, F]``: per-speaker stats unless ``cmvn`` is given."""
-        stats = cmvn if cmvn is not None else self.cmvn[self._by_id[utt_id].speaker]
-        return stats.apply(self.raw(utt_id))
+    def normalized(self, utt_id: str, mode: Optional[str] = None,
+                   global_stats: Optional[CmvnStats] = None) -> torch.Tensor:
+        """CMVN-normalized features ``[T, F]`` of one utterance.
 
-    def all_normalized(self) -> torch.Tensor:
-        """All frames of the store, per-speaker normalized, float32 ``[total_frames, F]``.
-
-        Row ``u.offset + t`` is frame t of utterance u, as in ``feats.npy``.
+        Args:
+            utt_id: utterance id.
+            mode: ``"utterance"``, ``"speaker"`` or ``"global"``; default the store's
+                ``config.cmvn``.
+            global_stats: statistics for ``"global"`` (e.g. a model's training statistics);
+                default the statistics of this whole store.
         """
-        out = torch.from_numpy(np.array(self.feats, dtype=np.float32))
-        for spk, stats in self.cmvn.items():
-            mean, std = stats.mean_std()
-            for u in self.utterances:
-                if u.speaker == spk:
-                    out[u.offset : u.offset + u.frames] = (out[u.offset : u.offset + u.frames] - mean) / std
-        return out
+        raw = self.raw(utt_id)
+        mode = mode or self.config.cmvn
+        if mode == "utterance":
+            stats = CmvnStats.from_features(raw)
+        elif mode == "speaker":
+            stats = self.cmvn[self._by_id[utt_id].speaker]
+        elif mode == "global":
+            stats = global_stats if global_stats is not None else self.global_cmvn()
+        else:
+            raise ValueError(f"unknown CMVN mode {mode!r}")
+        return stats.apply(raw)
+
 
 
 AudioLoader = Callable[[int], torch.Tensor]

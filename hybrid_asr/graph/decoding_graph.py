@@ -5,7 +5,6 @@ import time
 
 import k2
 
-
 from hybrid_asr.graph.h import make_h
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.lang.lang_dir import Lang
@@ -51,11 +50,3 @@ def make_hlg(lang: Lang, topo: HmmTopology) -> k2.Fsa:
     log.info("HLG: %d states, %d arcs (LG %d states, %d arcs), built in %.1f s",
              HLG.shape[0], HLG.num_arcs, LG.shape[0], LG.num_arcs, time.time() - start)
     return HLG
-
-
-def graph_size(fsa: k2.Fsa) -> tuple:
-    """``(states, arcs)`` of a single Fsa."""
-    return int(fsa.shape[0]), int(fsa.num_arcs)
-
-
-

@@ -82,14 +82,6 @@ class HmmTopology:
         i = self._index[phone]
         return self._offsets[i], self._offsets[i + 1]
 
-    def pdf_to_phone(self) -> np.ndarray:
-        """int64 ``[num_pdfs]``: phones.txt id of the phone each pdf belongs to."""
-        return np.repeat(np.asarray(self.phone_ids), self.num_states)
-
-    def pdf_names(self) -> List[str]:
-        """Readable name of every pdf, e.g. ``AA_1``."""
-        return [f"{p}_{s}" for p, n in zip(self.phones, self.num_states) for s in range(n)]
-
     def loop_log_probs(self) -> Tuple[np.ndarray, np.ndarray]:
         """``(log p(self-loop), log p(forward))`` per HMM state, float64 ``[num_pdfs]``, log base e."""
         p = np.clip(np.asarray(self.self_loop_prob, dtype=np.float64), 1e-3, 1 - 1e-3)

@@ -16,7 +16,7 @@ import logging
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import List, Sequence, Union
 
 import k2
 import torch
@@ -161,7 +161,3 @@ class Lang:
     def G(self) -> k2.Fsa:
         """Grammar transducer of the n-gram LM."""
         return load_fsa(self.path / "G.pt")
-
-    def symbols_dict(self) -> Dict[str, int]:
-        """phones.txt as a dict."""
-        return {s: self.phone_table[s] for s in self.phone_table.symbols}

@@ -5,7 +5,7 @@ import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 from hybrid_asr.errors import InputError
 
@@ -174,9 +174,3 @@ def add_disambig_symbols(lexicon: Lexicon) -> Tuple[List[Pronunciation], int]:
 def map_oov(words: Sequence[str], vocabulary: set, unk: str = UNK) -> List[str]:
     """Replace every word not in ``vocabulary`` by ``unk``."""
     return [w if w in vocabulary else unk for w in words]
-
-
-def check_vocabulary(texts: Dict[str, str], lexicon: Lexicon, source: Optional[Path] = None) -> Counter:
-    """Count the out-of-vocabulary words of transcripts ``{utt_id: text}``."""
-    vocab = set(lexicon.words)
-    return Counter(w for t in texts.values() for w in t.split() if w not in vocab)

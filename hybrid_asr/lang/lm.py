@@ -1,5 +1,7 @@
 """n-gram language model: Kneser-Ney estimation (kaldingram) and ARPA -> G (kaldilm)."""
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 from typing import Iterable, Union
@@ -35,7 +37,7 @@ def train_arpa(sentences: Iterable[str], out_arpa: Union[str, Path], order: int 
     out_arpa = Path(out_arpa)
     text_file = out_arpa.with_suffix(".train.txt")
     write_text_atomic(text_file, "\n".join(lines) + "\n")
-    with atomic_path(out_arpa) as tmp:
+    with atomic_path(out_arpa) as tmp, contextlib.redirect_stderr(io.StringIO()):  # its progress bars
         kn.main(["--ngram-order", str(order), "--text", str(text_file), "--lm", str(tmp)])
     log.info("trained %d-gram LM on %d sentences -> %s", order, len(lines), out_arpa)
 

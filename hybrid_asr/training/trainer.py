@@ -5,6 +5,7 @@ import dataclasses
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,12 +68,20 @@ def seed_everything(seed: int) -> None:
 
 
 def split_utterances(utt_ids: List[str], valid_fraction: float, seed: int):
-    """Deterministic held-out split by utterance: ``(train ids, valid ids)``."""
-    ids = sorted(utt_ids)
-    rng = random.Random(seed)
-    rng.shuffle(ids)
-    n_valid = max(1, int(round(len(ids) * valid_fraction))) if valid_fraction > 0 and len(ids) > 1 else 0
-    return sorted(ids[n_valid:]), sorted(ids[:n_valid])
+    """Deterministic held-out split by utterance: ``(train ids, valid ids)``.
+
+    Speed-perturbed copies (``<id>_sp<factor>``) go to the same side as their original, so the
+    validation frame accuracy is measured on utterances not seen in any form.
+    """
+    groups: Dict[str, List[str]] = {}
+    for u in utt_ids:
+        groups.setdefault(re.sub(r"_sp[0-9.]+$", "", u), []).append(u)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    n_valid = max(1, int(round(len(keys) * valid_fraction))) if valid_fraction > 0 and len(keys) > 1 else 0
+    valid = sorted(u for k in keys[:n_valid] for u in groups[k])
+    train = sorted(u for k in keys[n_valid:] for u in groups[k])
+    return train, valid
 
 
 @torch.no_grad()

@@ -2,7 +2,8 @@
 # AN4 hybrid DNN-HMM recipe: manifests -> fbank -> lang -> flat start -> (train DNN <-> realign) x N
 # -> HLG -> decode test -> WER report.  Every stage skips itself when its output is complete.
 #
-# Usage: ./run.sh [--stage N] [--stop-stage N] [--corpus-dir DIR] [--num-rounds N] [--epochs "4 4 6 8"]
+# Usage: ./run.sh [--stage N] [--stop-stage N] [--corpus-dir DIR] [--num-rounds N] [--epochs "2 2 3 4"]
+#                 [--speed-perturb "0.9,1.1"]
 #                 [--acoustic-scale X] [--acoustic-scales "0.2,0.25,0.3,0.4"] [--threads N]
 # Outputs go to data/ and exp/ beside this script (override with --data-dir / --exp-dir).
 set -euo pipefail
@@ -14,8 +15,9 @@ stop_stage=100
 corpus_dir=""              # default: ../shared/data/an4 if present, else download from CMU
 data_dir=data
 exp_dir=exp
+speed_perturb="0.9,1.1"    # extra speed-perturbed copies of the training data ("" for none)
 num_rounds=4               # DNN training rounds; each after the first uses the previous model's alignments
-epochs="4 4 6 8"           # epochs per round (the last value repeats for extra rounds)
+epochs="2 2 3 4"           # epochs per round (the last value repeats for extra rounds)
 acoustic_scale=0.3         # stored with the graph; used by `hybrid-asr decode`
 acoustic_scales="0.2,0.25,0.3,0.4"
 threads=2
@@ -27,12 +29,13 @@ while [[ $# -gt 0 ]]; do
     --corpus-dir) corpus_dir=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --exp-dir) exp_dir=$2; shift 2 ;;
+    --speed-perturb) speed_perturb=$2; shift 2 ;;
     --num-rounds) num_rounds=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --acoustic-scale) acoustic_scale=$2; shift 2 ;;
     --acoustic-scales) acoustic_scales=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -60,8 +63,10 @@ fi
 if run_stage 1; then
   for split in train test; do
     if [[ -f $data_dir/fbank/$split/index.json ]]; then log "fbank $split exists, skipping"; continue; fi
-    log "computing fbank features of $split"
-    "${hybrid_asr[@]}" compute-features "$data_dir/manifests" $split "$data_dir/fbank/$split" --kind fbank
+    sp=()
+    [[ $split == train && -n $speed_perturb ]] && sp=(--speed-perturb "$speed_perturb")
+    log "computing fbank features of $split ${sp[*]:-}"
+    "${hybrid_asr[@]}" compute-features "$data_dir/manifests" $split "$data_dir/fbank/$split" --kind fbank "${sp[@]}"
   done
 fi
 
