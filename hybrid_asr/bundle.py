@@ -12,13 +12,14 @@ Layout::
     HLG.pt                decoding graph (added by ``make-graph``, like the next three)
     words.txt, phones.txt symbol tables of the lang dir the graph was built from
     search_config.json    default acoustic scale and beams (added by ``make-graph``)
+    graph_info.json       how HLG was built (transition scale, lang dir) and its size
 """
 
 import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import k2
 import torch
@@ -92,11 +93,16 @@ class ModelBundle:
                    HmmTopology.load(d / "topology.json"))
 
 
-def save_graph(path: Union[str, Path], hlg: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig) -> None:
-    """Add the decoding graph, the symbol tables of ``lang_dir`` (``words.txt``, ``phones.txt``)
-    and the search settings to a model directory."""
+def save_graph(path: Union[str, Path], hlg: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig,
+               info: Optional[dict] = None) -> None:
+    """Add the decoding graph, the symbol tables of ``lang_dir`` (``words.txt``, ``phones.txt``),
+    the search settings and ``graph_info.json`` (how the graph was built: ``info`` plus its size)
+    to a model directory."""
     d = Path(path)
     save_fsa(hlg, d / "HLG.pt")
+    info = {"lang_dir": str(Path(lang_dir).resolve()), **(info or {}), "states": int(hlg.shape[0]),
+            "arcs": int(hlg.num_arcs)}
+    write_text_atomic(d / "graph_info.json", json.dumps(info, indent=2) + "\n")
     for table in ("words.txt", "phones.txt"):
         with atomic_path(d / table) as tmp:
             shutil.copyfile(Path(lang_dir) / table, tmp)

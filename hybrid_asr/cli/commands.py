@@ -3,6 +3,7 @@
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 log = logging.getLogger("hybrid_asr.cli")
@@ -189,8 +190,10 @@ def _make_graph(args) -> int:
 
     lang = Lang(args.lang_dir)
     bundle = ModelBundle.load(args.model_dir)
-    hlg = make_hlg(lang, bundle.topology)
-    save_graph(args.model_dir, hlg, lang.path, SearchConfig(acoustic_scale=args.acoustic_scale))
+    start = time.time()
+    hlg = make_hlg(lang, bundle.topology, args.transition_scale)
+    save_graph(args.model_dir, hlg, lang.path, SearchConfig(acoustic_scale=args.acoustic_scale),
+               {"transition_scale": args.transition_scale, "build_seconds": round(time.time() - start, 3)})
     return 0
 
 
@@ -199,6 +202,8 @@ def add_make_graph(sub) -> None:
     p.add_argument("model_dir")
     p.add_argument("lang_dir")
     p.add_argument("--acoustic-scale", type=float, default=0.2, help="default acoustic scale stored with the graph")
+    p.add_argument("--transition-scale", type=float, default=0.3,
+                   help="scale of the HMM transition log-probs in HLG (about the acoustic scale; Kaldi's self-loop scale)")
     p.set_defaults(func=_make_graph)
 
 

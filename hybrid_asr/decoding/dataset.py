@@ -2,7 +2,7 @@
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -22,22 +22,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DecodeTiming:
-    """Wall-clock accounting of a decode.
+    """Wall-clock accounting of a decode (features excluded: they are computed once per split).
 
     Attributes:
         audio_seconds: duration of the decoded audio (frames x frame shift).
-        model_seconds: time computing the acoustic scores.
-        search_seconds: time in the k2 search.
+        model_seconds: time computing the acoustic scores (shared by all search settings).
+        search_seconds: time in the k2 search, one entry per search setting.
     """
 
     audio_seconds: float = 0.0
     model_seconds: float = 0.0
-    search_seconds: float = 0.0
+    search_seconds: List[float] = field(default_factory=list)
 
-    @property
-    def rtf(self) -> float:
-        """Real-time factor: processing time / audio duration (< 1 is faster than real time)."""
-        return (self.model_seconds + self.search_seconds) / max(self.audio_seconds, 1e-9)
+    def rtf(self, k: int = 0) -> float:
+        """Real-time factor of search setting ``k``: (model + search time) / audio duration."""
+        return (self.model_seconds + self.search_seconds[k]) / max(self.audio_seconds, 1e-9)
 
 
 def frame_batches(lengths: Sequence[int], max_frames: int) -> Iterator[List[int]]:
@@ -74,7 +73,7 @@ def decode_store(
         max_frames: frames per k2 batch (bounds memory, see K2_NOTES).
 
     Returns:
-        ``(per search setting {utt_id: word ids}, timing of the first setting)``.
+        ``(per search setting {utt_id: word ids}, timing)``.
     """
     cmvn = cmvn or bundle.feature_config.cmvn
     timing = DecodeTiming()
@@ -92,8 +91,7 @@ def decode_store(
             ids = [utts[i].id for i in batch]
             for utt, words in zip(ids, decode_scores(hlg, [scores[u] for u in ids], search)):
                 results[k][utt] = words
-        if k == 0:
-            timing.search_seconds = time.time() - start
+        timing.search_seconds.append(time.time() - start)
     return results, timing
 
 

@@ -51,26 +51,26 @@ def evaluate_store(
     refs = {u.id: u.text.split() for u in store.utterances}
     write_transcripts(out / "ref.txt", refs)
     wers: Dict[float, float] = {}
-    for scale, hyp_ids in zip(scales, results):
+    for k, (scale, hyp_ids) in enumerate(zip(scales, results)):
         hyps = {u: [words.get(i) for i in ids] for u, ids in hyp_ids.items()}
         write_transcripts(out / f"hyp_ac{scale:g}.txt", hyps)
         result = score(refs, hyps)
         write_report(result, out, f"wer_ac{scale:g}")
         wers[scale] = result.wer
         print(f"acoustic scale {scale:g}: {result.summary().splitlines()[0]}  "
-              f"{result.summary().splitlines()[1]}")
+              f"{result.summary().splitlines()[1]}  RTF {timing.rtf(k):.4f}")
     best = min(wers, key=wers.get)
     stats = {
         "utterances": len(store),
         "audio_seconds": timing.audio_seconds,
         "model_seconds": timing.model_seconds,
-        "search_seconds": timing.search_seconds,
-        "rtf": timing.rtf,
+        "search_seconds": {f"{s:g}": t for s, t in zip(scales, timing.search_seconds)},
+        "rtf": {f"{s:g}": timing.rtf(k) for k, s in enumerate(scales)},
         "cmvn": cmvn or bundle.feature_config.cmvn,
         "wer": {f"{s:g}": w for s, w in wers.items()},
         "best_acoustic_scale": best,
     }
     write_text_atomic(out / "decode_stats.json", json.dumps(stats, indent=2) + "\n")
-    log.info("decoded %.1f s of audio: model %.1f s, search %.1f s, RTF %.3f (first scale)",
-             timing.audio_seconds, timing.model_seconds, timing.search_seconds, timing.rtf)
+    log.info("decoded %.1f s of audio: acoustic model %.1f s, search %s s", timing.audio_seconds,
+             timing.model_seconds, ", ".join(f"{t:.1f}" for t in timing.search_seconds))
     return wers

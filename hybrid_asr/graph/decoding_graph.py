@@ -12,7 +12,7 @@ from hybrid_asr.lang.lang_dir import Lang
 log = logging.getLogger(__name__)
 
 
-def make_hlg(lang: Lang, topo: HmmTopology) -> k2.Fsa:
+def make_hlg(lang: Lang, topo: HmmTopology, transition_scale: float = 1.0) -> k2.Fsa:
     """Compose H, L and G into the decoding graph.
 
     Steps (Mohri, Pereira & Riley 2002, section 4; as in Kaldi's mkgraph.sh but with k2):
@@ -24,6 +24,7 @@ def make_hlg(lang: Lang, topo: HmmTopology) -> k2.Fsa:
     Args:
         lang: lang directory (L_disambig, G, symbol tables).
         topo: HMM topology (for H).
+        transition_scale: scale of H's transition log-probabilities (see :func:`make_h`).
 
     Returns:
         k2 Fsa, ``labels`` = pdf-id + 1 (never 0), ``aux_labels`` (ragged) = word ids, attribute
@@ -43,7 +44,7 @@ def make_hlg(lang: Lang, topo: HmmTopology) -> k2.Fsa:
     LG = k2.connect(k2.remove_epsilon(LG))
     LG.aux_labels = LG.aux_labels.remove_values_eq(0)
     LG = k2.arc_sort(LG)
-    HLG = k2.arc_sort(k2.connect(k2.compose(make_h(topo), LG, inner_labels="phones")))
+    HLG = k2.arc_sort(k2.connect(k2.compose(make_h(topo, transition_scale), LG, inner_labels="phones")))
     if HLG.num_arcs == 0:
         raise RuntimeError("HLG is empty: L, G and the topology share no path")
     assert int((HLG.labels == 0).sum()) == 0, "HLG must be epsilon-free on the input side"

@@ -7,7 +7,7 @@ import k2
 from hybrid_asr.hmm.topology import HmmTopology
 
 
-def make_h(topo: HmmTopology) -> k2.Fsa:
+def make_h(topo: HmmTopology, transition_scale: float = 1.0) -> k2.Fsa:
     """Build H over all phones of ``topo``, epsilon-free on the input side.
 
     k2's dense intersection reads score column ``l`` for graph label ``l`` and has no input
@@ -24,13 +24,17 @@ def make_h(topo: HmmTopology) -> k2.Fsa:
 
     Args:
         topo: phone HMMs and self-loop probabilities.
+        transition_scale: multiplies every transition log-probability. 1 for alignment; for
+            decoding, about the acoustic scale, so that transitions and acoustics keep their
+            relative weight and only the LM is boosted (Kaldi's ``--transition-scale`` /
+            ``--self-loop-scale`` in ``mkgraph.sh``).
 
     Returns:
         k2 transducer: ``labels`` = pdf-id + 1 (int32), ``aux_labels`` = phones.txt id on phone
-        entries, 0 elsewhere; scores are log transition probabilities (base e).
+        entries, 0 elsewhere; scores are log transition probabilities (base e) x ``transition_scale``.
         States: ``1 + num_pdfs + 1``; arcs: ``P + 2*num_pdfs - P + P*P + P`` for P phones.
     """
-    loop_lp, fwd_lp = topo.loop_log_probs()
+    loop_lp, fwd_lp = (transition_scale * lp for lp in topo.loop_log_probs())
     state_of = lambda pdf: pdf + 1  # noqa: E731  state 0 is the start state
     final = topo.num_pdfs + 1
     entries: List[Tuple[int, int]] = []  # (first pdf, phone id)

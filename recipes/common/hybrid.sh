@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Shared stages of a hybrid DNN-HMM recipe, for any corpus already in lhotse manifests
+# (hybrid-asr prepare / import-kaldi-dir): features -> lang -> flat start -> (train <-> realign) x N
+# -> HLG -> decode -> WER report. Every stage skips itself when its output is complete.
+#
+# Usage: recipes/common/hybrid.sh --manifests DIR (--lexicon FILE | --cmudict) [options]
+#   --stage N / --stop-stage N   run stages N..M (1 features, 2 lang, 3 flat start, 4 training rounds,
+#                                5 HLG, 6 decode + WER)
+#   --data-dir DIR --exp-dir DIR outputs (default data, exp in the current directory)
+#   --train-split S --test-split S   manifest split names (train, test)
+#   --sample-rate HZ --num-mel-bins N --cmvn MODE --speed-perturb "0.9,1.1"
+#   --num-rounds N --epochs "2 2 3 3 4" (last value repeats) --hidden-dim D --num-layers L --context K
+#   --lm-order N --transition-scale X --acoustic-scale X (stored with the graph) --acoustic-scales "a,b,c"
+#   --threads N
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+stage=1; stop_stage=100
+manifests=""; lexicon=""; cmudict=false
+data_dir=data; exp_dir=exp
+train_split=train; test_split=test
+sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
+num_rounds=5; epochs="2 2 3 3 4"; hidden_dim=512; num_layers=4; context=5
+lm_order=3; transition_scale=0.3; acoustic_scale=0.2; acoustic_scales="0.15,0.2,0.25,0.3"
+threads=2
+
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --stage) stage=$2 ;; --stop-stage) stop_stage=$2 ;;
+    --manifests) manifests=$2 ;; --lexicon) lexicon=$2 ;; --cmudict) cmudict=true; shift; continue ;;
+    --data-dir) data_dir=$2 ;; --exp-dir) exp_dir=$2 ;;
+    --train-split) train_split=$2 ;; --test-split) test_split=$2 ;;
+    --sample-rate) sample_rate=$2 ;; --num-mel-bins) num_mel_bins=$2 ;; --cmvn) cmvn=$2 ;;
+    --speed-perturb) speed_perturb=$2 ;;
+    --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --hidden-dim) hidden_dim=$2 ;;
+    --num-layers) num_layers=$2 ;; --context) context=$2 ;;
+    --lm-order) lm_order=$2 ;; --transition-scale) transition_scale=$2 ;; --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
+    --threads) threads=$2 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "hybrid.sh: unknown option $1" >&2; exit 1 ;;
+  esac
+  shift 2
+done
+[[ -n $manifests ]] || { echo "hybrid.sh: --manifests DIR is required" >&2; exit 1; }
+[[ -n $lexicon || $cmudict == true ]] || { echo "hybrid.sh: --lexicon FILE or --cmudict is required" >&2; exit 1; }
+
+export OMP_NUM_THREADS=$threads MKL_DEBUG_CPU_TYPE=5
+if [[ -x $root/.venv/bin/hybrid-asr ]]; then
+  hybrid_asr=("$root/.venv/bin/hybrid-asr" --num-threads "$threads")
+  python=$root/.venv/bin/python
+else
+  hybrid_asr=(hybrid-asr --num-threads "$threads")
+  python=python3
+fi
+
+log() { echo "$(date '+%F %T') (stage ${cur_stage:-?}) $*"; }
+run_stage() { cur_stage=$1; [[ $stage -le $1 && $stop_stage -ge $1 ]]; }
+feats=$data_dir/fbank
+
+if run_stage 1; then
+  for split in "$train_split" "$test_split"; do
+    if [[ -f $feats/$split/index.json ]]; then log "fbank $split exists, skipping"; continue; fi
+    sp=()
+    [[ $split == "$train_split" && -n $speed_perturb ]] && sp=(--speed-perturb "$speed_perturb")
+    log "fbank features of $split ${sp[*]:-}"
+    "${hybrid_asr[@]}" compute-features "$manifests" "$split" "$feats/$split" --kind fbank \
+      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn "$cmvn" "${sp[@]}"
+  done
+fi
+
+if run_stage 2; then
+  if [[ -f $data_dir/lang/lang.json ]]; then log "lang dir exists, skipping"
+  else
+    src=(--lexicon "$lexicon"); [[ $cmudict == true ]] && src=(--cmudict)
+    log "lexicon ${src[*]}, L, ${lm_order}-gram LM on the $train_split transcripts, G"
+    "${hybrid_asr[@]}" prepare-lang "$manifests" "$data_dir/lang" "${src[@]}" --train-split "$train_split" \
+      --lm-order "$lm_order"
+  fi
+fi
+
+if run_stage 3; then
+  if [[ -f $exp_dir/ali0/ali.npz ]]; then log "flat-start alignment exists, skipping"
+  else
+    log "flat-start alignment"
+    "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$exp_dir/ali0" --flat-start
+  fi
+fi
+
+if run_stage 4; then
+  read -r -a epoch_list <<< "$epochs"
+  for ((r = 1; r <= num_rounds; r++)); do
+    n=${epoch_list[$((r - 1))]:-${epoch_list[-1]}}
+    if [[ -f $exp_dir/dnn$r/topology.json ]]; then log "round $r model exists, skipping"
+    else
+      log "round $r: training the DNN on $exp_dir/ali$((r - 1)) ($n epochs)"
+      "${hybrid_asr[@]}" train "$feats/$train_split" "$exp_dir/ali$((r - 1))" "$exp_dir/dnn$r" --epochs "$n" \
+        --hidden-dim "$hidden_dim" --num-layers "$num_layers" --context "$context"
+    fi
+    if [[ $r -lt $num_rounds ]]; then
+      if [[ -f $exp_dir/ali$r/ali.npz ]]; then log "round $r alignment exists, skipping"
+      else
+        log "round $r: Viterbi realignment with $exp_dir/dnn$r"
+        "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$exp_dir/ali$r" --model "$exp_dir/dnn$r"
+      fi
+    fi
+  done
+fi
+
+final=$exp_dir/dnn$num_rounds
+
+if run_stage 5; then
+  if [[ -f $final/HLG.pt ]]; then log "HLG exists, skipping"
+  else
+    log "building HLG for $final"
+    "${hybrid_asr[@]}" make-graph "$final" "$data_dir/lang" --acoustic-scale "$acoustic_scale" \
+      --transition-scale "$transition_scale"
+  fi
+fi
+
+if run_stage 6; then
+  out=$final/decode_$test_split
+  if [[ -f $out/decode_stats.json ]]; then log "$test_split decode exists, skipping"
+  else
+    log "decoding $test_split (acoustic scales $acoustic_scales)"
+    "${hybrid_asr[@]}" decode-dataset "$final" "$feats/$test_split" "$out" --acoustic-scales "$acoustic_scales"
+  fi
+  log "WER report at the default acoustic scale $acoustic_scale ($out/wer_ac${acoustic_scale}.txt):"
+  head -2 "$out/wer_ac${acoustic_scale}.txt"
+  "$python" - "$out/decode_stats.json" "$final/metrics.jsonl" "$acoustic_scale" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+m = [json.loads(x) for x in open(sys.argv[2])][-1]
+ac = f"{float(sys.argv[3]):g}"
+print("all acoustic scales: " + ", ".join(f"{k}: {v:.2f}%" for k, v in s["wer"].items()))
+print(f"frame accuracy (held-out): {m['valid_frame_acc']:.1f}%; decoding RTF {s['rtf'][ac]:.4f} at scale {ac} "
+      f"({s['audio_seconds']:.0f} s of audio, acoustic model + search, features excluded)")
+PY
+fi
