@@ -1,11 +1,13 @@
 """Small shared helpers: atomic file writes and logging set-up."""
 
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Type, TypeVar, Union
 
 PathLike = Union[str, Path]
 _UMASK = os.umask(0)
@@ -44,6 +46,35 @@ def write_text_atomic(path: PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+T = TypeVar("T", bound="JsonDataclass")
+
+
+class JsonDataclass:
+    """Mixin for dataclasses saved next to models and data as JSON (configs, topologies).
+
+    ``save`` writes ``dataclasses.asdict(self)`` atomically; ``load`` reads it back and turns
+    any problem (missing file, bad JSON, unknown or missing field, failed validation) into one
+    :class:`~hybrid_asr.errors.InputError` naming the file. Subclasses set ``json_what`` (how the
+    error names the content).
+    """
+
+    json_what = "config"
+
+    def save(self, path: PathLike) -> None:
+        """Write as JSON (atomically)."""
+        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls: Type[T], path: PathLike) -> T:
+        """Read an object written by :meth:`save`; raises ``InputError`` if unreadable or invalid."""
+        from hybrid_asr.errors import InputError
+
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError) as e:
+            raise InputError(path, f"not a valid {cls.json_what}: {e}") from None
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -1,20 +1,14 @@
 """Typed configuration of the front end, saved as JSON next to features and models."""
 
-import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Union
 
-from hybrid_asr.errors import InputError
-from hybrid_asr.utils import write_text_atomic
-
+from hybrid_asr.utils import JsonDataclass
 
 CMVN_MODES = ("utterance", "speaker", "global")
 
 
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(JsonDataclass):
     """Front-end settings (Kaldi ``compute-fbank-feats`` / ``compute-mfcc-feats`` semantics).
 
     Attributes:
@@ -30,6 +24,8 @@ class FeatureConfig:
             (statistics of the utterance itself), ``"speaker"`` (per-speaker statistics; new files
             decoded alone use the global training statistics) or ``"global"`` (training statistics).
     """
+
+    json_what = "feature config"
 
     kind: str = "fbank"
     sample_rate: int = 16000
@@ -55,14 +51,3 @@ class FeatureConfig:
         base = self.num_mel_bins if self.kind == "fbank" else self.num_ceps
         return base * (3 if self.deltas else 1)
 
-    def save(self, path: Union[str, Path]) -> None:
-        """Write the config as JSON (atomically)."""
-        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Union[str, Path]) -> "FeatureConfig":
-        """Read a config written by :meth:`save`; raises :class:`InputError` if unreadable."""
-        try:
-            return cls(**json.loads(Path(path).read_text()))
-        except (OSError, ValueError, TypeError) as e:
-            raise InputError(path, f"not a valid feature config: {e}") from None

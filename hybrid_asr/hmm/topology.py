@@ -11,19 +11,16 @@ system each HMM state has its own pdf-id (senone), so ``pdf_id == hmm_state``. T
 probability of a state is its self-loop probability; the forward probability is one minus it.
 """
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from hybrid_asr.errors import InputError
-from hybrid_asr.utils import write_text_atomic
+from hybrid_asr.utils import JsonDataclass
 
 
 @dataclass
-class HmmTopology:
+class HmmTopology(JsonDataclass):
     """Phones, their numbers of states, pdf-ids and self-loop probabilities.
 
     Attributes:
@@ -38,6 +35,8 @@ class HmmTopology:
         >>> topo.num_pdfs, topo.pdf_id("AA", 2)
         (8, 7)
     """
+
+    json_what = "HMM topology"
 
     phones: List[str]
     phone_ids: List[int]
@@ -111,16 +110,4 @@ class HmmTopology:
         probs[seen] = (frames[seen] - visits[seen]) / frames[seen]
         self.self_loop_prob = np.clip(probs, floor, 1 - floor).tolist()
 
-    def save(self, path: Union[str, Path]) -> None:
-        """Write as JSON (atomically)."""
-        d = {k: v for k, v in asdict(self).items()}
-        write_text_atomic(path, json.dumps(d, indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: Union[str, Path]) -> "HmmTopology":
-        """Read a topology written by :meth:`save`; raises :class:`InputError` if unreadable."""
-        try:
-            return cls(**json.loads(Path(path).read_text()))
-        except (OSError, ValueError, TypeError) as e:
-            raise InputError(path, f"not a valid HMM topology: {e}") from None
 

@@ -1,19 +1,15 @@
 """Feed-forward DNN acoustic model over spliced frames (Linear-BatchNorm-ReLU blocks)."""
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Union
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from hybrid_asr.errors import InputError
-from hybrid_asr.utils import write_text_atomic
+from hybrid_asr.utils import JsonDataclass
 
 
 @dataclass(frozen=True)
-class DnnConfig:
+class DnnConfig(JsonDataclass):
     """Architecture of :class:`DnnAcousticModel`.
 
     Attributes:
@@ -25,6 +21,8 @@ class DnnConfig:
         dropout: dropout after every block (0 disables).
         num_pdfs: S, the number of senones (output classes).
     """
+
+    json_what = "model config"
 
     feat_dim: int
     num_pdfs: int
@@ -39,19 +37,6 @@ class DnnConfig:
         """``(left + 1 + right) * F``: the spliced input dimension."""
         return (self.left_context + 1 + self.right_context) * self.feat_dim
 
-    def save(self, path: Union[str, Path]) -> None:
-        """Write as JSON (atomically)."""
-        write_text_atomic(path, json.dumps({"type": "dnn", **asdict(self)}, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Union[str, Path]) -> "DnnConfig":
-        """Read a config written by :meth:`save`; raises :class:`InputError` if invalid."""
-        try:
-            d = json.loads(Path(path).read_text())
-            d.pop("type", None)
-            return cls(**d)
-        except (OSError, ValueError, TypeError) as e:
-            raise InputError(path, f"not a valid model config: {e}") from None
 
 
 class DnnAcousticModel(nn.Module):

@@ -1,7 +1,6 @@
 """Frame cross-entropy training of the acoustic model: Adam, exponential LR decay, validation
 frame accuracy per epoch, checkpoints, metrics and a plot."""
 
-import dataclasses
 import json
 import logging
 import random
@@ -15,16 +14,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hybrid_asr.errors import InputError
 from hybrid_asr.models.dnn import DnnAcousticModel
 from hybrid_asr.training.frames import FrameData
-from hybrid_asr.utils import atomic_path, write_text_atomic
+from hybrid_asr.utils import JsonDataclass, atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonDataclass):
     """Optimization settings, saved as ``train_config.json`` next to the model.
 
     Attributes:
@@ -38,6 +36,8 @@ class TrainConfig:
         seed: seed of every random generator (model init, shuffling, held-out split).
     """
 
+    json_what = "training config"
+
     epochs: int = 8
     batch_size: int = 256
     lr: float = 1e-3
@@ -47,17 +47,6 @@ class TrainConfig:
     valid_fraction: float = 0.05
     seed: int = 0
 
-    def save(self, path: Union[str, Path]) -> None:
-        """Write as JSON (atomically)."""
-        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Union[str, Path]) -> "TrainConfig":
-        """Read a config written by :meth:`save`."""
-        try:
-            return cls(**json.loads(Path(path).read_text()))
-        except (OSError, ValueError, TypeError) as e:
-            raise InputError(path, f"not a valid training config: {e}") from None
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,59 @@
+"""The shared recipe stages (recipes/common/hybrid.sh) on a corpus given as Kaldi data dirs:
+import-kaldi-dir, then features -> lang (CMUdict) -> flat start -> 2 rounds -> HLG -> WER; a
+second run must skip every stage."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FSDD
+
+pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason="shared FSDD corpus not present")
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
+
+
+def _kaldi_dirs(root: Path) -> None:
+    rows = {"train": [], "test": []}
+    for wav in sorted((FSDD / "recordings").glob("*.wav")):
+        digit, speaker, index = wav.stem.split("_")
+        if speaker not in ("george", "jackson") or int(index) >= 15:
+            continue
+        split = "test" if int(index) < 5 else "train"
+        rows[split].append((f"{speaker}-{wav.stem}", wav, DIGITS[int(digit)], speaker))
+    for split, items in rows.items():
+        d = root / split
+        d.mkdir(parents=True)
+        (d / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w, _, _ in items))
+        (d / "text").write_text("".join(f"{u} {t}\n" for u, _, t, _ in items))
+        (d / "utt2spk").write_text("".join(f"{u} {s}\n" for u, _, _, s in items))
+
+
+def _hybrid_asr():
+    exe = Path(sys.executable).parent / "hybrid-asr"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "hybrid_asr.cli.main"]
+
+
+def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
+    _kaldi_dirs(tmp_path / "kaldi")
+    for split in ("train", "test"):
+        subprocess.run([*_hybrid_asr(), "import-kaldi-dir", str(tmp_path / "kaldi" / split), "manifests",
+                        "--split", split], cwd=tmp_path, check=True, capture_output=True)
+    cmd = ["bash", str(ROOT / "recipes/common/hybrid.sh"), "--manifests", "manifests", "--cmudict",
+           "--sample-rate", "8000", "--num-mel-bins", "23", "--speed-perturb", "", "--num-rounds", "2",
+           "--epochs", "3 4", "--lm-order", "1", "--acoustic-scale", "0.5", "--acoustic-scales", "0.5",
+           "--hidden-dim", "256", "--num-layers", "2", "--threads", "1"]
+    first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    stats = json.loads((tmp_path / "exp/dnn2/decode_test/decode_stats.json").read_text())
+    assert stats["utterances"] == 2 * 10 * 5
+    assert stats["wer"]["0.5"] <= 10.0
+    assert "%WER" in first.stdout
+    second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert second.returncode == 0
+    skipped = [line for line in second.stdout.splitlines() if "skipping" in line]
+    assert len(skipped) == 2 + 1 + 1 + 2 + 1 + 1 + 1  # features x2, lang, flat start, 2 models, 1 ali, HLG, decode
+    assert "%WER" in second.stdout  # the report is printed again
