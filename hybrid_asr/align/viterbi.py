@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hybrid_asr.decoding.likelihoods import pad_scores
 from hybrid_asr.graph.training import TrainingGraphCompiler
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,6 @@ def viterbi_align(
         Per utterance int32 ``[T_i]`` pdf-ids, or an empty array where no path of the graph fits
         the frames (too few frames for the text; k2 then returns an empty best path).
     """
-    from hybrid_asr.decoding.likelihoods import pad_scores
-
     order = sorted(range(len(texts)), key=lambda i: -scores[i].shape[0])  # k2 wants longest first
     graphs = compiler.compile([texts[i] for i in order])
     dense = pad_scores([scores[i] for i in order], 1.0)
