@@ -1,0 +1,45 @@
+"""Decoding helpers: frame-bounded batches, score padding, RTF accounting, input order."""
+
+import torch
+
+from hybrid_asr.decoding import SearchConfig, decode_scores, pad_scores
+from hybrid_asr.decoding.dataset import DecodeTiming, frame_batches
+from hybrid_asr.graph import make_hlg
+
+
+def test_frame_batches_respect_the_budget_and_keep_order():
+    lengths = [300, 500, 200, 900, 100, 2000]
+    batches = list(frame_batches(lengths, 1000))
+    assert [i for b in batches for i in b] == list(range(len(lengths)))
+    for b in batches:
+        assert sum(lengths[i] for i in b) <= 1000 or len(b) == 1  # an over-long item goes alone
+    assert batches == [[0, 1, 2], [3, 4], [5]]
+
+
+def test_pad_scores_scales_and_blocks_column_zero():
+    a, b = torch.zeros(3, 4), torch.ones(2, 4)
+    out = pad_scores([a, b], scale=0.5)
+    assert out.shape == (2, 3, 5)
+    assert torch.all(out[:, :, 0] == -1e4)  # label 0 is never a real pdf
+    assert torch.all(out[1, :2, 1:] == 0.5) and torch.all(out[1, 2] == -1e4)
+
+
+def test_rtf():
+    t = DecodeTiming(audio_seconds=100.0, model_seconds=1.0, search_seconds=[2.0, 4.0])
+    assert t.rtf(0) == 0.03 and t.rtf(1) == 0.05
+
+
+def test_decode_scores_returns_results_in_input_order(toy_lang, toy_topo):
+    hlg = make_hlg(toy_lang, toy_topo, transition_scale=0.3)
+
+    def peaked(phones, frames_per_state):
+        seq = [toy_topo.pdf_id(p, s) for p in phones for s in range(toy_topo.num_states[toy_topo.phones.index(p)])
+               for _ in range(frames_per_state)]
+        scores = torch.full((len(seq), toy_topo.num_pdfs), -20.0)
+        scores[torch.arange(len(seq)), torch.tensor(seq)] = 0.0
+        return scores
+
+    short = peaked(["SIL", "A", "B", "SIL"], 1)   # AB, 10 frames
+    long = peaked(["SIL", "B", "A", "SIL"], 3)    # BA, 30 frames: sorted first inside k2
+    words = decode_scores(hlg, [short, long], SearchConfig(acoustic_scale=1.0))
+    assert [[toy_lang.word_table[w] for w in ws] for ws in words] == [["AB"], ["BA"]]
