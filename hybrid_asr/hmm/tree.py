@@ -1,0 +1,303 @@
+"""Phonetic decision tree: context-dependent HMM states (triphone states) -> senones (pdf-ids).
+
+Building (Young, Odell & Woodland 1994; Kaldi ``build-tree``, "How decision trees are used in
+Kaldi"):
+
+1. One root per central phone; each root holds every ``(left, phone, right, state)`` seen.
+2. Greedy top-down splitting: over all current leaves, take the question with the largest gain in
+   log-likelihood (single diagonal Gaussian per node, :class:`GaussStats`), subject to both
+   children having at least ``min_count`` frames, until ``num_leaves`` leaves exist or no split
+   gains more than ``min_gain``. A question asks whether the left context, the right context
+   (phone sets) or the HMM state (state sets, so one tree per phone is shared across its states)
+   is in a set.
+3. Bottom-up merging: within each central phone (except silence), the pair of leaves whose merge
+   loses the least log-likelihood is merged while that loss is below ``merge_threshold`` (default:
+   the split threshold ``min_gain``, as Kaldi's ``--cluster-thresh -1``). Merged leaves share one
+   senone.
+
+Silence phones (SIL, SPN) are context-independent: their root is split by HMM state only.
+Every triphone, seen in training or not, reaches exactly one leaf.
+"""
+
+import heapq
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+
+from hybrid_asr.errors import InputError
+from hybrid_asr.hmm.tree_stats import Context, GaussStats, sum_stats
+from hybrid_asr.utils import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+POSITIONS = {"L": 0, "R": 2, "S": 3}
+"""Question positions: index into a :data:`Context` tuple (left phone, right phone, HMM state)."""
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """Tree-building settings.
+
+    Attributes:
+        num_leaves: target number of leaves before merging (the senone budget).
+        min_count: minimum frames in each child of a split.
+        min_gain: minimum log-likelihood gain (nats) of a split (Kaldi ``--thresh``, default 300).
+        merge: run the bottom-up merge step.
+        merge_threshold: largest log-likelihood loss (nats) of a merge; None means ``min_gain``.
+    """
+
+    num_leaves: int = 400
+    min_count: float = 100.0
+    min_gain: float = 300.0
+    merge: bool = True
+    merge_threshold: Optional[float] = None
+
+
+Node = Dict[str, object]
+
+
+class DecisionTree:
+    """A phonetic decision tree mapping triphone states to senones.
+
+    Nodes are dicts: a leaf ``{"leaf": k}``; a question ``{"pos": "L"|"R"|"S", "set": [...],
+    "yes": node, "no": node}``. ``leaf_pdf[k]`` is the senone (pdf-id) of leaf ``k`` (several
+    leaves share a pdf after merging).
+
+    Args:
+        roots: central phone -> root node.
+        leaf_pdf: pdf-id of every leaf.
+        num_states: HMM states of every phone (for enumerating and for state questions).
+    """
+
+    def __init__(self, roots: Dict[str, Node], leaf_pdf: List[int], num_states: Dict[str, int]):
+        self.roots = roots
+        self.leaf_pdf = leaf_pdf
+        self.num_states = num_states
+
+    @property
+    def num_pdfs(self) -> int:
+        """Number of senones S."""
+        return max(self.leaf_pdf) + 1
+
+    def leaf(self, left: str, phone: str, right: str, state: int) -> int:
+        """Leaf index of a triphone state (any contexts, seen or unseen).
+
+        Raises:
+            KeyError: ``phone`` has no root.
+        """
+        ctx = (left, phone, right, state)
+        node = self.roots[phone]
+        while "leaf" not in node:
+            value = ctx[POSITIONS[node["pos"]]]
+            node = node["yes"] if value in node["set"] else node["no"]
+        return int(node["leaf"])
+
+    def pdf_id(self, left: str, phone: str, right: str, state: int) -> int:
+        """Senone of a triphone state."""
+        return self.leaf_pdf[self.leaf(left, phone, right, state)]
+
+    def to_dict(self) -> Dict[str, object]:
+        """JSON-serializable form (question sets as sorted lists)."""
+        def conv(n):
+            if "leaf" in n:
+                return {"leaf": n["leaf"]}
+            return {"pos": n["pos"], "set": sorted(n["set"], key=str), "yes": conv(n["yes"]), "no": conv(n["no"])}
+        return {"roots": {p: conv(n) for p, n in self.roots.items()}, "leaf_pdf": self.leaf_pdf,
+                "num_states": self.num_states}
+
+    def save(self, path: Union[str, Path]) -> None:
+        """Write as JSON (atomically)."""
+        write_text_atomic(path, json.dumps(self.to_dict()) + "\n")
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "DecisionTree":
+        """Read a tree written by :meth:`save`; raises :class:`InputError` if unreadable."""
+        try:
+            d = json.loads(Path(path).read_text())
+
+            def conv(n):
+                if "leaf" in n:
+                    return {"leaf": int(n["leaf"])}
+                values = frozenset(int(v) if n["pos"] == "S" else v for v in n["set"])
+                return {"pos": n["pos"], "set": values, "yes": conv(n["yes"]), "no": conv(n["no"])}
+            return cls({p: conv(n) for p, n in d["roots"].items()}, [int(x) for x in d["leaf_pdf"]],
+                       {p: int(n) for p, n in d["num_states"].items()})
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(path, f"not a valid decision tree: {e}") from None
+
+    def format(self) -> str:
+        """Human-readable indented dump, one line per node."""
+        lines: List[str] = []
+
+        def walk(n, depth):
+            pad = "  " * depth
+            if "leaf" in n:
+                lines.append(f"{pad}leaf {n['leaf']} -> pdf {self.leaf_pdf[n['leaf']]}")
+                return
+            members = " ".join(str(v) for v in sorted(n["set"], key=str))
+            lines.append(f"{pad}{n['pos']} in {{{members}}}?")
+            walk(n["yes"], depth + 1)
+            walk(n["no"], depth + 1)
+        for phone in sorted(self.roots):
+            lines.append(f"{phone}:")
+            walk(self.roots[phone], 1)
+        return "\n".join(lines) + "\n"
+
+
+def split_gain(items: Sequence[Context], stats: Dict[Context, GaussStats], pos: str, values: FrozenSet,
+               dim: int) -> Tuple[float, float, float]:
+    """Log-likelihood gain of splitting ``items`` by "context at ``pos`` is in ``values``".
+
+    Returns:
+        ``(gain in nats, frames answering yes, frames answering no)``.
+    """
+    i = POSITIONS[pos]
+    yes = sum_stats((stats[c] for c in items if c[i] in values), dim)
+    no = sum_stats((stats[c] for c in items if c[i] not in values), dim)
+    parent = yes + no
+    return yes.log_likelihood() + no.log_likelihood() - parent.log_likelihood(), yes.count, no.count
+
+
+def _state_questions(n: int) -> List[FrozenSet[int]]:
+    return [frozenset([s]) for s in range(n)] + [frozenset(range(k)) for k in range(2, n)]
+
+
+def _best_split(items, stats, questions, states: int, dim: int, min_count: float):
+    """Best ``(gain, pos, set)`` for a leaf, or None. Pools stats per context value first."""
+    best = None
+    for pos in ("L", "R", "S"):
+        i = POSITIONS[pos]
+        by_value: Dict[object, GaussStats] = {}
+        for c in items:
+            by_value[c[i]] = by_value[c[i]] + stats[c] if c[i] in by_value else stats[c]
+        if len(by_value) < 2:
+            continue
+        total = sum_stats(by_value.values(), dim)
+        parent_ll = total.log_likelihood()
+        cands = _state_questions(states) if pos == "S" else questions
+        for q in cands:
+            yes = sum_stats((s for v, s in by_value.items() if v in q), dim)
+            if yes.count < min_count or total.count - yes.count < min_count:
+                continue
+            no = GaussStats(total.count - yes.count, total.sum - yes.sum, total.sumsq - yes.sumsq)
+            gain = yes.log_likelihood() + no.log_likelihood() - parent_ll
+            if best is None or gain > best[0]:
+                best = (gain, pos, frozenset(q))
+    return best
+
+
+def build_tree(
+    stats: Dict[Context, GaussStats],
+    questions: Sequence[FrozenSet[str]],
+    num_states: Dict[str, int],
+    config: TreeConfig = TreeConfig(),
+    ci_phones: Sequence[str] = ("SIL", "SPN"),
+) -> DecisionTree:
+    """Build a decision tree from triphone-state statistics (algorithm in the module docstring).
+
+    Args:
+        stats: ``{(left, phone, right, state): GaussStats}`` from
+            :func:`hybrid_asr.hmm.tree_stats.accumulate_tree_stats`.
+        questions: phone sets asked about left/right contexts.
+        num_states: HMM states per phone; every phone gets a root, even one never seen.
+        config: leaf budget, minimum counts and gain, merging.
+        ci_phones: context-independent phones (split by state only).
+
+    Returns:
+        The tree; ``num_pdfs`` senones.
+    """
+    dim = len(next(iter(stats.values())).sum)
+    by_phone: Dict[str, List[Context]] = {p: [] for p in num_states}
+    for c in stats:
+        by_phone.setdefault(c[1], []).append(c)
+    counter = itertools.count()
+    leaves: Dict[int, Tuple[str, Node, List[Context]]] = {}
+    roots: Dict[str, Node] = {}
+
+    def new_leaf(phone, items):
+        k = next(counter)
+        node: Node = {"leaf": k}
+        leaves[k] = (phone, node, items)
+        return node
+
+    def split(node: Node, pos: str, values, phone: str, items):
+        i = POSITIONS[pos]
+        yes_items = [c for c in items if c[i] in values]
+        no_items = [c for c in items if c[i] not in values]
+        del leaves[node["leaf"]]
+        yes, no = new_leaf(phone, yes_items), new_leaf(phone, no_items)
+        node.clear()
+        node.update(pos=pos, set=frozenset(values), yes=yes, no=no)
+        return yes, no
+
+    heap = []
+    for phone, n in num_states.items():
+        root = new_leaf(phone, by_phone.get(phone, []))
+        roots[phone] = root
+        if phone in ci_phones or not by_phone.get(phone):
+            # one leaf per state: split off state 0, then 1, ... (no data needed)
+            node = root
+            for s in range(n - 1):
+                _, node = split(node, "S", frozenset([s]), phone, leaves[node["leaf"]][2])
+            continue
+        best = _best_split(leaves[root["leaf"]][2], stats, questions, n, dim, config.min_count)
+        if best:
+            heapq.heappush(heap, (-best[0], root["leaf"], best[1], best[2]))
+    last_gain = float("nan")
+    while heap and len(leaves) < config.num_leaves:
+        neg_gain, k, pos, values = heapq.heappop(heap)
+        if -neg_gain <= config.min_gain:
+            break
+        phone, node, items = leaves[k]
+        last_gain = -neg_gain
+        for child in split(node, pos, values, phone, items):
+            best = _best_split(leaves[child["leaf"]][2], stats, questions, num_states[phone], dim, config.min_count)
+            if best:
+                heapq.heappush(heap, (-best[0], child["leaf"], best[1], best[2]))
+    leaf_ids = sorted(leaves)
+    index = {k: i for i, k in enumerate(leaf_ids)}
+    relabel = {}
+    for k in leaf_ids:
+        leaves[k][1]["leaf"] = index[k]
+        relabel[index[k]] = leaves[k]
+    cluster = list(range(len(leaf_ids)))
+    if config.merge:
+        threshold = config.min_gain if config.merge_threshold is None else config.merge_threshold
+        cluster = _merge_leaves(relabel, stats, dim, threshold, ci_phones)
+    # dense pdf-ids in first-seen leaf order
+    pdf_of: Dict[int, int] = {}
+    leaf_pdf = [pdf_of.setdefault(c, len(pdf_of)) for c in cluster]
+    log.info("decision tree: %d leaves, %d senones after merging (last split gain %.1f)", len(leaf_ids),
+             len(pdf_of), last_gain)
+    return DecisionTree(roots, leaf_pdf, dict(num_states))
+
+
+def _merge_leaves(leaves: Dict[int, Tuple[str, Node, List[Context]]], stats, dim: int,
+                  threshold: float, ci_phones: Sequence[str]) -> List[int]:
+    """Agglomerative merging of leaves within each central phone while the loss < ``threshold``;
+    context-independent phones keep one senone per state.
+
+    Returns:
+        Cluster representative (a leaf index) for every leaf index.
+    """
+    cluster = list(range(len(leaves)))
+    for phone in sorted({v[0] for v in leaves.values()} - set(ci_phones)):
+        groups: Dict[int, GaussStats] = {
+            k: sum_stats((stats[c] for c in items), dim) for k, (p, _, items) in leaves.items() if p == phone and items
+        }
+        while len(groups) > 1:
+            best: Optional[Tuple[float, int, int]] = None
+            keys = sorted(groups)
+            for a, b in itertools.combinations(keys, 2):
+                loss = groups[a].log_likelihood() + groups[b].log_likelihood() - (groups[a] + groups[b]).log_likelihood()
+                if best is None or loss < best[0]:
+                    best = (loss, a, b)
+            if best is None or best[0] >= threshold:
+                break
+            _, a, b = best
+            groups[a] = groups[a] + groups.pop(b)
+            cluster = [a if c == b else c for c in cluster]
+    return cluster

@@ -1,0 +1,103 @@
+"""Sufficient statistics for phonetic decision-tree clustering.
+
+For every context-dependent HMM state seen in the alignments, ``(left phone, phone, right phone,
+HMM state)``, we keep the statistics of a single diagonal Gaussian over the (CMVN-normalized,
+unspliced) features of its frames: frame count, sum and sum of squares. These are enough to
+compute the maximum-likelihood log-likelihood of any pooled set of states, which is what tree
+building maximizes (Young, Odell & Woodland 1994, "Tree-based state tying for high accuracy
+acoustic modelling"; Kaldi ``acc-tree-stats``).
+
+At utterance edges the missing context is :data:`BOUNDARY`.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, Mapping, Tuple
+
+import numpy as np
+
+from hybrid_asr.align.alignments import phone_segments
+from hybrid_asr.hmm.topology import HmmTopology
+
+BOUNDARY = "<b>"
+"""Context symbol before the first and after the last phone of an utterance."""
+
+Context = Tuple[str, str, str, int]
+"""``(left phone, central phone, right phone, HMM state index)``."""
+
+VAR_FLOOR = 1e-3
+"""Variance floor of the diagonal Gaussians (features are CMVN-normalized, so variance ~1)."""
+
+
+@dataclass
+class GaussStats:
+    """Count, sum and sum of squares of a set of frames (float64 ``[F]`` vectors)."""
+
+    count: float
+    sum: np.ndarray
+    sumsq: np.ndarray
+
+    @classmethod
+    def zeros(cls, dim: int) -> "GaussStats":
+        """Empty statistics of dimension ``dim``."""
+        return cls(0.0, np.zeros(dim), np.zeros(dim))
+
+    @classmethod
+    def of(cls, frames: np.ndarray) -> "GaussStats":
+        """Statistics of a ``[N, F]`` array of frames."""
+        x = np.asarray(frames, dtype=np.float64)
+        return cls(float(x.shape[0]), x.sum(axis=0), (x * x).sum(axis=0))
+
+    def __add__(self, other: "GaussStats") -> "GaussStats":
+        return GaussStats(self.count + other.count, self.sum + other.sum, self.sumsq + other.sumsq)
+
+    def log_likelihood(self) -> float:
+        """Total log-likelihood (nats) of the frames under their own ML diagonal Gaussian.
+
+        With ``n`` frames, variance ``v_d = sumsq_d/n - (sum_d/n)^2`` (floored at
+        :data:`VAR_FLOOR`): ``-n/2 * sum_d (log(2 pi v_d) + 1)``. 0 for an empty set.
+        """
+        if self.count <= 0:
+            return 0.0
+        mean = self.sum / self.count
+        var = np.maximum(self.sumsq / self.count - mean * mean, VAR_FLOOR)
+        return float(-0.5 * self.count * np.sum(np.log(2 * math.pi * var) + 1.0))
+
+
+def sum_stats(items: Iterable[GaussStats], dim: int) -> GaussStats:
+    """Sum of statistics (empty statistics of dimension ``dim`` for no items)."""
+    total = GaussStats.zeros(dim)
+    for s in items:
+        total = total + s
+    return total
+
+
+def accumulate_tree_stats(
+    alignments: Mapping[str, np.ndarray],
+    features,
+    topo: HmmTopology,
+) -> Dict[Context, GaussStats]:
+    """Accumulate per-triphone-state statistics from monophone alignments.
+
+    Args:
+        alignments: ``utt_id -> int [T]`` monophone pdf-ids (``pdf_id == hmm state`` of ``topo``).
+        features: ``utt_id -> float [T, F]`` normalized features (e.g. ``FeatureStore.normalized``).
+        topo: the monophone topology the alignments refer to.
+
+    Returns:
+        ``{(left, phone, right, state): GaussStats}`` for every context seen.
+    """
+    stats: Dict[Context, GaussStats] = {}
+    state_of = np.concatenate([np.arange(n) for n in topo.num_states])
+    for utt, ali in alignments.items():
+        feats = np.asarray(features(utt), dtype=np.float64)
+        segs = phone_segments(np.asarray(ali), topo)
+        phones = [BOUNDARY] + [p for p, _, _ in segs] + [BOUNDARY]
+        for i, (phone, start, end) in enumerate(segs):
+            left, right = phones[i], phones[i + 2]
+            states = state_of[np.asarray(ali[start:end])]
+            for s in np.unique(states):
+                key = (left, phone, right, int(s))
+                part = GaussStats.of(feats[start:end][states == s])
+                stats[key] = stats[key] + part if key in stats else part
+    return stats
