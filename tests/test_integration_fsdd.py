@@ -4,6 +4,7 @@ realign -> train -> HLG -> decode -> WER), then ``hybrid-asr decode`` on WAV fil
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torchaudio
@@ -96,3 +97,19 @@ def test_missing_model_dir_is_one_line_error(tmp_path, capsys):
     code = main(["decode", str(tmp_path / "nope"), "x.wav"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "nope: model directory does not exist" in err[0]
+
+
+def test_build_tree_command_on_real_alignments(exp):
+    from hybrid_asr.hmm import HmmTopology
+    from hybrid_asr.hmm.tree import DecisionTree
+
+    run("build-tree", exp / "fbank/train", exp / "ali1", exp / "tree", "--num-leaves", 60, "--min-count", 20,
+        "--min-gain", 10, "--classes", Path(__file__).resolve().parents[1] / "lexicon/arpabet_classes.txt")
+    tree = DecisionTree.load(exp / "tree" / "tree.json")
+    info = json.loads((exp / "tree" / "tree_info.json").read_text())
+    assert info["leaves"] == len(tree.leaf_pdf) <= 60 and info["senones"] == tree.num_pdfs
+    topo = HmmTopology.load(exp / "ali1" / "topology.json")
+    assert tree.num_pdfs > topo.num_pdfs // 2  # context-dependent: more than a handful of senones
+    pdfs = {tree.pdf_id(left, "S", right, s) for left in ("IH", "<b>") for right in ("EH", "<b>") for s in range(3)}
+    assert all(0 <= p < tree.num_pdfs for p in pdfs)
+    assert "?" in (exp / "tree" / "tree.txt").read_text()

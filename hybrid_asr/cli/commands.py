@@ -203,7 +203,8 @@ def add_make_graph(sub) -> None:
     p.add_argument("lang_dir")
     p.add_argument("--acoustic-scale", type=float, default=0.2, help="default acoustic scale stored with the graph")
     p.add_argument("--transition-scale", type=float, default=0.3,
-                   help="scale of the HMM transition log-probs in HLG (about the acoustic scale; Kaldi's self-loop scale)")
+                   help="scale of the HMM transition log-probs in HLG (about the acoustic scale; "
+                   "Kaldi's self-loop scale)")
     p.set_defaults(func=_make_graph)
 
 
@@ -282,6 +283,30 @@ def add_decode(sub) -> None:
     p.set_defaults(func=_decode)
 
 
+def _build_tree(args) -> int:
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.hmm.build import build_tree_stage
+    from hybrid_asr.hmm.tree import TreeConfig
+
+    config = TreeConfig(num_leaves=args.num_leaves, min_count=args.min_count, min_gain=args.min_gain,
+                        merge=not args.no_merge)
+    build_tree_stage(FeatureStore(args.feats_dir), args.ali_dir, args.out_dir, config, args.classes)
+    return 0
+
+
+def add_build_tree(sub) -> None:
+    p = sub.add_parser("build-tree", help="phonetic decision tree (triphone states -> senones) from alignments")
+    p.add_argument("feats_dir")
+    p.add_argument("ali_dir", help="monophone alignment directory")
+    p.add_argument("out_dir")
+    p.add_argument("--num-leaves", type=int, default=400, help="leaf budget before merging")
+    p.add_argument("--min-count", type=float, default=100.0, help="minimum frames per leaf")
+    p.add_argument("--min-gain", type=float, default=300.0, help="minimum split gain and merge threshold (nats)")
+    p.add_argument("--no-merge", action="store_true", help="skip the bottom-up merge")
+    p.add_argument("--classes", default=None, help="hand-written phone classes, e.g. lexicon/arpabet_classes.txt")
+    p.set_defaults(func=_build_tree)
+
+
 def _plot_alignment(args) -> int:
     from hybrid_asr.align.plot import plot_alignment
 
@@ -299,4 +324,4 @@ def add_plot_alignment(sub) -> None:
 
 
 REGISTRY = [add_prepare, add_import_kaldi, add_compute_features, add_prepare_lang, add_align, add_train,
-            add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment]
+            add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment, add_build_tree]

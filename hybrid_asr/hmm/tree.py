@@ -288,16 +288,18 @@ def _merge_leaves(leaves: Dict[int, Tuple[str, Node, List[Context]]], stats, dim
         groups: Dict[int, GaussStats] = {
             k: sum_stats((stats[c] for c in items), dim) for k, (p, _, items) in leaves.items() if p == phone and items
         }
+        ll = {k: g.log_likelihood() for k, g in groups.items()}
         while len(groups) > 1:
             best: Optional[Tuple[float, int, int]] = None
-            keys = sorted(groups)
-            for a, b in itertools.combinations(keys, 2):
-                loss = groups[a].log_likelihood() + groups[b].log_likelihood() - (groups[a] + groups[b]).log_likelihood()
+            for a, b in itertools.combinations(sorted(groups), 2):
+                loss = ll[a] + ll[b] - (groups[a] + groups[b]).log_likelihood()
                 if best is None or loss < best[0]:
                     best = (loss, a, b)
             if best is None or best[0] >= threshold:
                 break
             _, a, b = best
             groups[a] = groups[a] + groups.pop(b)
+            ll[a] = groups[a].log_likelihood()
+            del ll[b]
             cluster = [a if c == b else c for c in cluster]
     return cluster

@@ -1,0 +1,62 @@
+"""The tree-building stage: monophone alignments + features -> decision-tree directory.
+
+Writes ``tree.json`` (:class:`DecisionTree`), ``tree.txt`` (its readable dump), ``questions.txt``
+(one question per line) and ``tree_info.json`` (contexts seen, leaves, senones, seconds).
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Optional, Union
+
+from hybrid_asr.align.alignments import Alignments
+from hybrid_asr.features.storage import FeatureStore
+from hybrid_asr.hmm.questions import cluster_phones, read_phone_classes
+from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.hmm.tree import DecisionTree, TreeConfig, build_tree
+from hybrid_asr.hmm.tree_stats import accumulate_tree_stats
+from hybrid_asr.lang.lexicon import SIL, SPN
+from hybrid_asr.utils import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def build_tree_stage(store: FeatureStore, ali_dir: Union[str, Path], out_dir: Union[str, Path],
+                     config: TreeConfig, classes: Optional[Union[str, Path]] = None) -> DecisionTree:
+    """Accumulate triphone-state statistics, make questions, build and save the tree.
+
+    Args:
+        store: training features (normalized with the store's CMVN mode).
+        ali_dir: monophone alignment directory (``ali.npz``, ``topology.json``).
+        out_dir: directory to write.
+        config: tree settings (leaf budget, thresholds).
+        classes: optional hand-written phone class file added to the automatic questions.
+
+    Returns:
+        The tree.
+    """
+    start = time.time()
+    ali_dir, out = Path(ali_dir), Path(out_dir)
+    alignments = Alignments.load(ali_dir / "ali.npz")
+    topo = HmmTopology.load(ali_dir / "topology.json")
+    aligned = {u: a for u, a in alignments.items() if u in store}
+    stats = accumulate_tree_stats(aligned, lambda u: store.normalized(u).numpy(), topo)
+    per_phone = {}
+    for (_, phone, _, _), s in stats.items():
+        per_phone[phone] = per_phone[phone] + s if phone in per_phone else s
+    speech = [p for p in topo.phones if p not in (SIL, SPN)]
+    questions = cluster_phones(per_phone, speech)
+    if classes is not None:
+        questions = list(dict.fromkeys(questions + read_phone_classes(classes, topo.phones)))
+    tree = build_tree(stats, questions, dict(zip(topo.phones, topo.num_states)), config, (SIL, SPN))
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "questions.txt", "".join(" ".join(sorted(q)) + "\n" for q in questions))
+    write_text_atomic(out / "tree.txt", tree.format())
+    info = {"contexts": len(stats), "questions": len(questions), "leaves": len(tree.leaf_pdf),
+            "senones": tree.num_pdfs, "seconds": round(time.time() - start, 2), "config": config.__dict__}
+    write_text_atomic(out / "tree_info.json", json.dumps(info, indent=2) + "\n")
+    tree.save(out / "tree.json")  # last: marks a complete directory
+    log.info("tree: %d contexts, %d questions, %d leaves, %d senones -> %s", len(stats), len(questions),
+             len(tree.leaf_pdf), tree.num_pdfs, out)
+    return tree
