@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import FSDD
 
 pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason="shared FSDD corpus not present")

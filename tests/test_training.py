@@ -8,10 +8,21 @@ import torch
 
 from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.errors import InputError
-from hybrid_asr.features import FeatureConfig, FeatureStore, compute_feature_store, splice
+from hybrid_asr.features import (
+    FeatureConfig,
+    FeatureStore,
+    compute_feature_store,
+    splice,
+)
 from hybrid_asr.hmm import HmmTopology
 from hybrid_asr.models import DnnAcousticModel, DnnConfig
-from hybrid_asr.training import FrameData, TrainConfig, estimate_log_priors, split_utterances, train_model
+from hybrid_asr.training import (
+    FrameData,
+    TrainConfig,
+    estimate_log_priors,
+    split_utterances,
+    train_model,
+)
 
 
 def test_priors_from_counts_with_floor():
@@ -25,7 +36,8 @@ def test_priors_from_counts_with_floor():
 
 def _tone(freq, seconds=0.6, rate=8000):
     t = torch.arange(int(seconds * rate)) / rate
-    return 3000 * torch.sin(2 * torch.pi * freq * t) + 30 * torch.randn(t.numel(), generator=torch.Generator().manual_seed(freq))
+    noise = torch.randn(t.numel(), generator=torch.Generator().manual_seed(freq))
+    return 3000 * torch.sin(2 * torch.pi * freq * t) + 30 * noise
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,8 @@ def test_unseen_triphones_reach_a_leaf_and_save_load_maps_identically(tmp_path):
 
 
 def test_leaf_budget_is_respected():
-    tree = build_tree(_synthetic_stats(), QUESTIONS, NUM_STATES, TreeConfig(num_leaves=18, min_count=10, min_gain=0.0, merge=False))
+    config = TreeConfig(num_leaves=18, min_count=10, min_gain=0.0, merge=False)
+    tree = build_tree(_synthetic_stats(), QUESTIONS, NUM_STATES, config)
     assert len(tree.leaf_pdf) == 18 and tree.num_pdfs == 18
 
 

@@ -137,7 +137,8 @@ def add_align(sub) -> None:
     p.add_argument("lang_dir")
     p.add_argument("out_dir")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--flat-start", action="store_true", help="equal alignment along the transcript")
+    how.add_argument("--flat-start", action="store_true",
+                     help="SIL on the quiet ends, equal split of the words' HMM states in between")
     how.add_argument("--model", help="model directory to align with")
     p.add_argument("--num-states", type=int, default=3, help="HMM states per phone (flat start)")
     p.add_argument("--sil-states", type=int, default=None, help="HMM states of SIL (flat start)")
