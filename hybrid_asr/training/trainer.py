@@ -154,6 +154,7 @@ def plot_metrics(history: List[Dict[str, float]], path: Union[str, Path]) -> Non
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -162,6 +163,7 @@ def plot_metrics(history: List[Dict[str, float]], path: Union[str, Path]) -> Non
         if f"valid_{key}" in history[0]:
             ax.plot(epochs, [r[f"valid_{key}"] for r in history], "o-", label="valid")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("cross-entropy (nats/frame)" if key == "loss" else "frame accuracy (%)")
         ax.legend()
         ax.grid(alpha=0.3)
