@@ -8,6 +8,7 @@ Layout::
     cmvn.json             global CMVN statistics of the training data (for new audio)
     priors.pt             float32 [S] log senone priors
     topology.json         HmmTopology (phones, states, pdf-ids, self-loop probabilities)
+    tree.json             DecisionTree, for context-dependent models only (then pdf-ids are senones)
     train_config.json     TrainConfig used (informational)
     HLG.pt                decoding graph (added by ``make-graph``, like the next three)
     words.txt, phones.txt symbol tables of the lang dir the graph was built from
@@ -28,7 +29,10 @@ from hybrid_asr.decoding.search import SearchConfig
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
+from hybrid_asr.graph.h import make_h
+from hybrid_asr.graph.h_cd import make_h_cd
 from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import load_fsa, save_fsa
 from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
 from hybrid_asr.utils import atomic_path, write_text_atomic
@@ -46,7 +50,8 @@ class ModelBundle:
         feature_config: front-end settings the model was trained on.
         cmvn: global CMVN statistics of the training data.
         log_priors: float32 ``[S]`` log p(s).
-        topology: HMM topology (pdf-ids, transitions).
+        topology: HMM topology (phones, states, transitions; the pdf-ids of a monophone model).
+        tree: decision tree of a context-dependent model (senones = its pdf-ids), else None.
     """
 
     model: DnnAcousticModel
@@ -54,6 +59,18 @@ class ModelBundle:
     cmvn: CmvnStats
     log_priors: torch.Tensor
     topology: HmmTopology
+    tree: Optional[DecisionTree] = None
+
+    @property
+    def num_pdfs(self) -> int:
+        """Model outputs: the tree's senones, or the topology's pdfs for a monophone model."""
+        return self.tree.num_pdfs if self.tree is not None else self.topology.num_pdfs
+
+    def make_h(self, transition_scale: float = 1.0) -> k2.Fsa:
+        """The H transducer matching this model (context-dependent if it has a tree)."""
+        if self.tree is not None:
+            return make_h_cd(self.topology, self.tree, transition_scale)
+        return make_h(self.topology, transition_scale)
 
     def save(self, path: Union[str, Path]) -> None:
         """Write the model files of the bundle (each atomically) into directory ``path``."""
@@ -67,6 +84,8 @@ class ModelBundle:
         with atomic_path(out / "priors.pt") as tmp:
             torch.save(self.log_priors, tmp)
         self.topology.save(out / "topology.json")
+        if self.tree is not None:
+            self.tree.save(out / "tree.json")
 
     @staticmethod
     def exists(path: Union[str, Path]) -> bool:
@@ -89,8 +108,9 @@ class ModelBundle:
             raise InputError(d / "model.pt", f"does not match model_config.json: {str(e).splitlines()[0]}") from None
         model.eval()
         cmvn = CmvnStats.from_dict(json.loads((d / "cmvn.json").read_text()))
+        tree = DecisionTree.load(d / "tree.json") if (d / "tree.json").is_file() else None
         return cls(model, FeatureConfig.load(d / "feature_config.json"), cmvn, torch.load(d / "priors.pt"),
-                   HmmTopology.load(d / "topology.json"))
+                   HmmTopology.load(d / "topology.json"), tree)
 
 
 def save_graph(path: Union[str, Path], hlg: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig,

@@ -16,6 +16,7 @@ from hybrid_asr.errors import AlignmentError, HybridAsrError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.lexicon import SIL
 from hybrid_asr.utils import write_text_atomic
@@ -23,11 +24,13 @@ from hybrid_asr.utils import write_text_atomic
 log = logging.getLogger(__name__)
 
 
-def _save(out: Path, alis: Dict, topo: HmmTopology, failed) -> None:
+def _save(out: Path, alis: Dict, topo: HmmTopology, failed, tree: Optional[DecisionTree] = None) -> None:
     if not alis:
         raise HybridAsrError(f"{out}: no utterance could be aligned")
     out.mkdir(parents=True, exist_ok=True)
     topo.save(out / "topology.json")
+    if tree is not None:
+        tree.save(out / "tree.json")
     write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in failed))
     Alignments(alis).save(out / "ali.npz")  # last: its presence marks a complete directory
     frames = sum(len(a) for a in alis.values())
@@ -76,15 +79,30 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
         batch_size: utterances per k2 intersection.
     """
     bundle = ModelBundle.load(model_dir)
-    compiler = TrainingGraphCompiler(lang, bundle.topology)
+    compiler = TrainingGraphCompiler(lang, bundle.topology, bundle.make_h())
     def score(utt):
         feats = store.normalized(utt, bundle.feature_config.cmvn, bundle.cmvn)
         return log_likelihoods(bundle.model, feats, bundle.log_priors)
 
     alis, failed = align_dataset(compiler, [(u.id, u.text) for u in store.utterances], score, batch_size)
     topo = bundle.topology
-    topo.estimate_transitions(alis.values())
-    _save(Path(out_dir), alis, topo, failed)
+    if bundle.tree is None:  # senone alignments do not identify HMM states: keep the transitions
+        topo.estimate_transitions(alis.values())
+    _save(Path(out_dir), alis, topo, failed, bundle.tree)
+
+
+def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path]) -> None:
+    """Turn a monophone alignment directory into a senone alignment directory with a tree.
+
+    Writes ``ali.npz`` (senone ids), the monophone ``topology.json`` (phones, transitions) and
+    ``tree.json``; training on it gives a context-dependent model.
+    """
+    from hybrid_asr.align.convert import to_senones
+
+    tree = DecisionTree.load(Path(tree_dir) / "tree.json")
+    topo = HmmTopology.load(Path(ali_dir) / "topology.json")
+    alis = Alignments.load(Path(ali_dir) / "ali.npz")
+    _save(Path(out_dir), to_senones(alis, topo, tree), topo, [], tree)
 
 
 def alignment_exists(path: Union[str, Path]) -> bool:

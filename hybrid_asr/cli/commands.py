@@ -148,13 +148,18 @@ def add_align(sub) -> None:
 def _train(args) -> int:
     from hybrid_asr.features import FeatureStore
     from hybrid_asr.hmm import HmmTopology
+    from hybrid_asr.hmm.tree import DecisionTree
     from hybrid_asr.models import DnnConfig
     from hybrid_asr.training import TrainConfig
     from hybrid_asr.training.run import train_stage
 
     store = FeatureStore(args.feats_dir)
-    topo = HmmTopology.load(Path(args.ali_dir) / "topology.json")
-    model_config = DnnConfig(feat_dim=store.config.dim, num_pdfs=topo.num_pdfs, left_context=args.context,
+    ali_dir = Path(args.ali_dir)
+    if (ali_dir / "tree.json").is_file():
+        num_pdfs = DecisionTree.load(ali_dir / "tree.json").num_pdfs
+    else:
+        num_pdfs = HmmTopology.load(ali_dir / "topology.json").num_pdfs
+    model_config = DnnConfig(feat_dim=store.config.dim, num_pdfs=num_pdfs, left_context=args.context,
                              right_context=args.context, hidden_dim=args.hidden_dim, num_layers=args.num_layers,
                              dropout=args.dropout)
     train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, final_lr=args.final_lr,
@@ -192,7 +197,7 @@ def _make_graph(args) -> int:
     lang = Lang(args.lang_dir)
     bundle = ModelBundle.load(args.model_dir)
     start = time.time()
-    hlg = make_hlg(lang, bundle.topology, args.transition_scale)
+    hlg = make_hlg(lang, bundle.topology, h=bundle.make_h(args.transition_scale))
     save_graph(args.model_dir, hlg, lang.path, SearchConfig(acoustic_scale=args.acoustic_scale),
                {"transition_scale": args.transition_scale, "build_seconds": round(time.time() - start, 3)})
     return 0
@@ -308,6 +313,21 @@ def add_build_tree(sub) -> None:
     p.set_defaults(func=_build_tree)
 
 
+def _convert_ali(args) -> int:
+    from hybrid_asr.align.run import convert_to_senones
+
+    convert_to_senones(args.ali_dir, args.tree_dir, args.out_dir)
+    return 0
+
+
+def add_convert_ali(sub) -> None:
+    p = sub.add_parser("convert-ali", help="monophone alignments -> senone alignments with a decision tree")
+    p.add_argument("ali_dir")
+    p.add_argument("tree_dir")
+    p.add_argument("out_dir")
+    p.set_defaults(func=_convert_ali)
+
+
 def _plot_alignment(args) -> int:
     from hybrid_asr.align.plot import plot_alignment
 
@@ -325,4 +345,5 @@ def add_plot_alignment(sub) -> None:
 
 
 REGISTRY = [add_prepare, add_import_kaldi, add_compute_features, add_prepare_lang, add_align, add_train,
-            add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment, add_build_tree]
+            add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment, add_build_tree,
+            add_convert_ali]

@@ -2,6 +2,7 @@
 
 import logging
 import time
+from typing import Optional
 
 import k2
 
@@ -12,7 +13,7 @@ from hybrid_asr.lang.lang_dir import Lang
 log = logging.getLogger(__name__)
 
 
-def make_hlg(lang: Lang, topo: HmmTopology, transition_scale: float = 1.0) -> k2.Fsa:
+def make_hlg(lang: Lang, topo: HmmTopology, transition_scale: float = 1.0, h: Optional[k2.Fsa] = None) -> k2.Fsa:
     """Compose H, L and G into the decoding graph.
 
     Steps (Mohri, Pereira & Riley 2002, section 4; as in Kaldi's mkgraph.sh but with k2):
@@ -25,6 +26,8 @@ def make_hlg(lang: Lang, topo: HmmTopology, transition_scale: float = 1.0) -> k2
         lang: lang directory (L_disambig, G, symbol tables).
         topo: HMM topology (for H).
         transition_scale: scale of H's transition log-probabilities (see :func:`make_h`).
+        h: an H to use instead of the monophone one (e.g. the context-dependent
+            :func:`hybrid_asr.graph.h_cd.make_h_cd`, built with its own transition scale).
 
     Returns:
         k2 Fsa, ``labels`` = pdf-id + 1 (never 0), ``aux_labels`` (ragged) = word ids, attribute
@@ -44,7 +47,7 @@ def make_hlg(lang: Lang, topo: HmmTopology, transition_scale: float = 1.0) -> k2
     LG = k2.connect(k2.remove_epsilon(LG))
     LG.aux_labels = LG.aux_labels.remove_values_eq(0)
     LG = k2.arc_sort(LG)
-    HLG = k2.arc_sort(k2.connect(k2.compose(make_h(topo, transition_scale), LG, inner_labels="phones")))
+    HLG = k2.arc_sort(k2.connect(k2.compose(make_h(topo, transition_scale) if h is None else h, LG, inner_labels="phones")))
     if HLG.num_arcs == 0:
         raise RuntimeError("HLG is empty: L, G and the topology share no path")
     assert int((HLG.labels == 0).sum()) == 0, "HLG must be epsilon-free on the input side"

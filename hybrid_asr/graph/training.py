@@ -1,6 +1,6 @@
 """Per-utterance training graphs (H o L o transcript) for forced alignment."""
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import k2
 
@@ -21,11 +21,13 @@ class TrainingGraphCompiler:
     Args:
         lang: lang directory (for L and words.txt); out-of-vocabulary words map to ``<UNK>``.
         topo: HMM topology (for H).
+        h: the H to use instead of the monophone one, e.g. the context-dependent
+            :func:`hybrid_asr.graph.h_cd.make_h_cd` (labels are then senone + 1).
     """
 
-    def __init__(self, lang: Lang, topo: HmmTopology):
+    def __init__(self, lang: Lang, topo: HmmTopology, h: Optional[k2.Fsa] = None):
         self.lang = lang
-        self.H = make_h(topo)
+        self.H = make_h(topo) if h is None else k2.arc_sort(h)
         self.L_inv = k2.arc_sort(lang.L.invert())
 
     def compile(self, texts: Sequence[str]) -> k2.Fsa:

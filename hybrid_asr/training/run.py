@@ -9,6 +9,7 @@ from hybrid_asr.align.alignments import Alignments
 from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
 from hybrid_asr.training.frames import FrameData
 from hybrid_asr.training.priors import estimate_log_priors
@@ -32,7 +33,8 @@ def train_stage(
 
     Args:
         store: training features.
-        ali_dir: alignment directory (``ali.npz`` + ``topology.json``).
+        ali_dir: alignment directory (``ali.npz`` + ``topology.json``, and ``tree.json`` when the
+            alignments are context-dependent senones).
         out_dir: model directory to write.
         model_config: architecture; ``num_pdfs`` must match the topology.
         train_config: optimization settings.
@@ -43,8 +45,10 @@ def train_stage(
     ali_dir, out = Path(ali_dir), Path(out_dir)
     alignments = Alignments.load(ali_dir / "ali.npz")
     topo = HmmTopology.load(ali_dir / "topology.json")
-    if model_config.num_pdfs != topo.num_pdfs:
-        raise ValueError(f"model has {model_config.num_pdfs} outputs, topology {topo.num_pdfs} pdfs")
+    tree = DecisionTree.load(ali_dir / "tree.json") if (ali_dir / "tree.json").is_file() else None
+    num_pdfs = tree.num_pdfs if tree is not None else topo.num_pdfs
+    if model_config.num_pdfs != num_pdfs:
+        raise ValueError(f"model has {model_config.num_pdfs} outputs, alignments {num_pdfs} pdfs")
     seed_everything(train_config.seed)
     train_ids, valid_ids = split_utterances([u for u in alignments if u in store], train_config.valid_fraction,
                                             train_config.seed)
@@ -54,13 +58,13 @@ def train_stage(
     model = DnnAcousticModel(model_config)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("training %d-parameter DNN on %d frames (%d held out), %d senones", n_params, len(train),
-             len(valid) if valid else 0, topo.num_pdfs)
+             len(valid) if valid else 0, num_pdfs)
     out.mkdir(parents=True, exist_ok=True)
     train_config.save(out / "train_config.json")
     start = time.time()
     train_model(model, train, valid, train_config, out)
     log.info("training took %.1f s", time.time() - start)
     bundle = ModelBundle(model.eval(), store.config, store.global_cmvn(),
-                         estimate_log_priors(alignments.values(), topo.num_pdfs), topo)
+                         estimate_log_priors(alignments.values(), num_pdfs), topo, tree)
     bundle.save(out)
     return bundle

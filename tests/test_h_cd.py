@@ -1,0 +1,97 @@
+"""Context-dependent H (triphone context expansion) on a toy lexicon with a hand-made tree."""
+
+import torch
+from fsa_paths import enumerate_paths
+
+from hybrid_asr.decoding import SearchConfig, decode_scores
+from hybrid_asr.graph import TrainingGraphCompiler, make_hlg
+from hybrid_asr.graph.h_cd import make_h_cd
+from hybrid_asr.hmm.tree import DecisionTree
+
+
+def _leaf(k):
+    return {"leaf": k}
+
+
+def _by_state(a, b):
+    return {"pos": "S", "set": frozenset([0]), "yes": _leaf(a), "no": _leaf(b)}
+
+
+def toy_tree():
+    """A: right context B -> senones 0,1 else 2,3; B: left context A -> 4,5 else 6,7;
+    SIL -> 8,9,10 (context-independent); SPN -> 11,12."""
+    roots = {
+        "A": {"pos": "R", "set": frozenset(["B"]), "yes": _by_state(0, 1), "no": _by_state(2, 3)},
+        "B": {"pos": "L", "set": frozenset(["A"]), "yes": _by_state(4, 5), "no": _by_state(6, 7)},
+        "SIL": {"pos": "S", "set": frozenset([0]), "yes": _leaf(8),
+                "no": {"pos": "S", "set": frozenset([1]), "yes": _leaf(9), "no": _leaf(10)}},
+        "SPN": _by_state(11, 12),
+    }
+    return DecisionTree(roots, list(range(13)), {"SIL": 3, "SPN": 2, "A": 2, "B": 2})
+
+
+def _minimal_sequences(graph, frames):
+    return {p[0] for p in enumerate_paths(graph, frames + 1, None, exact_arcs=frames + 1)}
+
+
+def test_h_cd_is_epsilon_free_and_shares_chains(toy_topo):
+    H = make_h_cd(toy_topo, toy_tree())
+    assert int((H.labels == 0).sum()) == 0
+    # A has 2 distinct chains (right B / not B) x 5 right contexts -> at most 10 chains of 2 states
+    assert H.shape[0] < 1 + 5 * 5 * 3 + 1
+
+
+def test_training_graph_uses_the_triphone_senones(toy_lang, toy_topo):
+    compiler = TrainingGraphCompiler(toy_lang, toy_topo, make_h_cd(toy_topo, toy_tree()))
+    graphs = compiler.compile(["AB", "A"])
+    ab, a = graphs[0], graphs[1]
+    # AB without silence: A before B (senones 0 1), B after A (4 5); labels are senone + 1
+    assert _minimal_sequences(ab, 4) == {(1, 2, 5, 6)}
+    # A alone: right context is the utterance end -> senones 2 3
+    assert _minimal_sequences(a, 2) == {(3, 4)}
+    # with optional silence before A: SIL SIL SIL A A; A's right context is still the boundary
+    assert (9, 10, 11, 3, 4) in _minimal_sequences(a, 5)
+
+
+def test_hclg_decodes_context_dependent_senones(toy_lang, toy_topo):
+    hclg = make_hlg(toy_lang, toy_topo, h=make_h_cd(toy_topo, toy_tree(), transition_scale=0.3))
+    assert int((hclg.labels == 0).sum()) == 0
+
+    def scores(senones):
+        s = torch.full((len(senones), 13), -20.0)
+        s[torch.arange(len(senones)), torch.tensor(senones)] = 0.0
+        return s
+
+    # "B A" (word BA): B with left boundary -> 6 7, A with right boundary -> 2 3
+    got = decode_scores(hclg, [scores([8, 9, 10, 6, 6, 7, 2, 3, 3, 8, 9, 10])], SearchConfig(acoustic_scale=1.0))
+    assert [toy_lang.word_table[w] for w in got[0]] == ["BA"]
+    # "A B" (word AB): A before B -> 0 1, B after A -> 4 5
+    got = decode_scores(hclg, [scores([8, 9, 10, 0, 1, 1, 4, 5, 8, 9, 10])], SearchConfig(acoustic_scale=1.0))
+    assert [toy_lang.word_table[w] for w in got[0]] == ["AB"]
+
+
+def test_monophone_alignment_converts_to_triphone_senones(toy_topo):
+    from hybrid_asr.align.convert import to_senones
+
+    p = toy_topo.pdf_id
+    ali = [p("SIL", 0), p("SIL", 1), p("SIL", 2), p("A", 0), p("A", 1), p("A", 1), p("B", 0), p("B", 1),
+           p("A", 0), p("A", 1)]
+    out = to_senones({"u": ali}, toy_topo, toy_tree())["u"]
+    # SIL (CI) 8 9 10; A before B 0 1 1; B after A 4 5; final A (right = boundary) 2 3
+    assert out.tolist() == [8, 9, 10, 0, 1, 1, 4, 5, 2, 3]
+
+
+def test_bundle_keeps_the_tree(tmp_path, toy_topo):
+    from hybrid_asr.bundle import ModelBundle
+    from hybrid_asr.features import CmvnStats, FeatureConfig
+    from hybrid_asr.models import DnnAcousticModel, DnnConfig
+
+    tree = toy_tree()
+    model = DnnAcousticModel(DnnConfig(feat_dim=2, num_pdfs=tree.num_pdfs, left_context=0, right_context=0,
+                                       hidden_dim=4, num_layers=1))
+    stats = CmvnStats.from_features(torch.randn(5, 2))
+    ModelBundle(model, FeatureConfig(), stats, torch.zeros(tree.num_pdfs), toy_topo, tree).save(tmp_path)
+    back = ModelBundle.load(tmp_path)
+    assert back.tree is not None and back.num_pdfs == 13
+    assert back.tree.pdf_id("A", "B", "SIL", 1) == tree.pdf_id("A", "B", "SIL", 1)
+    assert back.make_h().num_arcs == make_h_cd(toy_topo, tree).num_arcs
