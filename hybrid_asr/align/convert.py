@@ -32,7 +32,8 @@ def to_senones(alignments: Mapping[str, np.ndarray], topo: HmmTopology, tree: De
         phones = [BOUNDARY] + [p for p, _, _ in segs] + [BOUNDARY]
         senones = np.empty(len(ali), dtype=np.int32)
         for i, (phone, start, end) in enumerate(segs):
-            table = [tree.pdf_id(phones[i], phone, phones[i + 2], j) for j in range(topo.num_states[topo.phones.index(phone)])]
+            n = topo.num_states[topo.phones.index(phone)]
+            table = [tree.pdf_id(phones[i], phone, phones[i + 2], j) for j in range(n)]
             senones[start:end] = np.asarray(table, dtype=np.int32)[state_of[ali[start:end]]]
         out[utt] = senones
     return out

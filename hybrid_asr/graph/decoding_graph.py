@@ -47,7 +47,8 @@ def make_hlg(lang: Lang, topo: HmmTopology, transition_scale: float = 1.0, h: Op
     LG = k2.connect(k2.remove_epsilon(LG))
     LG.aux_labels = LG.aux_labels.remove_values_eq(0)
     LG = k2.arc_sort(LG)
-    HLG = k2.arc_sort(k2.connect(k2.compose(make_h(topo, transition_scale) if h is None else h, LG, inner_labels="phones")))
+    H = make_h(topo, transition_scale) if h is None else h
+    HLG = k2.arc_sort(k2.connect(k2.compose(H, LG, inner_labels="phones")))
     if HLG.num_arcs == 0:
         raise RuntimeError("HLG is empty: L, G and the topology share no path")
     assert int((HLG.labels == 0).sum()) == 0, "HLG must be epsilon-free on the input side"
