@@ -1,6 +1,7 @@
 """The shared recipe stages (recipes/common/hybrid.sh) on a corpus given as Kaldi data dirs:
-import-kaldi-dir, then features -> lang (CMUdict) -> flat start -> 2 rounds -> HLG -> WER; a
-second run must skip every stage."""
+import-kaldi-dir, then features -> lang (CMUdict) -> flat start -> 2 rounds -> HLG -> WER, then
+the context-dependent stages (tree -> senone alignments -> train -> triphone realignment -> train
+-> HCLG -> WER); a second run must skip every stage."""
 
 import json
 import subprocess
@@ -44,15 +45,22 @@ def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
     cmd = ["bash", str(ROOT / "recipes/common/hybrid.sh"), "--manifests", "manifests", "--cmudict",
            "--sample-rate", "8000", "--num-mel-bins", "23", "--speed-perturb", "", "--num-rounds", "2",
            "--epochs", "3 4", "--lm-order", "1", "--acoustic-scale", "0.5", "--acoustic-scales", "0.5",
-           "--hidden-dim", "256", "--num-layers", "2", "--threads", "1"]
+           "--hidden-dim", "256", "--num-layers", "2", "--threads", "1", "--cd-leaves", "40", "--cd-epochs", "3 3"]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     stats = json.loads((tmp_path / "exp/dnn2/decode_test/decode_stats.json").read_text())
     assert stats["utterances"] == 2 * 10 * 5
     assert stats["wer"]["0.5"] <= 10.0
     assert "%WER" in first.stdout
+    cd_stats = json.loads((tmp_path / "exp/cd40/dnn2/decode_test/decode_stats.json").read_text())
+    assert cd_stats["wer"]["0.5"] <= 10.0
+    tree_info = json.loads((tmp_path / "exp/cd40/tree/tree_info.json").read_text())
+    assert 30 <= tree_info["senones"] <= 40
+    assert (tmp_path / "exp/cd40/ali1/tree.json").is_file()  # realigned with the triphone model
     second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert second.returncode == 0
     skipped = [line for line in second.stdout.splitlines() if "skipping" in line]
-    assert len(skipped) == 2 + 1 + 1 + 2 + 1 + 1 + 1  # features x2, lang, flat start, 2 models, 1 ali, HLG, decode
+    # monophone: features x2, lang, flat start, 2 models, 1 ali, HLG, decode;
+    # triphone: final mono ali, tree, senone ali, 2 models, 1 realignment, HCLG, decode
+    assert len(skipped) == (2 + 1 + 1 + 2 + 1 + 1 + 1) + (1 + 1 + 1 + 2 + 1 + 1 + 1)
     assert "%WER" in second.stdout  # the report is printed again

@@ -12,6 +12,9 @@
 #   --num-rounds N --epochs "2 2 3 3 4" (last value repeats) --hidden-dim D --num-layers L --context K
 #   --lm-order N --transition-scale X --acoustic-scale X (stored with the graph) --acoustic-scales "a,b,c"
 #   --threads N
+#   --cd-leaves N                context-dependent senones (stages 7-10) with a decision tree of N leaves;
+#                                0 (default) stops after the monophone system. --cd-epochs "4 4": epochs
+#                                of the two triphone rounds (the second after realignment)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -23,6 +26,7 @@ sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
 num_rounds=5; epochs="2 2 3 3 4"; hidden_dim=512; num_layers=4; context=5
 lm_order=3; transition_scale=0.3; acoustic_scale=0.2; acoustic_scales="0.15,0.2,0.25,0.3"
 threads=2
+cd_leaves=0; cd_epochs="4 4"
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -36,7 +40,8 @@ while [[ $# -gt 0 ]]; do
     --num-layers) num_layers=$2 ;; --context) context=$2 ;;
     --lm-order) lm_order=$2 ;; --transition-scale) transition_scale=$2 ;; --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
     --threads) threads=$2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --cd-leaves) cd_leaves=$2 ;; --cd-epochs) cd_epochs=$2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "hybrid.sh: unknown option $1" >&2; exit 1 ;;
   esac
   shift 2
@@ -135,4 +140,66 @@ print("all acoustic scales: " + ", ".join(f"{k}: {v:.2f}%" for k, v in s["wer"].
 print(f"frame accuracy (held-out): {m['valid_frame_acc']:.1f}%; decoding RTF {s['rtf'][ac]:.4f} at scale {ac} "
       f"({s['audio_seconds']:.0f} s of audio, acoustic model + search, features excluded)")
 PY
+fi
+
+# ---------------------------------------------------------------- context-dependent senones
+[[ $cd_leaves -gt 0 ]] || exit 0
+read -r -a cd_epoch_list <<< "$cd_epochs"
+mono_ali=$exp_dir/ali$num_rounds
+cd=$exp_dir/cd$cd_leaves
+
+if run_stage 7; then
+  if [[ -f $mono_ali/ali.npz ]]; then log "final monophone alignment exists, skipping"
+  else
+    log "aligning with the final monophone model $final"
+    "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$mono_ali" --model "$final"
+  fi
+  if [[ -f $cd/tree/tree.json ]]; then log "tree exists, skipping"
+  else
+    log "decision tree with $cd_leaves leaves"
+    "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$mono_ali" "$cd/tree" --num-leaves "$cd_leaves" \
+      --classes "$root/lexicon/arpabet_classes.txt"
+  fi
+  if [[ -f $cd/ali0/ali.npz ]]; then log "senone alignment exists, skipping"
+  else
+    "${hybrid_asr[@]}" convert-ali "$mono_ali" "$cd/tree" "$cd/ali0"
+  fi
+fi
+
+if run_stage 8; then
+  for r in 1 2; do
+    if [[ -f $cd/dnn$r/topology.json ]]; then log "triphone round $r model exists, skipping"
+    else
+      log "triphone round $r: training on $cd/ali$((r - 1)) (${cd_epoch_list[$((r - 1))]:-4} epochs)"
+      "${hybrid_asr[@]}" train "$feats/$train_split" "$cd/ali$((r - 1))" "$cd/dnn$r" \
+        --epochs "${cd_epoch_list[$((r - 1))]:-4}" --hidden-dim "$hidden_dim" --num-layers "$num_layers" --context "$context"
+    fi
+    if [[ $r -eq 1 ]]; then
+      if [[ -f $cd/ali1/ali.npz ]]; then log "triphone realignment exists, skipping"
+      else
+        log "realigning with the triphone model $cd/dnn1"
+        "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$cd/ali1" --model "$cd/dnn1"
+      fi
+    fi
+  done
+fi
+
+if run_stage 9; then
+  if [[ -f $cd/dnn2/HLG.pt ]]; then log "HCLG exists, skipping"
+  else
+    log "building HCLG for $cd/dnn2"
+    "${hybrid_asr[@]}" make-graph "$cd/dnn2" "$data_dir/lang" --acoustic-scale "$acoustic_scale" \
+      --transition-scale "$transition_scale"
+  fi
+fi
+
+if run_stage 10; then
+  out=$cd/dnn2/decode_$test_split
+  if [[ -f $out/decode_stats.json ]]; then log "triphone $test_split decode exists, skipping"
+  else
+    log "decoding $test_split with the triphone model"
+    "${hybrid_asr[@]}" decode-dataset "$cd/dnn2" "$feats/$test_split" "$out" --acoustic-scales "$acoustic_scales"
+  fi
+  log "triphone WER at acoustic scale $acoustic_scale ($out/wer_ac${acoustic_scale}.txt):"
+  head -2 "$out/wer_ac${acoustic_scale}.txt"
 fi
