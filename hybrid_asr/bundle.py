@@ -87,11 +87,6 @@ class ModelBundle:
         if self.tree is not None:
             self.tree.save(out / "tree.json")
 
-    @staticmethod
-    def exists(path: Union[str, Path]) -> bool:
-        """True if all model files are present."""
-        return all((Path(path) / f).is_file() for f in MODEL_FILES)
-
     @classmethod
     def load(cls, path: Union[str, Path]) -> "ModelBundle":
         """Load a bundle; raises :class:`InputError` naming the first missing file."""
@@ -139,9 +134,4 @@ def load_graph(path: Union[str, Path]):
     return load_fsa(d / "HLG.pt"), k2.SymbolTable.from_file(str(d / "words.txt")), search
 
 
-def graph_exists(path: Union[str, Path]) -> bool:
-    """True if the model directory has a decoding graph."""
-    return all((Path(path) / f).is_file() for f in GRAPH_FILES)
-
-
-__all__ = ["ModelBundle", "graph_exists", "load_graph", "save_graph"]
+__all__ = ["ModelBundle", "load_graph", "save_graph"]

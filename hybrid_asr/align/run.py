@@ -103,8 +103,3 @@ def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], ou
     topo = HmmTopology.load(Path(ali_dir) / "topology.json")
     alis = Alignments.load(Path(ali_dir) / "ali.npz")
     _save(Path(out_dir), to_senones(alis, topo, tree), topo, [], tree)
-
-
-def alignment_exists(path: Union[str, Path]) -> bool:
-    """True if ``path`` holds a complete alignment directory."""
-    return (Path(path) / "ali.npz").is_file()

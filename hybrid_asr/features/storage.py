@@ -73,11 +73,6 @@ class FeatureStore:
         }
         self.feats = np.load(self.path / "feats.npy", mmap_mode="r")
 
-    @staticmethod
-    def exists(path: Union[str, Path]) -> bool:
-        """True if ``path`` holds a complete store."""
-        return (Path(path) / "index.json").is_file()
-
     def __len__(self) -> int:
         return len(self.utterances)
 

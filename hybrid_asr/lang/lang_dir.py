@@ -121,11 +121,6 @@ class Lang:
         self.word_table = k2.SymbolTable.from_file(str(self.path / "words.txt"))
         self.lexicon = read_lexicon(self.path / "lexicon.txt")
 
-    @staticmethod
-    def exists(path: Union[str, Path]) -> bool:
-        """True if ``path`` is a complete lang directory."""
-        return (Path(path) / "lang.json").is_file()
-
     @property
     def phones(self) -> List[str]:
         """Real phones in id order (no epsilon, no disambiguation symbols)."""
