@@ -1,5 +1,5 @@
 # Two entry points on a fresh machine (each installs what it needs first):
-#   make an4    the main job: AN4 end to end (prepare, train, decode, WER report)
+#   make an4    the main job: AN4 end to end (prepare, monophone + triphone training, decode, WER reports)
 #   make test   the test suite
 .PHONY: an4 test install
 

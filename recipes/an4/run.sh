@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # AN4 (CMU census database): stage 0 prepares the lhotse manifests and copies etc/an4.dic; stages
-# 1-6 are recipes/common/hybrid.sh (features, lang, flat start, DNN training rounds with Viterbi
-# realignment, HLG, decode + WER report). Outputs: data/ and exp/ beside this script.
+# 1-6 are recipes/common/hybrid.sh's monophone system (features, lang, flat start, DNN training
+# rounds with Viterbi realignment, HLG, decode + WER report) and stages 7-10 its context-dependent
+# system (decision tree of 400 leaves, senone DNN, triphone realignment, HCLG, decode + WER report).
+# Outputs: data/ and exp/ beside this script.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--corpus-dir DIR] [any option of ../common/hybrid.sh]
 #   --corpus-dir DIR   AN4 root (etc/, wav/); default ../shared/data/an4 if present, else download
+#   --cd-leaves N      decision-tree leaves of the senone system (default 400; 0: monophone only)
 set -euo pipefail
 cd "$(dirname "$0")"
+self=$(pwd)/$(basename "$0")
 root=$(cd ../.. && pwd)
 
 stage=0
@@ -16,7 +20,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --corpus-dir) corpus_dir=$2; shift 2 ;;
     --stage) stage=$2; rest+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$self"; exit 0 ;;
     *) rest+=("$1"); shift ;;
   esac
 done
@@ -30,5 +34,5 @@ if [[ $stage -le 0 ]]; then
     "${hybrid_asr[@]}" prepare an4 data/manifests ${corpus_dir:+--corpus-dir "$corpus_dir"} --download-dir data/download
   fi
 fi
-../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/an4.dic "${rest[@]}"
+../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/an4.dic --cd-leaves 400 "${rest[@]}"
 echo "$(date '+%F %T') done in $(( $(date +%s) - start )) s"

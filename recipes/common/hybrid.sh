@@ -41,7 +41,7 @@ while [[ $# -gt 0 ]]; do
     --lm-order) lm_order=$2 ;; --transition-scale) transition_scale=$2 ;; --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
     --threads) threads=$2 ;;
     --cd-leaves) cd_leaves=$2 ;; --cd-epochs) cd_epochs=$2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "hybrid.sh: unknown option $1" >&2; exit 1 ;;
   esac
   shift 2
@@ -202,4 +202,19 @@ if run_stage 10; then
   fi
   log "triphone WER at acoustic scale $acoustic_scale ($out/wer_ac${acoustic_scale}.txt):"
   head -2 "$out/wer_ac${acoustic_scale}.txt"
+  "$python" - "$final/decode_$test_split/decode_stats.json" "$out/decode_stats.json" "$cd/dnn2/metrics.jsonl" \
+    "$cd/dnn2/model_config.json" "$acoustic_scale" <<'PY'
+import json, os, sys
+mono, tri = (json.load(open(f)) if os.path.exists(f) else {"wer": {}} for f in sys.argv[1:3])
+m = [json.loads(x) for x in open(sys.argv[3])][-1]
+senones = json.load(open(sys.argv[4]))["num_pdfs"]
+ac = f"{float(sys.argv[5]):g}"
+mono, rtf, tri = mono["wer"], tri["rtf"], tri["wer"]
+print("all acoustic scales: " + ", ".join(f"{k}: {v:.2f}%" for k, v in tri.items()))
+print(f"{senones} senones; frame accuracy (held-out): {m['valid_frame_acc']:.1f}%; decoding RTF {rtf[ac]:.4f} "
+      f"at scale {ac}")
+if ac in mono and mono[ac] > 0:
+    print(f"monophone {mono[ac]:.2f}% -> triphone {tri[ac]:.2f}% WER at scale {ac}: "
+          f"{100 * (mono[ac] - tri[ac]) / mono[ac]:.1f}% relative reduction")
+PY
 fi
