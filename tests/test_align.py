@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from hybrid_asr.align import Alignments, equal_alignment, phone_segments, viterbi_align
+from hybrid_asr.align import (
+    Alignments,
+    equal_alignment,
+    load_alignment_dir,
+    phone_segments,
+    segments_from_marks,
+    senone_segments,
+    viterbi_align,
+)
 from hybrid_asr.align.alignments import flat_start_alignment, speech_bounds
 from hybrid_asr.errors import AlignmentError, InputError
 from hybrid_asr.graph import TrainingGraphCompiler
@@ -48,8 +56,11 @@ def test_viterbi_boundaries_follow_the_signal(toy_lang, toy_topo):
             scores[start:end, pdf] = 0.0  # any state of the right phone fits
     compiler = TrainingGraphCompiler(toy_lang, toy_topo)
     ali = viterbi_align(compiler, ["AB"], [scores])[0]
-    assert len(ali) == T
-    assert [(p, s, e) for p, s, e in phone_segments(ali, toy_topo)] == segments
+    assert len(ali.pdfs) == T and len(ali.phone_marks) == T
+    assert [(p, s, e) for p, s, e in phone_segments(ali.pdfs, toy_topo)] == segments
+    # the phone marks read off the graph give the same boundaries
+    names = {toy_lang.phone_table[p]: p for p in toy_lang.phones}
+    assert segments_from_marks(ali.phone_marks, names) == segments
 
 
 def test_viterbi_failure_is_reported_as_empty(toy_lang, toy_topo):
@@ -57,7 +68,7 @@ def test_viterbi_failure_is_reported_as_empty(toy_lang, toy_topo):
     scores = torch.zeros(3, toy_topo.num_pdfs)  # 3 frames < 4 states of "A B"
     ok = torch.zeros(10, toy_topo.num_pdfs)
     alis = viterbi_align(compiler, ["AB", "AB"], [scores, ok])
-    assert len(alis[0]) == 0 and len(alis[1]) == 10
+    assert len(alis[0].pdfs) == 0 and len(alis[1].pdfs) == 10
 
 
 def test_alignments_roundtrip(tmp_path):
@@ -73,3 +84,29 @@ def test_phone_segments_split_repeated_phone(toy_topo):
     a = _states(toy_topo, "A")
     ali = np.array([a[0], a[1], a[1], a[0], a[1]])
     assert phone_segments(ali, toy_topo) == [("A", 0, 3), ("A", 3, 5)]
+
+
+def test_segments_from_marks_and_senone_runs():
+    names = {3: "A", 4: "B"}
+    marks = np.array([3, 0, 0, 3, 0, 4])
+    assert segments_from_marks(marks, names) == [("A", 0, 3), ("A", 3, 5), ("B", 5, 6)]
+    with pytest.raises(AlignmentError):
+        segments_from_marks(np.array([0, 3, 0]), names)  # frame 0 starts no phone
+    with pytest.raises(AlignmentError):
+        segments_from_marks(np.array([9, 0]), names)  # unknown phone id
+    pdfs = np.array([1, 1, 2, 2, 2, 5])
+    # the run of senone 2 is cut where the second A starts
+    assert senone_segments(pdfs, marks) == [(1, 0, 2), (2, 2, 3), (2, 3, 5), (5, 5, 6)]
+    assert senone_segments(pdfs) == [(1, 0, 2), (2, 2, 5), (5, 5, 6)]
+
+
+def test_monophone_dir_without_phone_marks_derives_them(tmp_path, toy_topo):
+    a = _states(toy_topo, "A")
+    toy_topo.save(tmp_path / "topology.json")
+    Alignments({"u": np.array([a[0], a[1], a[0], a[1]])}).save(tmp_path / "ali.npz")
+    _, marks, _ = load_alignment_dir(tmp_path)
+    aid = toy_topo.phone_ids[toy_topo.phones.index("A")]
+    assert marks["u"].tolist() == [aid, 0, aid, 0]
+    (tmp_path / "tree.json").write_text("{}")  # a senone dir must carry its marks
+    with pytest.raises(InputError, match="phones.npz"):
+        load_alignment_dir(tmp_path)

@@ -95,3 +95,19 @@ def test_bundle_keeps_the_tree(tmp_path, toy_topo):
     assert back.tree is not None and back.num_pdfs == 13
     assert back.tree.pdf_id("A", "B", "SIL", 1) == tree.pdf_id("A", "B", "SIL", 1)
     assert back.make_h().num_arcs == make_h_cd(toy_topo, tree).num_arcs
+
+
+def test_triphone_forced_alignment_gives_senone_and_phone_boundaries(toy_lang, toy_topo):
+    """Scores favour SIL (3 frames), A before B (4 frames), B after A (3), SIL (3): the triphone
+    training graph of "AB" must put the senones and the phone marks exactly there."""
+    from hybrid_asr.align import segments_from_marks, senone_segments, viterbi_align
+
+    truth = [8, 9, 10, 0, 0, 1, 1, 4, 5, 5, 8, 9, 10]
+    scores = torch.full((len(truth), 13), -10.0)
+    scores[torch.arange(len(truth)), torch.tensor(truth)] = 0.0
+    compiler = TrainingGraphCompiler(toy_lang, toy_topo, make_h_cd(toy_topo, toy_tree()))
+    ali = viterbi_align(compiler, ["AB"], [scores])[0]
+    assert ali.pdfs.tolist() == truth
+    names = {toy_lang.phone_table[p]: p for p in toy_lang.phones}
+    assert segments_from_marks(ali.phone_marks, names) == [("SIL", 0, 3), ("A", 3, 7), ("B", 7, 10), ("SIL", 10, 13)]
+    assert [s for s, _, _ in senone_segments(ali.pdfs, ali.phone_marks)] == [8, 9, 10, 0, 1, 4, 5, 8, 9, 10]

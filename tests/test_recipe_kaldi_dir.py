@@ -57,6 +57,7 @@ def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
     tree_info = json.loads((tmp_path / "exp/cd40/tree/tree_info.json").read_text())
     assert 30 <= tree_info["senones"] <= 40
     assert (tmp_path / "exp/cd40/ali1/tree.json").is_file()  # realigned with the triphone model
+    _check_triphone_alignments(tmp_path)
     second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert second.returncode == 0
     skipped = [line for line in second.stdout.splitlines() if "skipping" in line]
@@ -64,3 +65,50 @@ def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
     # triphone: final mono ali, tree, senone ali, 2 models, 1 realignment, HCLG, decode
     assert len(skipped) == (2 + 1 + 1 + 2 + 1 + 1 + 1) + (1 + 1 + 1 + 2 + 1 + 1 + 1)
     assert "%WER" in second.stdout  # the report is printed again
+
+
+def _pronunciations(lang: Path):
+    prons = {}
+    for line in (lang / "lexicon.txt").read_text().splitlines():
+        word, *phones = line.split()
+        prons.setdefault(word, set()).add(tuple(phones))
+    return prons
+
+
+def _ctm(text: str):
+    rows = {}
+    for line in text.splitlines():
+        utt, _, start, dur, label, *_ = line.split()
+        rows.setdefault(utt, []).append((label, round(float(start) * 100), round(float(dur) * 100)))
+    return rows
+
+
+def _check_triphone_alignments(d: Path) -> None:
+    """Phone and senone boundaries of the triphone realignment (ali-to-ctm) and of one file aligned
+    on its own with the triphone model (align-audio): the phones are the word's pronunciation
+    between optional silences, and the segments tile the frames."""
+    prons = _pronunciations(d / "data/lang")
+    texts = dict(line.split(" ", 1) for line in (d / "kaldi/train/text").read_text().splitlines())
+    for level in ("phone", "senone"):
+        subprocess.run([*_hybrid_asr(), "ali-to-ctm", "exp/cd40/ali1", f"{level}.ctm", "--level", level],
+                       cwd=d, check=True, capture_output=True)
+    phones, senones = _ctm((d / "phone.ctm").read_text()), _ctm((d / "senone.ctm").read_text())
+    assert len(phones) >= 0.95 * len(texts)
+    for utt, segs in phones.items():
+        assert tuple(p for p, _, _ in segs if p != "SIL") in prons[texts[utt].strip()], (utt, segs)
+        assert all(s + n == nxt for (_, s, n), (_, nxt, _) in zip(segs, segs[1:]))  # contiguous
+        assert segs[0][1] == 0 and segs[-1][1] + segs[-1][2] == senones[utt][-1][1] + senones[utt][-1][2]
+        assert {s for _, s, _ in segs} <= {s for _, s, _ in senones[utt]}  # phone starts are senone starts
+    utt = sorted(phones)[0]
+    wav = next(line.split()[1] for line in (d / "kaldi/train/wav.scp").read_text().splitlines()
+               if line.startswith(utt + " "))
+    out = subprocess.run([*_hybrid_asr(), "align-audio", "exp/cd40/dnn2", "data/lang", wav, texts[utt].strip(),
+                          "--level", "both"], cwd=d, check=True, capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    file_phones = [r[4] for r in rows if r[5] == "phone" and r[4] != "SIL"]
+    assert tuple(file_phones) in prons[texts[utt].strip()]
+    num_senones = json.loads((d / "exp/cd40/dnn2/model_config.json").read_text())["num_pdfs"]
+    assert all(0 <= int(r[4]) < num_senones for r in rows if r[5] == "senone")
+    bad = subprocess.run([*_hybrid_asr(), "align-audio", "exp/cd40/dnn2", "data/lang", "missing.wav", "ONE"],
+                         cwd=d, capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "missing.wav" in bad.stderr

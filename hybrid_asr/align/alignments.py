@@ -1,7 +1,7 @@
 """Frame alignments: storage, flat start, phone segments."""
 
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Tuple, Union
+from typing import Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -47,6 +47,20 @@ class Alignments(Mapping[str, np.ndarray]):
             raise InputError(path, "alignment file does not exist")
         with np.load(path) as z:
             return cls({k: z[k] for k in z.files})
+
+
+class FrameAlignment(NamedTuple):
+    """One utterance's forced alignment: what every frame is, and where every phone starts.
+
+    Attributes:
+        pdfs: int32 ``[T]`` pdf-id of every frame (monophone HMM state or senone).
+        phone_marks: int32 ``[T]`` phones.txt id of the phone that starts at the frame, 0 on
+            every other frame. With senones the phone cannot be read back from the pdf-ids (one
+            senone may serve several phones' contexts), so the marks are kept beside them.
+    """
+
+    pdfs: np.ndarray
+    phone_marks: np.ndarray
 
 
 def speech_bounds(energy: np.ndarray, fraction: float = 0.3, margin: int = 5) -> Tuple[int, int]:
@@ -158,3 +172,86 @@ def phone_segments(ali: np.ndarray, topo: HmmTopology) -> List[Tuple[str, int, i
             segs.append((topo.phones[pdf_phone[ali[start]]], start, t))
             start = t
     return segs
+
+
+def phone_marks(segments: List[Tuple[str, int, int]], phone_ids: Mapping[str, int], num_frames: int) -> np.ndarray:
+    """Phone segments -> per-frame phone-start marks (the ``phone_marks`` of :class:`FrameAlignment`).
+
+    Args:
+        segments: ``(phone, first frame, end frame)`` covering ``[0, num_frames)``.
+        phone_ids: phones.txt id of every phone.
+        num_frames: T.
+
+    Returns:
+        int32 ``[T]``: the phone's id on its first frame, 0 elsewhere.
+    """
+    marks = np.zeros(num_frames, dtype=np.int32)
+    for phone, start, _ in segments:
+        marks[start] = phone_ids[phone]
+    return marks
+
+
+def segments_from_marks(marks: np.ndarray, phone_names: Mapping[int, str]) -> List[Tuple[str, int, int]]:
+    """Per-frame phone-start marks -> phone segments.
+
+    Args:
+        marks: int ``[T]`` phones.txt id on the first frame of every phone, 0 elsewhere.
+        phone_names: phones.txt id -> phone.
+
+    Returns:
+        ``(phone, first frame, end frame (exclusive))`` in time order.
+
+    Raises:
+        AlignmentError: the first frame starts no phone, or a mark is not a known phone id.
+    """
+    starts = np.flatnonzero(np.asarray(marks))
+    if len(marks) and (len(starts) == 0 or starts[0] != 0):
+        raise AlignmentError("the phone marks do not start a phone on frame 0")
+    ends = list(starts[1:]) + [len(marks)]
+    try:
+        return [(phone_names[int(marks[s])], int(s), int(e)) for s, e in zip(starts, ends)]
+    except KeyError as e:
+        raise AlignmentError(f"phone mark {e.args[0]} is not a phone id of the topology") from None
+
+
+def senone_segments(pdfs: np.ndarray, marks: Optional[np.ndarray] = None) -> List[Tuple[int, int, int]]:
+    """Runs of one pdf-id: ``(pdf, first frame, end frame (exclusive))`` in time order.
+
+    A run also ends where a phone starts (``marks`` nonzero), so that the same senone in two
+    consecutive phones gives two segments.
+    """
+    pdfs = np.asarray(pdfs)
+    change = np.flatnonzero(pdfs[1:] != pdfs[:-1]) + 1
+    if marks is not None:
+        change = np.union1d(change, np.flatnonzero(np.asarray(marks)[1:]) + 1)
+    bounds = [0] + [int(c) for c in change] + [len(pdfs)]
+    return [(int(pdfs[s]), s, e) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+
+
+def monophone_marks(alignments: Mapping[str, np.ndarray], topo: HmmTopology) -> Dict[str, np.ndarray]:
+    """Phone-start marks of monophone alignments (read off the HMM states by :func:`phone_segments`)."""
+    ids = dict(zip(topo.phones, topo.phone_ids))
+    return {u: phone_marks(phone_segments(np.asarray(a), topo), ids, len(a)) for u, a in alignments.items()}
+
+
+def load_alignment_dir(ali_dir: Union[str, Path]) -> Tuple[Alignments, Alignments, HmmTopology]:
+    """Read an alignment directory: pdf-ids, phone-start marks and the topology.
+
+    The marks come from ``phones.npz``; for a monophone directory written before that file
+    existed they are derived from the HMM states.
+
+    Returns:
+        ``(pdf-id alignments, phone-start marks, topology)``; both alignments map
+        ``utt_id -> int32 [T]``.
+
+    Raises:
+        InputError: a file is missing, or a senone directory has no ``phones.npz``.
+    """
+    ali_dir = Path(ali_dir)
+    topo = HmmTopology.load(ali_dir / "topology.json")
+    alis = Alignments.load(ali_dir / "ali.npz")
+    if (ali_dir / "phones.npz").is_file():
+        return alis, Alignments.load(ali_dir / "phones.npz"), topo
+    if (ali_dir / "tree.json").is_file():
+        raise InputError(ali_dir / "phones.npz", "senone alignments without phone marks; realign to get them")
+    return alis, Alignments(monophone_marks(alis, topo)), topo

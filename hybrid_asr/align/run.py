@@ -1,14 +1,16 @@
 """Alignment stages: flat start and realignment with a trained model, saved to an alignment dir.
 
-An alignment directory holds ``ali.npz`` (:class:`Alignments`), ``topology.json`` (the HMM
-topology the pdf-ids refer to) and ``failed.txt`` (utterances that could not be aligned).
+An alignment directory holds ``ali.npz`` (:class:`Alignments`: pdf-id per frame), ``phones.npz``
+(phone-start marks: phones.txt id on the first frame of each phone, 0 elsewhere), ``topology.json``
+(the HMM topology the pdf-ids refer to), ``tree.json`` for senone alignments, and ``failed.txt``
+(utterances that could not be aligned). :func:`load_alignment_dir` reads it back.
 """
 
 import logging
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from hybrid_asr.align.alignments import Alignments, flat_start_alignment
+from hybrid_asr.align.alignments import Alignments, flat_start_alignment, load_alignment_dir, monophone_marks
 from hybrid_asr.align.viterbi import align_dataset
 from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.decoding.likelihoods import log_likelihoods
@@ -24,7 +26,8 @@ from hybrid_asr.utils import write_text_atomic
 log = logging.getLogger(__name__)
 
 
-def _save(out: Path, alis: Dict, topo: HmmTopology, failed, tree: Optional[DecisionTree] = None) -> None:
+def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
+          tree: Optional[DecisionTree] = None) -> None:
     if not alis:
         raise HybridAsrError(f"{out}: no utterance could be aligned")
     out.mkdir(parents=True, exist_ok=True)
@@ -32,6 +35,7 @@ def _save(out: Path, alis: Dict, topo: HmmTopology, failed, tree: Optional[Decis
     if tree is not None:
         tree.save(out / "tree.json")
     write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in failed))
+    Alignments(marks).save(out / "phones.npz")
     Alignments(alis).save(out / "ali.npz")  # last: its presence marks a complete directory
     frames = sum(len(a) for a in alis.values())
     log.info("aligned %d utterances (%d frames), %d failed -> %s", len(alis), frames, len(failed), out)
@@ -64,7 +68,7 @@ def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_s
             log.warning("%s: %s", u.id, e)
             failed.append(u.id)
     topo.estimate_transitions(alis.values())
-    _save(Path(out_dir), alis, topo, failed)
+    _save(Path(out_dir), alis, monophone_marks(alis, topo), topo, failed)
 
 
 def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_dir: Union[str, Path],
@@ -84,11 +88,12 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
         feats = store.normalized(utt, bundle.feature_config.cmvn, bundle.cmvn)
         return log_likelihoods(bundle.model, feats, bundle.log_priors)
 
-    alis, failed = align_dataset(compiler, [(u.id, u.text) for u in store.utterances], score, batch_size)
+    done, failed = align_dataset(compiler, [(u.id, u.text) for u in store.utterances], score, batch_size)
+    alis = {u: a.pdfs for u, a in done.items()}
     topo = bundle.topology
     if bundle.tree is None:  # senone alignments do not identify HMM states: keep the transitions
         topo.estimate_transitions(alis.values())
-    _save(Path(out_dir), alis, topo, failed, bundle.tree)
+    _save(Path(out_dir), alis, {u: a.phone_marks for u, a in done.items()}, topo, failed, bundle.tree)
 
 
 def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path]) -> None:
@@ -100,6 +105,5 @@ def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], ou
     from hybrid_asr.align.convert import to_senones
 
     tree = DecisionTree.load(Path(tree_dir) / "tree.json")
-    topo = HmmTopology.load(Path(ali_dir) / "topology.json")
-    alis = Alignments.load(Path(ali_dir) / "ali.npz")
-    _save(Path(out_dir), to_senones(alis, topo, tree), topo, [], tree)
+    alis, marks, topo = load_alignment_dir(ali_dir)
+    _save(Path(out_dir), to_senones(alis, topo, tree), dict(marks.items()), topo, [], tree)

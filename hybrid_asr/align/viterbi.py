@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hybrid_asr.align.alignments import FrameAlignment
 from hybrid_asr.decoding.likelihoods import pad_scores
 from hybrid_asr.graph.training import TrainingGraphCompiler
 
@@ -19,7 +20,7 @@ def viterbi_align(
     texts: Sequence[str],
     scores: Sequence[torch.Tensor],
     output_beam: float = 20.0,
-) -> List[np.ndarray]:
+) -> List[FrameAlignment]:
     """Forced-align a batch of utterances.
 
     Args:
@@ -29,8 +30,10 @@ def viterbi_align(
         output_beam: pruning beam of ``k2.intersect_dense`` (log base e).
 
     Returns:
-        Per utterance int32 ``[T_i]`` pdf-ids, or an empty array where no path of the graph fits
-        the frames (too few frames for the text; k2 then returns an empty best path).
+        Per utterance a :class:`FrameAlignment`: int32 ``[T_i]`` pdf-ids (monophone states or
+        senones, whatever H's labels are) and the phone-start marks read from the graph's
+        ``phones`` attribute. Both are empty where no path of the graph fits the frames (too few
+        frames for the text; k2 then returns an empty best path).
     """
     order = sorted(range(len(texts)), key=lambda i: -scores[i].shape[0])  # k2 wants longest first
     graphs = compiler.compile([texts[i] for i in order])
@@ -38,12 +41,14 @@ def viterbi_align(
     segs = torch.tensor([[i, 0, scores[j].shape[0]] for i, j in enumerate(order)], dtype=torch.int32)
     lattice = k2.intersect_dense(graphs, k2.DenseFsaVec(dense, segs), output_beam=output_beam)
     best = k2.shortest_path(lattice, use_double_scores=True)
-    out: List[np.ndarray] = [np.zeros(0, dtype=np.int32)] * len(texts)
+    empty = np.zeros(0, dtype=np.int32)
+    out: List[FrameAlignment] = [FrameAlignment(empty, empty)] * len(texts)
     for k, j in enumerate(order):
-        labels = best[k].labels
-        ali = (labels[labels > 0] - 1).numpy().astype(np.int32)
+        path = best[k]
+        frames = path.labels > 0
+        ali = (path.labels[frames] - 1).numpy().astype(np.int32)
         if len(ali) == scores[j].shape[0]:
-            out[j] = ali
+            out[j] = FrameAlignment(ali, path.phones[frames].numpy().astype(np.int32))
     return out
 
 
@@ -52,7 +57,7 @@ def align_dataset(
     utts: Sequence[Tuple[str, str]],
     score_fn,
     batch_size: int = 16,
-) -> Tuple[Dict[str, np.ndarray], List[str]]:
+) -> Tuple[Dict[str, FrameAlignment], List[str]]:
     """Align many utterances in batches, with a progress bar.
 
     Args:
@@ -64,13 +69,13 @@ def align_dataset(
     Returns:
         ``(alignments of the utterances that aligned, ids of those that did not)``.
     """
-    done: Dict[str, np.ndarray] = {}
+    done: Dict[str, FrameAlignment] = {}
     failed: List[str] = []
     for start in tqdm(range(0, len(utts), batch_size), desc="align", unit="batch"):
         batch = utts[start : start + batch_size]
         alis = viterbi_align(compiler, [t for _, t in batch], [score_fn(u) for u, _ in batch])
         for (utt, _), ali in zip(batch, alis):
-            if len(ali):
+            if len(ali.pdfs):
                 done[utt] = ali
             else:
                 failed.append(utt)

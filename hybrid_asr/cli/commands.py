@@ -344,6 +344,52 @@ def add_plot_alignment(sub) -> None:
     p.set_defaults(func=_plot_alignment)
 
 
+def _ali_to_ctm(args) -> int:
+    from hybrid_asr.align.ctm import write_alignment_ctm
+
+    n = write_alignment_ctm(args.ali_dir, args.out, args.level, args.frame_shift)
+    log.info("wrote %s segments of %d utterances to %s", args.level, n, args.out)
+    return 0
+
+
+def add_ali_to_ctm(sub) -> None:
+    p = sub.add_parser("ali-to-ctm", help="phone or senone boundaries of an alignment dir as CTM")
+    p.add_argument("ali_dir")
+    p.add_argument("out", help="CTM file: <utt> 1 <start s> <duration s> <phone or senone>")
+    p.add_argument("--level", choices=["phone", "senone"], default="phone")
+    p.add_argument("--frame-shift", type=float, default=0.01, help="seconds per frame")
+    p.set_defaults(func=_ali_to_ctm)
+
+
+def _align_audio(args) -> int:
+    from hybrid_asr.align.audio import align_audio
+    from hybrid_asr.align.ctm import alignment_segments, ctm_lines
+    from hybrid_asr.bundle import ModelBundle
+    from hybrid_asr.lang import Lang
+
+    bundle = ModelBundle.load(args.model_dir)
+    ali = align_audio(bundle, Lang(args.lang_dir), args.audio, args.text, args.cmvn)
+    shift = bundle.feature_config.frame_shift_ms / 1000
+    utt = Path(args.audio).stem
+    for level in ("phone", "senone") if args.level == "both" else (args.level,):
+        for line in ctm_lines(utt, alignment_segments(ali.pdfs, ali.phone_marks, bundle.topology, level), shift):
+            print(line if args.level != "both" else f"{line} {level}")
+    return 0
+
+
+def add_align_audio(sub) -> None:
+    p = sub.add_parser("align-audio", help="forced alignment of one audio file with its transcript, as CTM")
+    p.add_argument("model_dir", help="monophone or senone model directory")
+    p.add_argument("lang_dir")
+    p.add_argument("audio")
+    p.add_argument("text", help="transcript (quote it)")
+    p.add_argument("--level", choices=["phone", "senone", "both"], default="phone",
+                   help="segments to print; 'both' adds the level as a sixth field")
+    p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
+                   help="override the model's CMVN mode")
+    p.set_defaults(func=_align_audio)
+
+
 REGISTRY = [add_prepare, add_import_kaldi, add_compute_features, add_prepare_lang, add_align, add_train,
             add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment, add_build_tree,
-            add_convert_ali]
+            add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -10,11 +10,9 @@ import k2
 from tqdm import tqdm
 
 from hybrid_asr.bundle import ModelBundle
-from hybrid_asr.decoding.likelihoods import log_likelihoods
+from hybrid_asr.decoding.likelihoods import audio_log_likelihoods, log_likelihoods
 from hybrid_asr.decoding.search import SearchConfig, decode_scores
 from hybrid_asr.errors import InputError
-from hybrid_asr.features.audio import load_audio
-from hybrid_asr.features.extract import compute_features
 from hybrid_asr.features.storage import FeatureStore
 
 log = logging.getLogger(__name__)
@@ -119,21 +117,13 @@ def decode_files(
         ``(path, words or None, error message or None)`` per file; a bad file yields its error and
         the rest continue.
     """
-    from hybrid_asr.features.cmvn import CmvnStats
-
     for path in paths:
         path = Path(path)
         try:
-            feats = compute_features(load_audio(path, bundle.feature_config.sample_rate), bundle.feature_config)
+            scores = audio_log_likelihoods(bundle, path, cmvn)
         except InputError as e:
             yield path, None, str(e)
             continue
-        except ValueError as e:
-            yield path, None, f"{path}: {e}"
-            continue
-        mode = cmvn or bundle.feature_config.cmvn
-        stats = CmvnStats.from_features(feats) if mode == "utterance" else bundle.cmvn
-        scores = log_likelihoods(bundle.model, stats.apply(feats), bundle.log_priors)
         ids = decode_scores(hlg, [scores], search)[0]
         yield path, [words.get(i) for i in ids], None
 

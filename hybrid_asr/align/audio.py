@@ -1,0 +1,43 @@
+"""Forced alignment of one audio file with its transcript (monophone or senone model)."""
+
+from pathlib import Path
+from typing import Optional, Union
+
+from hybrid_asr.align.alignments import FrameAlignment
+from hybrid_asr.align.viterbi import viterbi_align
+from hybrid_asr.bundle import ModelBundle
+from hybrid_asr.decoding.likelihoods import audio_log_likelihoods
+from hybrid_asr.errors import AlignmentError
+from hybrid_asr.graph.training import TrainingGraphCompiler
+from hybrid_asr.lang.lang_dir import Lang
+
+
+def align_audio(bundle: ModelBundle, lang: Lang, path: Union[str, Path], text: str,
+                cmvn: Optional[str] = None) -> FrameAlignment:
+    """Viterbi-align an audio file of any rate and channel count against its transcript.
+
+    The training graph ``H o L o W`` of the transcript uses the bundle's H: the monophone H,
+    or for a model with a decision tree the context-dependent H (triphone contexts across word
+    boundaries, :func:`hybrid_asr.graph.h_cd.make_h_cd`). Acoustic and transition scales are 1,
+    as in training-time realignment; out-of-vocabulary words align as ``<UNK>``.
+
+    Args:
+        bundle: trained model.
+        lang: lang directory the model was trained with (L, words.txt).
+        path: audio file.
+        text: transcript, words separated by spaces.
+        cmvn: CMVN mode (see :func:`hybrid_asr.decoding.likelihoods.audio_log_likelihoods`).
+
+    Returns:
+        :class:`FrameAlignment` with one pdf-id and one phone-start mark per frame.
+
+    Raises:
+        InputError: the audio cannot be read.
+        AlignmentError: the transcript does not fit the audio (e.g. more HMM states than frames).
+    """
+    scores = audio_log_likelihoods(bundle, path, cmvn)
+    compiler = TrainingGraphCompiler(lang, bundle.topology, bundle.make_h())
+    ali = viterbi_align(compiler, [text], [scores])[0]
+    if not len(ali.pdfs):
+        raise AlignmentError(f"{path}: the transcript cannot be aligned to the {scores.shape[0]} frames")
+    return ali
