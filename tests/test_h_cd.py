@@ -111,3 +111,20 @@ def test_triphone_forced_alignment_gives_senone_and_phone_boundaries(toy_lang, t
     names = {toy_lang.phone_table[p]: p for p in toy_lang.phones}
     assert segments_from_marks(ali.phone_marks, names) == [("SIL", 0, 3), ("A", 3, 7), ("B", 7, 10), ("SIL", 10, 13)]
     assert [s for s, _, _ in senone_segments(ali.pdfs, ali.phone_marks)] == [8, 9, 10, 0, 1, 4, 5, 8, 9, 10]
+
+
+def test_hclg_accepts_exactly_the_triphone_senones_of_a_word(toy_lang, toy_topo):
+    """Enumerate every 4-frame path of HCLG (one frame per HMM state, no silence): the paths that
+    output the word AB carry exactly A-before-B + B-after-A senones, those that output BA carry
+    B-at-start + A-at-end senones, whatever else the LM allows."""
+    hclg = make_hlg(toy_lang, toy_topo, h=make_h_cd(toy_topo, toy_tree()))
+    by_words = {}
+    for labels, words, _ in enumerate_paths(hclg, 5, "aux_labels", exact_arcs=5):
+        by_words.setdefault(tuple(toy_lang.word_table[w] for w in words), set()).add(labels)
+    assert by_words[("AB",)] == {(1, 2, 5, 6)}  # senones 0 1 4 5, labels are senone + 1
+    assert by_words[("BA",)] == {(7, 8, 3, 4)}  # senones 6 7 2 3
+    # AA alone (A with boundary contexts -> senones 2 3) over 4 frames: the three ways to spread
+    # 2 states over 4 frames. Its homophone A shares these inputs with a lower LM score; k2's
+    # epsilon removal (tropical semiring) keeps only the better one, as Viterbi search would.
+    assert by_words[("AA",)] == {(3, 3, 3, 4), (3, 3, 4, 4), (3, 4, 4, 4)}
+    assert by_words[("AA", "AA")] == {(3, 4, 3, 4)}  # both A's have a non-B right context
