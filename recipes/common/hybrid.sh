@@ -91,46 +91,55 @@ if run_stage 3; then
   fi
 fi
 
+# train_model ALI_DIR MODEL_DIR EPOCHS WHAT: train a DNN on the alignments unless the model exists
+train_model() {
+  if [[ -f $2/topology.json ]]; then log "$4 model exists, skipping"; return; fi
+  log "$4: training the DNN on $1 ($3 epochs)"
+  "${hybrid_asr[@]}" train "$feats/$train_split" "$1" "$2" --epochs "$3" \
+    --hidden-dim "$hidden_dim" --num-layers "$num_layers" --context "$context"
+}
+# align_with MODEL_DIR ALI_DIR WHAT: Viterbi-align the training set unless the alignments exist
+align_with() {
+  if [[ -f $2/ali.npz ]]; then log "$3 alignment exists, skipping"; return; fi
+  log "$3: Viterbi alignment with $1"
+  "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$2" --model "$1"
+}
+# make_graph MODEL_DIR WHAT: the decoding graph (HLG, or HCLG for a senone model) unless it exists
+make_graph() {
+  if [[ -f $1/HLG.pt ]]; then log "$2 exists, skipping"; return; fi
+  log "building $2 for $1"
+  "${hybrid_asr[@]}" make-graph "$1" "$data_dir/lang" --acoustic-scale "$acoustic_scale" \
+    --transition-scale "$transition_scale"
+}
+# decode_test MODEL_DIR WHAT: decode the test set at every acoustic scale unless done; print the WER
+decode_test() {
+  local out=$1/decode_$test_split
+  if [[ -f $out/decode_stats.json ]]; then log "$2 $test_split decode exists, skipping"
+  else
+    log "decoding $test_split with the $2 model (acoustic scales $acoustic_scales)"
+    "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$test_split" "$out" --acoustic-scales "$acoustic_scales"
+  fi
+  log "$2 WER at the default acoustic scale $acoustic_scale ($out/wer_ac${acoustic_scale}.txt):"
+  head -2 "$out/wer_ac${acoustic_scale}.txt"
+}
+
 if run_stage 4; then
   read -r -a epoch_list <<< "$epochs"
   for ((r = 1; r <= num_rounds; r++)); do
-    n=${epoch_list[$((r - 1))]:-${epoch_list[-1]}}
-    if [[ -f $exp_dir/dnn$r/topology.json ]]; then log "round $r model exists, skipping"
-    else
-      log "round $r: training the DNN on $exp_dir/ali$((r - 1)) ($n epochs)"
-      "${hybrid_asr[@]}" train "$feats/$train_split" "$exp_dir/ali$((r - 1))" "$exp_dir/dnn$r" --epochs "$n" \
-        --hidden-dim "$hidden_dim" --num-layers "$num_layers" --context "$context"
-    fi
-    if [[ $r -lt $num_rounds ]]; then
-      if [[ -f $exp_dir/ali$r/ali.npz ]]; then log "round $r alignment exists, skipping"
-      else
-        log "round $r: Viterbi realignment with $exp_dir/dnn$r"
-        "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$exp_dir/ali$r" --model "$exp_dir/dnn$r"
-      fi
-    fi
+    train_model "$exp_dir/ali$((r - 1))" "$exp_dir/dnn$r" "${epoch_list[$((r - 1))]:-${epoch_list[-1]}}" "round $r"
+    if [[ $r -lt $num_rounds ]]; then align_with "$exp_dir/dnn$r" "$exp_dir/ali$r" "round $r"; fi
   done
 fi
 
 final=$exp_dir/dnn$num_rounds
 
 if run_stage 5; then
-  if [[ -f $final/HLG.pt ]]; then log "HLG exists, skipping"
-  else
-    log "building HLG for $final"
-    "${hybrid_asr[@]}" make-graph "$final" "$data_dir/lang" --acoustic-scale "$acoustic_scale" \
-      --transition-scale "$transition_scale"
-  fi
+  make_graph "$final" HLG
 fi
 
 if run_stage 6; then
+  decode_test "$final" monophone
   out=$final/decode_$test_split
-  if [[ -f $out/decode_stats.json ]]; then log "$test_split decode exists, skipping"
-  else
-    log "decoding $test_split (acoustic scales $acoustic_scales)"
-    "${hybrid_asr[@]}" decode-dataset "$final" "$feats/$test_split" "$out" --acoustic-scales "$acoustic_scales"
-  fi
-  log "WER report at the default acoustic scale $acoustic_scale ($out/wer_ac${acoustic_scale}.txt):"
-  head -2 "$out/wer_ac${acoustic_scale}.txt"
   "$python" - "$out/decode_stats.json" "$final/metrics.jsonl" "$acoustic_scale" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -149,11 +158,7 @@ mono_ali=$exp_dir/ali$num_rounds
 cd=$exp_dir/cd$cd_leaves
 
 if run_stage 7; then
-  if [[ -f $mono_ali/ali.npz ]]; then log "final monophone alignment exists, skipping"
-  else
-    log "aligning with the final monophone model $final"
-    "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$mono_ali" --model "$final"
-  fi
+  align_with "$final" "$mono_ali" "final monophone"
   if [[ -f $cd/tree/tree.json ]]; then log "tree exists, skipping"
   else
     log "decision tree with $cd_leaves leaves"
@@ -162,46 +167,24 @@ if run_stage 7; then
   fi
   if [[ -f $cd/ali0/ali.npz ]]; then log "senone alignment exists, skipping"
   else
+    log "converting $mono_ali to senones"
     "${hybrid_asr[@]}" convert-ali "$mono_ali" "$cd/tree" "$cd/ali0"
   fi
 fi
 
 if run_stage 8; then
-  for r in 1 2; do
-    if [[ -f $cd/dnn$r/topology.json ]]; then log "triphone round $r model exists, skipping"
-    else
-      log "triphone round $r: training on $cd/ali$((r - 1)) (${cd_epoch_list[$((r - 1))]:-4} epochs)"
-      "${hybrid_asr[@]}" train "$feats/$train_split" "$cd/ali$((r - 1))" "$cd/dnn$r" \
-        --epochs "${cd_epoch_list[$((r - 1))]:-4}" --hidden-dim "$hidden_dim" --num-layers "$num_layers" --context "$context"
-    fi
-    if [[ $r -eq 1 ]]; then
-      if [[ -f $cd/ali1/ali.npz ]]; then log "triphone realignment exists, skipping"
-      else
-        log "realigning with the triphone model $cd/dnn1"
-        "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$cd/ali1" --model "$cd/dnn1"
-      fi
-    fi
-  done
+  train_model "$cd/ali0" "$cd/dnn1" "${cd_epoch_list[0]:-4}" "triphone round 1"
+  align_with "$cd/dnn1" "$cd/ali1" "triphone round 1"
+  train_model "$cd/ali1" "$cd/dnn2" "${cd_epoch_list[1]:-4}" "triphone round 2"
 fi
 
 if run_stage 9; then
-  if [[ -f $cd/dnn2/HLG.pt ]]; then log "HCLG exists, skipping"
-  else
-    log "building HCLG for $cd/dnn2"
-    "${hybrid_asr[@]}" make-graph "$cd/dnn2" "$data_dir/lang" --acoustic-scale "$acoustic_scale" \
-      --transition-scale "$transition_scale"
-  fi
+  make_graph "$cd/dnn2" HCLG
 fi
 
 if run_stage 10; then
+  decode_test "$cd/dnn2" triphone
   out=$cd/dnn2/decode_$test_split
-  if [[ -f $out/decode_stats.json ]]; then log "triphone $test_split decode exists, skipping"
-  else
-    log "decoding $test_split with the triphone model"
-    "${hybrid_asr[@]}" decode-dataset "$cd/dnn2" "$feats/$test_split" "$out" --acoustic-scales "$acoustic_scales"
-  fi
-  log "triphone WER at acoustic scale $acoustic_scale ($out/wer_ac${acoustic_scale}.txt):"
-  head -2 "$out/wer_ac${acoustic_scale}.txt"
   "$python" - "$final/decode_$test_split/decode_stats.json" "$out/decode_stats.json" "$cd/dnn2/metrics.jsonl" \
     "$cd/dnn2/model_config.json" "$acoustic_scale" <<'PY'
 import json, os, sys
