@@ -112,3 +112,7 @@ def _check_triphone_alignments(d: Path) -> None:
     bad = subprocess.run([*_hybrid_asr(), "align-audio", "exp/cd40/dnn2", "data/lang", "missing.wav", "ONE"],
                          cwd=d, capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "missing.wav" in bad.stderr
+    too_long = subprocess.run([*_hybrid_asr(), "align-audio", "exp/cd40/dnn2", "data/lang", wav, "SEVEN " * 80],
+                              cwd=d, capture_output=True, text=True)
+    assert too_long.returncode == 1 and "cannot be aligned" in too_long.stderr
+    assert too_long.stderr.strip().count("\n") == 0 and too_long.stdout == ""
