@@ -71,12 +71,13 @@ def test_hclg_decodes_context_dependent_senones(toy_lang, toy_topo):
 
 
 def test_monophone_alignment_converts_to_triphone_senones(toy_topo):
+    from hybrid_asr.align.alignments import monophone_marks
     from hybrid_asr.align.convert import to_senones
 
     p = toy_topo.pdf_id
     ali = [p("SIL", 0), p("SIL", 1), p("SIL", 2), p("A", 0), p("A", 1), p("A", 1), p("B", 0), p("B", 1),
            p("A", 0), p("A", 1)]
-    out = to_senones({"u": ali}, toy_topo, toy_tree())["u"]
+    out = to_senones({"u": ali}, monophone_marks({"u": ali}, toy_topo), toy_topo, toy_tree())["u"]
     # SIL (CI) 8 9 10; A before B 0 1 1; B after A 4 5; final A (right = boundary) 2 3
     assert out.tolist() == [8, 9, 10, 0, 1, 1, 4, 5, 2, 3]
 

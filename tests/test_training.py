@@ -112,7 +112,7 @@ def test_bundle_roundtrip_and_missing_file(tone_store, tmp_path):
     cfg = DnnConfig(feat_dim=23, num_pdfs=2, left_context=1, right_context=1, hidden_dim=8, num_layers=1)
     model = DnnAcousticModel(cfg).eval()
     topo = HmmTopology(["SIL"], [1], [2])
-    bundle = ModelBundle(model, store.config, store.global_cmvn(), estimate_log_priors(alis.values(), 2), topo)
+    bundle = ModelBundle(model, store.config, store.global_cmvn, estimate_log_priors(alis.values(), 2), topo)
     bundle.save(tmp_path)
     back = ModelBundle.load(tmp_path)
     x = torch.randn(4, cfg.input_dim)

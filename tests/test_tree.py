@@ -6,10 +6,11 @@ import math
 import numpy as np
 import pytest
 
+from hybrid_asr.align.alignments import monophone_marks
 from hybrid_asr.errors import InputError
 from hybrid_asr.hmm import HmmTopology
 from hybrid_asr.hmm.questions import cluster_phones, read_phone_classes
-from hybrid_asr.hmm.tree import DecisionTree, TreeConfig, build_tree, split_gain
+from hybrid_asr.hmm.tree import DecisionTree, TreeConfig, best_split, build_tree
 from hybrid_asr.hmm.tree_stats import BOUNDARY, GaussStats, accumulate_tree_stats
 
 RNG = np.random.default_rng(0)
@@ -26,12 +27,15 @@ def test_log_likelihood_and_split_gain_agree_with_direct_computation():
     stats = {k: GaussStats.of(v) for k, v in frames.items()}
     for k, v in frames.items():
         assert stats[k].log_likelihood() == pytest.approx(_direct_ll(v), rel=1e-9)
-    gain, n_yes, n_no = split_gain(list(stats), stats, "L", frozenset({"B", "C"}), 3)
+    # the tree builder's own search (pooled statistics, "no" side by subtraction), one question
+    gain, pos, values = best_split(list(stats), stats, [frozenset({"B", "C"})], 1, 3, min_count=60)
     yes = np.concatenate([frames[("B", "A", "X", 0)], frames[("C", "A", "X", 0)]])
     no = frames[("D", "A", "X", 0)]
     direct = _direct_ll(yes) + _direct_ll(no) - _direct_ll(np.concatenate([yes, no]))
+    assert (pos, values) == ("L", frozenset({"B", "C"}))
     assert gain == pytest.approx(direct, rel=1e-9) and gain > 0
-    assert (n_yes, n_no) == (90, 60)
+    # 90 frames answer yes and 60 no: a minimum of 61 frames per side forbids the split
+    assert best_split(list(stats), stats, [frozenset({"B", "C"})], 1, 3, min_count=61) is None
 
 
 def _synthetic_stats():
@@ -111,7 +115,7 @@ def test_accumulate_tree_stats_uses_neighbouring_phones():
     sil, a0, a1, b0, b1 = 0, 1, 2, 3, 4
     ali = np.array([sil, sil, a0, a1, a1, b0, b1, sil])
     feats = np.arange(16, dtype=np.float64).reshape(8, 2)
-    stats = accumulate_tree_stats({"u": ali}, lambda u: feats, topo)
+    stats = accumulate_tree_stats({"u": ali}, monophone_marks({"u": ali}, topo), lambda u: feats, topo)
     assert set(stats) == {(BOUNDARY, "SIL", "A", 0), ("SIL", "A", "B", 0), ("SIL", "A", "B", 1),
                           ("A", "B", "SIL", 0), ("A", "B", "SIL", 1), ("B", "SIL", BOUNDARY, 0)}
     s = stats[("SIL", "A", "B", 1)]

@@ -230,7 +230,7 @@ def senone_segments(pdfs: np.ndarray, marks: Optional[np.ndarray] = None) -> Lis
 
 def monophone_marks(alignments: Mapping[str, np.ndarray], topo: HmmTopology) -> Dict[str, np.ndarray]:
     """Phone-start marks of monophone alignments (read off the HMM states by :func:`phone_segments`)."""
-    ids = dict(zip(topo.phones, topo.phone_ids))
+    ids = {p: i for i, p in topo.phone_names.items()}
     return {u: phone_marks(phone_segments(np.asarray(a), topo), ids, len(a)) for u, a in alignments.items()}
 
 

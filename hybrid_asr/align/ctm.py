@@ -38,7 +38,7 @@ def alignment_segments(pdfs: np.ndarray, marks: np.ndarray, topo: HmmTopology,
         AlignmentError: the marks are not a valid phone segmentation.
     """
     if level == "phone":
-        return segments_from_marks(marks, dict(zip(topo.phone_ids, topo.phones)))
+        return segments_from_marks(marks, topo.phone_names)
     if level == "senone":
         return senone_segments(pdfs, marks)
     raise ValueError(f"level must be one of {LEVELS}, not {level!r}")

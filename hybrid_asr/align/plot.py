@@ -28,7 +28,7 @@ def plot_alignment(ali_dir: Union[str, Path], feats_dir: Union[str, Path], utt_i
     if utt_id not in alis or utt_id not in store:
         raise InputError(ali_dir, f"utterance {utt_id} is not in both the alignments and {feats_dir}")
     feats = store.raw(utt_id).numpy()
-    segs = segments_from_marks(marks[utt_id], dict(zip(topo.phone_ids, topo.phones)))
+    segs = segments_from_marks(marks[utt_id], topo.phone_names)
     shift = store.config.frame_shift_ms / 1000
     fig, ax = plt.subplots(figsize=(max(6, feats.shape[0] * shift * 3), 3.5))
     ax.imshow(feats.T, origin="lower", aspect="auto", cmap="magma",

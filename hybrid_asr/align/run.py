@@ -106,4 +106,4 @@ def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], ou
 
     tree = DecisionTree.load(Path(tree_dir) / "tree.json")
     alis, marks, topo = load_alignment_dir(ali_dir)
-    _save(Path(out_dir), to_senones(alis, topo, tree), dict(marks.items()), topo, [], tree)
+    _save(Path(out_dir), to_senones(alis, marks, topo, tree), dict(marks.items()), topo, [], tree)

@@ -147,18 +147,12 @@ def add_align(sub) -> None:
 
 def _train(args) -> int:
     from hybrid_asr.features import FeatureStore
-    from hybrid_asr.hmm import HmmTopology
-    from hybrid_asr.hmm.tree import DecisionTree
     from hybrid_asr.models import DnnConfig
     from hybrid_asr.training import TrainConfig
-    from hybrid_asr.training.run import train_stage
+    from hybrid_asr.training.run import alignment_targets, train_stage
 
     store = FeatureStore(args.feats_dir)
-    ali_dir = Path(args.ali_dir)
-    if (ali_dir / "tree.json").is_file():
-        num_pdfs = DecisionTree.load(ali_dir / "tree.json").num_pdfs
-    else:
-        num_pdfs = HmmTopology.load(ali_dir / "topology.json").num_pdfs
+    _, _, num_pdfs = alignment_targets(args.ali_dir)
     model_config = DnnConfig(feat_dim=store.config.dim, num_pdfs=num_pdfs, left_context=args.context,
                              right_context=args.context, hidden_dim=args.hidden_dim, num_layers=args.num_layers,
                              dropout=args.dropout)

@@ -13,6 +13,7 @@ Layout of a store directory (written once per split by :func:`compute_feature_st
 import json
 import logging
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
@@ -88,8 +89,9 @@ class FeatureStore:
         u = self._by_id[utt_id]
         return torch.from_numpy(np.array(self.feats[u.offset : u.offset + u.frames]))
 
+    @cached_property
     def global_cmvn(self) -> CmvnStats:
-        """Statistics over all speakers of the store."""
+        """Statistics over all speakers of the store (merged once, on first use)."""
         return CmvnStats.merge(self.cmvn.values())
 
     def normalized(self, utt_id: str, mode: Optional[str] = None,
@@ -110,7 +112,7 @@ class FeatureStore:
         elif mode == "speaker":
             stats = self.cmvn[self._by_id[utt_id].speaker]
         elif mode == "global":
-            stats = global_stats if global_stats is not None else self.global_cmvn()
+            stats = global_stats if global_stats is not None else self.global_cmvn
         else:
             raise ValueError(f"unknown CMVN mode {mode!r}")
         return stats.apply(raw)

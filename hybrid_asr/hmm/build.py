@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import Optional, Union
 
-from hybrid_asr.align.alignments import Alignments
+from hybrid_asr.align.alignments import load_alignment_dir
+from hybrid_asr.errors import HybridAsrError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.hmm.questions import cluster_phones, read_phone_classes
-from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree, TreeConfig, build_tree
 from hybrid_asr.hmm.tree_stats import accumulate_tree_stats
 from hybrid_asr.lang.lexicon import SIL, SPN
@@ -28,20 +28,25 @@ def build_tree_stage(store: FeatureStore, ali_dir: Union[str, Path], out_dir: Un
 
     Args:
         store: training features (normalized with the store's CMVN mode).
-        ali_dir: monophone alignment directory (``ali.npz``, ``topology.json``).
+        ali_dir: monophone alignment directory (``ali.npz``, ``phones.npz``, ``topology.json``).
         out_dir: directory to write.
         config: tree settings (leaf budget, thresholds).
         classes: optional hand-written phone class file added to the automatic questions.
 
     Returns:
         The tree.
+
+    Raises:
+        InputError: a file of the alignment directory is missing or invalid.
+        HybridAsrError: no aligned utterance is in the feature store.
     """
     start = time.time()
     ali_dir, out = Path(ali_dir), Path(out_dir)
-    alignments = Alignments.load(ali_dir / "ali.npz")
-    topo = HmmTopology.load(ali_dir / "topology.json")
+    alignments, marks, topo = load_alignment_dir(ali_dir)
     aligned = {u: a for u, a in alignments.items() if u in store}
-    stats = accumulate_tree_stats(aligned, lambda u: store.normalized(u).numpy(), topo)
+    if not aligned:
+        raise HybridAsrError(f"{ali_dir}: none of its utterances is in the feature store {store.path}")
+    stats = accumulate_tree_stats(aligned, marks, lambda u: store.normalized(u).numpy(), topo)
     per_phone = {}
     for (_, phone, _, _), s in stats.items():
         per_phone[phone] = per_phone[phone] + s if phone in per_phone else s

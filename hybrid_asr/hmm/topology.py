@@ -69,6 +69,11 @@ class HmmTopology(JsonDataclass):
         """Number of pdf-ids S (senones): the acoustic model's output dimension."""
         return self._offsets[-1]
 
+    @property
+    def phone_names(self) -> Dict[int, str]:
+        """phones.txt id -> phone."""
+        return dict(zip(self.phone_ids, self.phones))
+
     def pdf_id(self, phone: str, state: int) -> int:
         """pdf-id of state ``state`` (0-based) of ``phone``."""
         i = self._index[phone]

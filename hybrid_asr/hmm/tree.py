@@ -147,26 +147,30 @@ class DecisionTree:
         return "\n".join(lines) + "\n"
 
 
-def split_gain(items: Sequence[Context], stats: Dict[Context, GaussStats], pos: str, values: FrozenSet,
-               dim: int) -> Tuple[float, float, float]:
-    """Log-likelihood gain of splitting ``items`` by "context at ``pos`` is in ``values``".
-
-    Returns:
-        ``(gain in nats, frames answering yes, frames answering no)``.
-    """
-    i = POSITIONS[pos]
-    yes = sum_stats((stats[c] for c in items if c[i] in values), dim)
-    no = sum_stats((stats[c] for c in items if c[i] not in values), dim)
-    parent = yes + no
-    return yes.log_likelihood() + no.log_likelihood() - parent.log_likelihood(), yes.count, no.count
-
-
 def _state_questions(n: int) -> List[FrozenSet[int]]:
     return [frozenset([s]) for s in range(n)] + [frozenset(range(k)) for k in range(2, n)]
 
 
-def _best_split(items, stats, questions, states: int, dim: int, min_count: float):
-    """Best ``(gain, pos, set)`` for a leaf, or None. Pools stats per context value first."""
+def best_split(items: Sequence[Context], stats: Dict[Context, GaussStats], questions: Sequence[FrozenSet[str]],
+               num_states: int, dim: int, min_count: float) -> Optional[Tuple[float, str, FrozenSet]]:
+    """The question that best splits a node (the greedy step of tree building).
+
+    Statistics are pooled per value of the asked position first; a question's gain is
+    ``LL(yes) + LL(no) - LL(yes + no)`` with one ML diagonal Gaussian per set
+    (:meth:`GaussStats.log_likelihood`; Young, Odell & Woodland 1994, section 3).
+
+    Args:
+        items: the node's contexts ``(left, phone, right, state)``.
+        stats: statistics of every context.
+        questions: phone sets asked about the left and right context.
+        num_states: HMM states of the node's phone (the state questions are built from it).
+        dim: feature dimension F.
+        min_count: minimum frames on each side of a split.
+
+    Returns:
+        ``(gain in nats, position "L" | "R" | "S", value set)`` of the best allowed question, or
+        None when no question leaves ``min_count`` frames on both sides.
+    """
     best = None
     for pos in ("L", "R", "S"):
         i = POSITIONS[pos]
@@ -177,13 +181,12 @@ def _best_split(items, stats, questions, states: int, dim: int, min_count: float
             continue
         total = sum_stats(by_value.values(), dim)
         parent_ll = total.log_likelihood()
-        cands = _state_questions(states) if pos == "S" else questions
+        cands = _state_questions(num_states) if pos == "S" else questions
         for q in cands:
             yes = sum_stats((s for v, s in by_value.items() if v in q), dim)
             if yes.count < min_count or total.count - yes.count < min_count:
                 continue
-            no = GaussStats(total.count - yes.count, total.sum - yes.sum, total.sumsq - yes.sumsq)
-            gain = yes.log_likelihood() + no.log_likelihood() - parent_ll
+            gain = yes.log_likelihood() + (total - yes).log_likelihood() - parent_ll
             if best is None or gain > best[0]:
                 best = (gain, pos, frozenset(q))
     return best
@@ -208,7 +211,12 @@ def build_tree(
 
     Returns:
         The tree; ``num_pdfs`` senones.
+
+    Raises:
+        ValueError: ``stats`` is empty.
     """
+    if not stats:
+        raise ValueError("no triphone-state statistics to build a tree from")
     dim = len(next(iter(stats.values())).sum)
     by_phone: Dict[str, List[Context]] = {p: [] for p in num_states}
     for c in stats:
@@ -243,7 +251,7 @@ def build_tree(
             for s in range(n - 1):
                 _, node = split(node, "S", frozenset([s]), phone, leaves[node["leaf"]][2])
             continue
-        best = _best_split(leaves[root["leaf"]][2], stats, questions, n, dim, config.min_count)
+        best = best_split(leaves[root["leaf"]][2], stats, questions, n, dim, config.min_count)
         if best:
             heapq.heappush(heap, (-best[0], root["leaf"], best[1], best[2]))
     last_gain = float("nan")
@@ -254,7 +262,7 @@ def build_tree(
         phone, node, items = leaves[k]
         last_gain = -neg_gain
         for child in split(node, pos, values, phone, items):
-            best = _best_split(leaves[child["leaf"]][2], stats, questions, num_states[phone], dim, config.min_count)
+            best = best_split(leaves[child["leaf"]][2], stats, questions, num_states[phone], dim, config.min_count)
             if best:
                 heapq.heappush(heap, (-best[0], child["leaf"], best[1], best[2]))
     leaf_ids = sorted(leaves)

@@ -16,7 +16,7 @@ from typing import Dict, Iterable, Mapping, Tuple
 
 import numpy as np
 
-from hybrid_asr.align.alignments import phone_segments
+from hybrid_asr.align.alignments import segments_from_marks
 from hybrid_asr.hmm.topology import HmmTopology
 
 BOUNDARY = "<b>"
@@ -51,6 +51,10 @@ class GaussStats:
     def __add__(self, other: "GaussStats") -> "GaussStats":
         return GaussStats(self.count + other.count, self.sum + other.sum, self.sumsq + other.sumsq)
 
+    def __sub__(self, other: "GaussStats") -> "GaussStats":
+        """Statistics of this set without a subset ``other`` of it."""
+        return GaussStats(self.count - other.count, self.sum - other.sum, self.sumsq - other.sumsq)
+
     def log_likelihood(self) -> float:
         """Total log-likelihood (nats) of the frames under their own ML diagonal Gaussian.
 
@@ -74,6 +78,7 @@ def sum_stats(items: Iterable[GaussStats], dim: int) -> GaussStats:
 
 def accumulate_tree_stats(
     alignments: Mapping[str, np.ndarray],
+    marks: Mapping[str, np.ndarray],
     features,
     topo: HmmTopology,
 ) -> Dict[Context, GaussStats]:
@@ -81,17 +86,22 @@ def accumulate_tree_stats(
 
     Args:
         alignments: ``utt_id -> int [T]`` monophone pdf-ids (``pdf_id == hmm state`` of ``topo``).
+        marks: ``utt_id -> int [T]`` phone-start marks of the same alignments (phones.txt id on
+            each phone's first frame, 0 elsewhere).
         features: ``utt_id -> float [T, F]`` normalized features (e.g. ``FeatureStore.normalized``).
         topo: the monophone topology the alignments refer to.
 
     Returns:
         ``{(left, phone, right, state): GaussStats}`` for every context seen.
+
+    Raises:
+        AlignmentError: the marks of an utterance do not start a phone on its first frame.
     """
     stats: Dict[Context, GaussStats] = {}
     state_of = np.concatenate([np.arange(n) for n in topo.num_states])
     for utt, ali in alignments.items():
         feats = np.asarray(features(utt), dtype=np.float64)
-        segs = phone_segments(np.asarray(ali), topo)
+        segs = segments_from_marks(marks[utt], topo.phone_names)
         phones = [BOUNDARY] + [p for p, _, _ in segs] + [BOUNDARY]
         for i, (phone, start, end) in enumerate(segs):
             left, right = phones[i], phones[i + 2]

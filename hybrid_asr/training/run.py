@@ -3,7 +3,7 @@
 import logging
 import time
 from pathlib import Path
-from typing import Union
+from typing import Optional, Tuple, Union
 
 from hybrid_asr.align.alignments import Alignments
 from hybrid_asr.bundle import ModelBundle
@@ -16,6 +16,22 @@ from hybrid_asr.training.priors import estimate_log_priors
 from hybrid_asr.training.trainer import TrainConfig, seed_everything, split_utterances, train_model
 
 log = logging.getLogger(__name__)
+
+
+def alignment_targets(ali_dir: Union[str, Path]) -> Tuple[HmmTopology, Optional[DecisionTree], int]:
+    """What a model trained on an alignment directory predicts.
+
+    Returns:
+        ``(topology, decision tree or None, number of pdf-ids)``: the tree's senones when the
+        directory holds senone alignments (``tree.json``), else the topology's monophone pdfs.
+
+    Raises:
+        InputError: ``topology.json`` or ``tree.json`` is missing or invalid.
+    """
+    ali_dir = Path(ali_dir)
+    topo = HmmTopology.load(ali_dir / "topology.json")
+    tree = DecisionTree.load(ali_dir / "tree.json") if (ali_dir / "tree.json").is_file() else None
+    return topo, tree, tree.num_pdfs if tree is not None else topo.num_pdfs
 
 
 def train_stage(
@@ -36,7 +52,7 @@ def train_stage(
         ali_dir: alignment directory (``ali.npz`` + ``topology.json``, and ``tree.json`` when the
             alignments are context-dependent senones).
         out_dir: model directory to write.
-        model_config: architecture; ``num_pdfs`` must match the topology.
+        model_config: architecture; ``num_pdfs`` must match :func:`alignment_targets`.
         train_config: optimization settings.
 
     Returns:
@@ -44,9 +60,7 @@ def train_stage(
     """
     ali_dir, out = Path(ali_dir), Path(out_dir)
     alignments = Alignments.load(ali_dir / "ali.npz")
-    topo = HmmTopology.load(ali_dir / "topology.json")
-    tree = DecisionTree.load(ali_dir / "tree.json") if (ali_dir / "tree.json").is_file() else None
-    num_pdfs = tree.num_pdfs if tree is not None else topo.num_pdfs
+    topo, tree, num_pdfs = alignment_targets(ali_dir)
     if model_config.num_pdfs != num_pdfs:
         raise ValueError(f"model has {model_config.num_pdfs} outputs, alignments {num_pdfs} pdfs")
     seed_everything(train_config.seed)
@@ -64,7 +78,7 @@ def train_stage(
     start = time.time()
     train_model(model, train, valid, train_config, out)
     log.info("training took %.1f s", time.time() - start)
-    bundle = ModelBundle(model.eval(), store.config, store.global_cmvn(),
+    bundle = ModelBundle(model.eval(), store.config, store.global_cmvn,
                          estimate_log_priors(alignments.values(), num_pdfs), topo, tree)
     bundle.save(out)
     return bundle
