@@ -121,7 +121,12 @@ def save_graph(path: Union[str, Path], hlg: k2.Fsa, lang_dir: Union[str, Path], 
     for table in ("words.txt", "phones.txt"):
         with atomic_path(d / table) as tmp:
             shutil.copyfile(Path(lang_dir) / table, tmp)
-    write_text_atomic(d / "search_config.json", json.dumps(asdict(search), indent=2) + "\n")
+    save_search_config(d, search)
+
+
+def save_search_config(path: Union[str, Path], search: SearchConfig) -> None:
+    """Write the default search settings of a model directory (``search_config.json``)."""
+    write_text_atomic(Path(path) / "search_config.json", json.dumps(asdict(search), indent=2) + "\n")
 
 
 def load_graph(path: Union[str, Path]):
@@ -134,4 +139,4 @@ def load_graph(path: Union[str, Path]):
     return load_fsa(d / "HLG.pt"), k2.SymbolTable.from_file(str(d / "words.txt")), search
 
 
-__all__ = ["ModelBundle", "load_graph", "save_graph"]
+__all__ = ["ModelBundle", "load_graph", "save_graph", "save_search_config"]

@@ -20,11 +20,13 @@ def _prepare(args) -> int:
     download, prepare = {"an4": (download_an4, prepare_an4), "fsdd": (download_fsdd, prepare_fsdd)}[args.corpus]
     corpus_dir = resolve_corpus_dir(args.corpus_dir, args.corpus, download, Path(args.download_dir))
     log.info("preparing %s from %s", args.corpus, corpus_dir)
-    for split, (recs, sups) in prepare(corpus_dir).items():
+    splits = prepare(corpus_dir)
+    for split, (recs, sups) in splits.items():
         write_split(Path(args.out_dir), split, recs, sups)
     if args.corpus == "an4":
-        from hybrid_asr.data.an4 import copy_an4_lexicon
+        from hybrid_asr.data.an4 import copy_an4_lexicon, write_an4_spk2gender
 
+        write_an4_spk2gender(splits["train"][1], Path(args.out_dir))
         copy_an4_lexicon(corpus_dir, Path(args.out_dir))
     return 0
 
@@ -52,6 +54,38 @@ def add_import_kaldi(sub) -> None:
     p.add_argument("out_dir", help="manifest directory to write")
     p.add_argument("--split", required=True, help="split name to store it under (e.g. train)")
     p.set_defaults(func=_import_kaldi)
+
+
+def _hold_out_speakers(args) -> int:
+    from hybrid_asr.data import read_split, write_split
+    from hybrid_asr.data.kaldi_dir import read_kaldi_table
+    from hybrid_asr.data.split import choose_dev_speakers, split_by_speakers
+
+    manifest_dir = Path(args.manifest_dir)
+    recs, sups = read_split(manifest_dir, args.source)
+    groups = None
+    if args.groups:
+        groups = {k: fields[0] for k, (_, fields) in read_kaldi_table(Path(args.groups), 2, 2).items()}
+    dev_spk = choose_dev_speakers([s.speaker for s in sups], args.fraction, args.seed, groups)
+    (rest_recs, rest_sups), (dev_recs, dev_sups) = split_by_speakers(recs, sups, dev_spk)
+    write_split(manifest_dir, args.dev, dev_recs, dev_sups)
+    write_split(manifest_dir, args.rest, rest_recs, rest_sups)
+    log.info("held out %d of %d speakers (%d utterances) as %s: %s", len(dev_spk), len({s.speaker for s in sups}),
+             len(dev_sups), args.dev, " ".join(sorted(dev_spk)))
+    return 0
+
+
+def add_hold_out_speakers(sub) -> None:
+    p = sub.add_parser("hold-out-speakers", help="split a manifest split into train and dev by whole speakers")
+    p.add_argument("manifest_dir")
+    p.add_argument("--source", default="train", help="split to divide")
+    p.add_argument("--rest", default="train_nodev", help="split name of the remaining speakers")
+    p.add_argument("--dev", default="dev", help="split name of the held-out speakers")
+    p.add_argument("--fraction", type=float, default=0.1, help="share of speakers held out")
+    p.add_argument("--groups", default=None,
+                   help="'<speaker> <group>' file: hold out the fraction within each group (e.g. child/adult)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_hold_out_speakers)
 
 
 # ---------------------------------------------------------------- features
@@ -211,7 +245,8 @@ def add_make_graph(sub) -> None:
 def _decode_dataset(args) -> int:
     from hybrid_asr.decoding.evaluate import evaluate_store
 
-    evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames)
+    evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
+                   args.store_best)
     return 0
 
 
@@ -225,6 +260,8 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default=None,
                    help="override the model's CMVN mode")
     p.add_argument("--max-frames", type=int, default=3000, help="frames per k2 batch")
+    p.add_argument("--store-best", action="store_true",
+                   help="store the best acoustic scale of the sweep as the model's default (decode on dev)")
     p.set_defaults(func=_decode_dataset)
 
 
@@ -384,6 +421,6 @@ def add_align_audio(sub) -> None:
     p.set_defaults(func=_align_audio)
 
 
-REGISTRY = [add_prepare, add_import_kaldi, add_compute_features, add_prepare_lang, add_align, add_train,
+REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_prepare_lang, add_align, add_train,
             add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment, add_build_tree,
             add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -193,3 +193,16 @@ def copy_an4_lexicon(corpus_dir: Path, out_dir: Path) -> Path:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
     return dst
+
+
+def write_an4_spk2gender(supervisions: SupervisionSet, out_dir: Path) -> Path:
+    """Write ``out_dir/spk2gender`` (``<speaker> f|m``): AN4 speaker ids start with the gender.
+
+    ``hold-out-speakers --groups`` reads it to hold out women and men in proportion.
+    """
+    from hybrid_asr.utils import write_text_atomic
+
+    speakers = sorted({s.speaker for s in supervisions})
+    dst = Path(out_dir) / "spk2gender"
+    write_text_atomic(dst, "".join(f"{spk} {spk[0]}\n" for spk in speakers))
+    return dst

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
-from hybrid_asr.bundle import ModelBundle, load_graph
+from hybrid_asr.bundle import ModelBundle, load_graph, save_search_config
 from hybrid_asr.decoding.dataset import decode_store
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.scoring import score, write_report, write_transcripts
@@ -22,6 +22,7 @@ def evaluate_store(
     acoustic_scales: Optional[Sequence[float]] = None,
     cmvn: Optional[str] = None,
     max_frames: int = 3000,
+    store_best: bool = False,
 ) -> Dict[float, float]:
     """Decode a feature store with a model directory and write, into ``out_dir``:
 
@@ -37,6 +38,8 @@ def evaluate_store(
         acoustic_scales: scales to try; default the model's stored one.
         cmvn: ``"utterance"``, ``"speaker"`` or ``"global"`` normalization; default the model's.
         max_frames: frames per k2 batch.
+        store_best: write the best acoustic scale of the sweep into the model directory's
+            ``search_config.json`` (for a dev set: later decodes then use it by default).
 
     Returns:
         ``{acoustic scale: WER %}``.
@@ -71,6 +74,9 @@ def evaluate_store(
         "best_acoustic_scale": best,
     }
     write_text_atomic(out / "decode_stats.json", json.dumps(stats, indent=2) + "\n")
+    if store_best:
+        save_search_config(model_dir, replace(search, acoustic_scale=best))
+        log.info("stored acoustic scale %g as the default of %s", best, model_dir)
     log.info("decoded %.1f s of audio: acoustic model %.1f s, search %s s", timing.audio_seconds,
              timing.model_seconds, ", ".join(f"{t:.1f}" for t in timing.search_seconds))
     return wers

@@ -34,5 +34,5 @@ if [[ $stage -le 0 ]]; then
     "${hybrid_asr[@]}" prepare an4 data/manifests ${corpus_dir:+--corpus-dir "$corpus_dir"} --download-dir data/download
   fi
 fi
-../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/an4.dic --cd-leaves 400 "${rest[@]}"
+../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/an4.dic --cd-leaves 400 --dev-fraction 0.1 --dev-groups data/manifests/spk2gender "${rest[@]}"
 echo "$(date '+%F %T') done in $(( $(date +%s) - start )) s"

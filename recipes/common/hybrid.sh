@@ -8,6 +8,10 @@
 #                                5 HLG, 6 decode + WER)
 #   --data-dir DIR --exp-dir DIR outputs (default data, exp in the current directory)
 #   --train-split S --test-split S   manifest split names (train, test)
+#   --dev-fraction X             hold out this share of the training speakers as the dev split (stage 1;
+#                                0, the default: no dev set). The acoustic scale is then chosen on dev
+#                                (the --acoustic-scales sweep) and the test set decoded once with it.
+#   --dev-groups FILE            '<speaker> <group>' lines: hold out the fraction within each group
 #   --sample-rate HZ --num-mel-bins N --cmvn MODE --speed-perturb "0.9,1.1"
 #   --num-rounds N --epochs "2 2 3 3 4" (last value repeats) --hidden-dim D --num-layers L --context K
 #   --lm-order N --transition-scale X --acoustic-scale X (stored with the graph) --acoustic-scales "a,b,c"
@@ -21,7 +25,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 stage=1; stop_stage=100
 manifests=""; lexicon=""; cmudict=false
 data_dir=data; exp_dir=exp
-train_split=train; test_split=test
+train_split=train; test_split=test; dev_fraction=0; dev_groups=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
 num_rounds=5; epochs="2 2 3 3 4"; hidden_dim=512; num_layers=4; context=5
 lm_order=3; transition_scale=0.3; acoustic_scale=0.2; acoustic_scales="0.15,0.2,0.25,0.3"
@@ -34,6 +38,7 @@ while [[ $# -gt 0 ]]; do
     --manifests) manifests=$2 ;; --lexicon) lexicon=$2 ;; --cmudict) cmudict=true; shift; continue ;;
     --data-dir) data_dir=$2 ;; --exp-dir) exp_dir=$2 ;;
     --train-split) train_split=$2 ;; --test-split) test_split=$2 ;;
+    --dev-fraction) dev_fraction=$2 ;; --dev-groups) dev_groups=$2 ;;
     --sample-rate) sample_rate=$2 ;; --num-mel-bins) num_mel_bins=$2 ;; --cmvn) cmvn=$2 ;;
     --speed-perturb) speed_perturb=$2 ;;
     --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --hidden-dim) hidden_dim=$2 ;;
@@ -61,9 +66,19 @@ fi
 log() { echo "$(date '+%F %T') (stage ${cur_stage:-?}) $*"; }
 run_stage() { cur_stage=$1; [[ $stage -le $1 && $stop_stage -ge $1 ]]; }
 feats=$data_dir/fbank
+dev_split=""
+if [[ $dev_fraction != 0 ]]; then
+  dev_split=dev
+  if run_stage 1 && [[ ! -f $manifests/supervisions_${train_split}_nodev.jsonl.gz ]]; then
+    cur_stage=1; log "holding out ${dev_fraction} of the $train_split speakers as $dev_split"
+    "${hybrid_asr[@]}" hold-out-speakers "$manifests" --source "$train_split" --rest "${train_split}_nodev" \
+      --dev "$dev_split" --fraction "$dev_fraction" ${dev_groups:+--groups "$dev_groups"}
+  fi
+  train_split=${train_split}_nodev
+fi
 
 if run_stage 1; then
-  for split in "$train_split" "$test_split"; do
+  for split in "$train_split" $dev_split "$test_split"; do
     if [[ -f $feats/$split/index.json ]]; then log "fbank $split exists, skipping"; continue; fi
     sp=()
     [[ $split == "$train_split" && -n $speed_perturb ]] && sp=(--speed-perturb "$speed_perturb")
@@ -111,16 +126,33 @@ make_graph() {
   "${hybrid_asr[@]}" make-graph "$1" "$data_dir/lang" --acoustic-scale "$acoustic_scale" \
     --transition-scale "$transition_scale"
 }
-# decode_test MODEL_DIR WHAT: decode the test set at every acoustic scale unless done; print the WER
+# decode_test MODEL_DIR WHAT: decode unless done and print the WER. With a dev set: the acoustic-scale
+# sweep on dev, the best scale stored as the model's default, then the test set at that scale only.
+# Without one: the sweep on the test set. Sets $best_scale.
 decode_test() {
-  local out=$1/decode_$test_split
-  if [[ -f $out/decode_stats.json ]]; then log "$2 $test_split decode exists, skipping"
+  local out sweep_split=$test_split
+  [[ -n $dev_split ]] && sweep_split=$dev_split
+  out=$1/decode_$sweep_split
+  if [[ -f $out/decode_stats.json ]]; then log "$2 $sweep_split decode exists, skipping"
   else
-    log "decoding $test_split with the $2 model (acoustic scales $acoustic_scales)"
-    "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$test_split" "$out" --acoustic-scales "$acoustic_scales"
+    log "decoding $sweep_split with the $2 model (acoustic scales $acoustic_scales)"
+    "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$sweep_split" "$out" --acoustic-scales "$acoustic_scales" \
+      ${dev_split:+--store-best}
   fi
-  log "$2 WER at the default acoustic scale $acoustic_scale ($out/wer_ac${acoustic_scale}.txt):"
-  head -2 "$out/wer_ac${acoustic_scale}.txt"
+  best_scale=$("$python" -c 'import json, sys; print(f"{json.load(open(sys.argv[1]))[\"best_acoustic_scale\"]:g}")' \
+    "$out/decode_stats.json")
+  [[ -n $dev_split ]] || best_scale=$(printf '%g' "$acoustic_scale")
+  if [[ -n $dev_split ]]; then
+    log "$2 $dev_split WER at the best acoustic scale $best_scale:"; head -1 "$out/wer_ac${best_scale}.txt"
+    out=$1/decode_$test_split
+    if [[ -f $out/decode_stats.json ]]; then log "$2 $test_split decode exists, skipping"
+    else
+      log "decoding $test_split with the $2 model at the dev-chosen acoustic scale $best_scale"
+      "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$test_split" "$out" --acoustic-scales "$best_scale"
+    fi
+  fi
+  log "$2 $test_split WER at acoustic scale $best_scale ($out/wer_ac${best_scale}.txt):"
+  head -2 "$out/wer_ac${best_scale}.txt"
 }
 
 if run_stage 4; then
@@ -137,18 +169,34 @@ if run_stage 5; then
   make_graph "$final" HLG
 fi
 
+# summary MODEL_DIR [BASELINE_MODEL_DIR]: frame accuracy, RTF, dev/test WER at $best_scale (set by decode_test;
+# the baseline's at its own stored scale) and the relative change
+summary() {
+  "$python" - "$1" "$test_split" "${dev_split:-}" "$best_scale" "${2:-}" <<'PY'
+import json, os, sys
+model, test, dev, ac, base = sys.argv[1:6]
+def stats(m, split):
+    f = os.path.join(m, f"decode_{split}", "decode_stats.json")
+    return json.load(open(f)) if split and os.path.exists(f) else None
+m = [json.loads(x) for x in open(os.path.join(model, "metrics.jsonl"))][-1]
+t, d = stats(model, test), stats(model, dev)
+if d:
+    print(f"{dev} WER: " + ", ".join(f"{k}: {v:.2f}%" for k, v in d["wer"].items()) + f" (best: {ac})")
+print(f"{test} WER {t['wer'][ac]:.2f}% at acoustic scale {ac}; held-out frame accuracy "
+      f"{m.get('valid_frame_acc', float('nan')):.1f}%; decoding RTF {t['rtf'][ac]:.4f} ({t['audio_seconds']:.0f} s of "
+      "audio, acoustic model + search, features excluded)")
+b = stats(base, test) if base else None
+if b:
+    bw = b["wer"][ac] if ac in b["wer"] else list(b["wer"].values())[0]
+    if bw > 0:
+        print(f"{test} WER {bw:.2f}% ({base}) -> {t['wer'][ac]:.2f}% ({model}): "
+              f"{100 * (bw - t['wer'][ac]) / bw:.1f}% relative reduction")
+PY
+}
+
 if run_stage 6; then
   decode_test "$final" monophone
-  out=$final/decode_$test_split
-  "$python" - "$out/decode_stats.json" "$final/metrics.jsonl" "$acoustic_scale" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-m = [json.loads(x) for x in open(sys.argv[2])][-1]
-ac = f"{float(sys.argv[3]):g}"
-print("all acoustic scales: " + ", ".join(f"{k}: {v:.2f}%" for k, v in s["wer"].items()))
-print(f"frame accuracy (held-out): {m['valid_frame_acc']:.1f}%; decoding RTF {s['rtf'][ac]:.4f} at scale {ac} "
-      f"({s['audio_seconds']:.0f} s of audio, acoustic model + search, features excluded)")
-PY
+  summary "$final"
 fi
 
 # ---------------------------------------------------------------- context-dependent senones
@@ -184,20 +232,5 @@ fi
 
 if run_stage 10; then
   decode_test "$cd/dnn2" triphone
-  out=$cd/dnn2/decode_$test_split
-  "$python" - "$final/decode_$test_split/decode_stats.json" "$out/decode_stats.json" "$cd/dnn2/metrics.jsonl" \
-    "$cd/dnn2/model_config.json" "$acoustic_scale" <<'PY'
-import json, os, sys
-mono, tri = (json.load(open(f)) if os.path.exists(f) else {"wer": {}} for f in sys.argv[1:3])
-m = [json.loads(x) for x in open(sys.argv[3])][-1]
-senones = json.load(open(sys.argv[4]))["num_pdfs"]
-ac = f"{float(sys.argv[5]):g}"
-mono, rtf, tri = mono["wer"], tri["rtf"], tri["wer"]
-print("all acoustic scales: " + ", ".join(f"{k}: {v:.2f}%" for k, v in tri.items()))
-print(f"{senones} senones; frame accuracy (held-out): {m['valid_frame_acc']:.1f}%; decoding RTF {rtf[ac]:.4f} "
-      f"at scale {ac}")
-if ac in mono and mono[ac] > 0:
-    print(f"monophone {mono[ac]:.2f}% -> triphone {tri[ac]:.2f}% WER at scale {ac}: "
-          f"{100 * (mono[ac] - tri[ac]) / mono[ac]:.1f}% relative reduction")
-PY
+  summary "$cd/dnn2" "$final"
 fi
