@@ -3,7 +3,7 @@
 Layout::
 
     model.pt              acoustic model state_dict
-    model_config.json     DnnConfig (architecture, splice context, number of senones)
+    model_config.json     the architecture's config; its "type" (dnn, tdnn, lstm, cldnn) picks the class
     feature_config.json   FeatureConfig (front end)
     cmvn.json             global CMVN statistics of the training data (for new audio)
     priors.pt             float32 [S] log senone priors
@@ -25,7 +25,6 @@ from typing import Optional, Union
 import k2
 import torch
 
-from hybrid_asr.decoding.search import SearchConfig
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
@@ -34,11 +33,30 @@ from hybrid_asr.graph.h_cd import make_h_cd
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import load_fsa, save_fsa
-from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
+from hybrid_asr.models import AcousticModel, create_model, load_model_config
 from hybrid_asr.utils import atomic_path, write_text_atomic
 
 MODEL_FILES = ("model.pt", "model_config.json", "feature_config.json", "cmvn.json", "priors.pt", "topology.json")
 GRAPH_FILES = ("HLG.pt", "words.txt", "search_config.json")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Decoder settings stored with the graph of a model directory (``search_config.json``).
+
+    Attributes:
+        acoustic_scale: multiplies the log-likelihoods before adding graph (LM + transition) scores.
+        search_beam: beam of ``k2.intersect_dense_pruned`` (log base e).
+        output_beam: lattice beam.
+        min_active_states: lower bound on active states per frame.
+        max_active_states: upper bound on active states per frame (bounds memory).
+    """
+
+    acoustic_scale: float = 0.2
+    search_beam: float = 20.0
+    output_beam: float = 8.0
+    min_active_states: int = 30
+    max_active_states: int = 7000
 
 
 @dataclass
@@ -54,7 +72,7 @@ class ModelBundle:
         tree: decision tree of a context-dependent model (senones = its pdf-ids), else None.
     """
 
-    model: DnnAcousticModel
+    model: AcousticModel
     feature_config: FeatureConfig
     cmvn: CmvnStats
     log_priors: torch.Tensor
@@ -73,7 +91,8 @@ class ModelBundle:
         return make_h(self.topology, transition_scale)
 
     def save(self, path: Union[str, Path]) -> None:
-        """Write the model files of the bundle (each atomically) into directory ``path``."""
+        """Write the model files of the bundle (each atomically) into directory ``path``;
+        ``topology.json`` comes last, so its presence marks a complete model directory."""
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "model.pt") as tmp:
@@ -83,9 +102,11 @@ class ModelBundle:
         write_text_atomic(out / "cmvn.json", json.dumps(self.cmvn.to_dict()))
         with atomic_path(out / "priors.pt") as tmp:
             torch.save(self.log_priors, tmp)
-        self.topology.save(out / "topology.json")
         if self.tree is not None:
             self.tree.save(out / "tree.json")
+        elif (out / "tree.json").exists():
+            (out / "tree.json").unlink()
+        self.topology.save(out / "topology.json")
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "ModelBundle":
@@ -96,16 +117,31 @@ class ModelBundle:
         for f in MODEL_FILES:
             if not (d / f).is_file():
                 raise InputError(d / f, "missing from the model directory")
-        model = DnnAcousticModel(DnnConfig.load(d / "model_config.json"))
+        model = create_model(load_model_config(d / "model_config.json"))
         try:
-            model.load_state_dict(torch.load(d / "model.pt"))
-        except (RuntimeError, OSError) as e:
+            model.load_state_dict(_load_tensors(d / "model.pt"))
+        except RuntimeError as e:
             raise InputError(d / "model.pt", f"does not match model_config.json: {str(e).splitlines()[0]}") from None
         model.eval()
         cmvn = CmvnStats.from_dict(json.loads((d / "cmvn.json").read_text()))
         tree = DecisionTree.load(d / "tree.json") if (d / "tree.json").is_file() else None
-        return cls(model, FeatureConfig.load(d / "feature_config.json"), cmvn, torch.load(d / "priors.pt"),
+        priors = _load_tensors(d / "priors.pt")
+        if not isinstance(priors, torch.Tensor) or priors.dim() != 1:
+            raise InputError(d / "priors.pt", "is not a 1-D tensor of log priors")
+        return cls(model, FeatureConfig.load(d / "feature_config.json"), cmvn, priors,
                    HmmTopology.load(d / "topology.json"), tree)
+
+
+def _load_tensors(path: Path):
+    """``torch.load`` restricted to tensors and plain containers (never runs code from the file).
+
+    Raises:
+        InputError: unreadable, or holds anything else.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickle raises many types; all mean "not a tensor file"
+        raise InputError(path, f"cannot be loaded as tensors only: {str(e).splitlines()[0][:200]}") from None
 
 
 def save_graph(path: Union[str, Path], hlg: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig,
@@ -139,4 +175,4 @@ def load_graph(path: Union[str, Path]):
     return load_fsa(d / "HLG.pt"), k2.SymbolTable.from_file(str(d / "words.txt")), search
 
 
-__all__ = ["ModelBundle", "load_graph", "save_graph", "save_search_config"]
+__all__ = ["ModelBundle", "SearchConfig", "load_graph", "save_graph", "save_search_config"]

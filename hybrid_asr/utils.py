@@ -77,6 +77,69 @@ class JsonDataclass:
             raise InputError(path, f"not a valid {cls.json_what}: {e}") from None
 
 
+def save_state(obj, path: PathLike) -> None:
+    """Save a nested structure of tensors, numbers, strings, lists, tuples and dicts (e.g. a
+    training checkpoint with optimizer state) atomically, so that :func:`load_state` reads it
+    with ``torch.load(weights_only=True)``: the structure goes into a JSON string and the tensors
+    into a list beside it (torch 1.13's safe unpickler accepts no plain floats).
+    """
+    import torch
+
+    tensors: list = []
+
+    def encode(x):
+        if isinstance(x, torch.Tensor):
+            tensors.append(x)
+            return {"__tensor__": len(tensors) - 1}
+        if isinstance(x, dict):
+            if all(isinstance(k, str) for k in x):
+                return {k: encode(v) for k, v in x.items()}
+            return {"__items__": [[encode(k), encode(v)] for k, v in x.items()]}
+        if isinstance(x, tuple):
+            return {"__tuple__": [encode(v) for v in x]}
+        if isinstance(x, list):
+            return [encode(v) for v in x]
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        raise TypeError(f"cannot save a {type(x).__name__} in a state file")
+
+    skeleton = json.dumps(encode(obj))
+    with atomic_path(path) as tmp:
+        torch.save({"structure": skeleton, "tensors": tensors}, tmp)
+
+
+def load_state(path: PathLike):
+    """Read a file written by :func:`save_state`, never running code from it.
+
+    Raises:
+        InputError: missing, unreadable, or not written by :func:`save_state`.
+    """
+    import torch
+
+    from hybrid_asr.errors import InputError
+
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        tensors, skeleton = raw["tensors"], json.loads(raw["structure"])
+    except Exception as e:  # noqa: BLE001 - unpickling raises many types; all mean "not a state file"
+        raise InputError(path, f"not a readable state file: {str(e).splitlines()[0][:200]}") from None
+
+    def decode(x):
+        if isinstance(x, dict):
+            if "__tensor__" in x:
+                return tensors[x["__tensor__"]]
+            if "__items__" in x:
+                return {decode(k): decode(v) for k, v in x["__items__"]}
+            if "__tuple__" in x:
+                return tuple(decode(v) for v in x["__tuple__"])
+            return {k: decode(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [decode(v) for v in x]
+        return x
+
+    return decode(skeleton)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Configure the root logger with a timestamped one-line format."""
     logging.basicConfig(

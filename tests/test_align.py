@@ -4,16 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from hybrid_asr.align import (
+from hybrid_asr.align import equal_alignment, viterbi_align
+from hybrid_asr.align.flat_start import flat_start_alignment, speech_bounds
+from hybrid_asr.hmm.alignment import (
     Alignments,
-    equal_alignment,
     load_alignment_dir,
     phone_segments,
     segments_from_marks,
     senone_segments,
-    viterbi_align,
 )
-from hybrid_asr.align.alignments import flat_start_alignment, speech_bounds
 from hybrid_asr.errors import AlignmentError, InputError
 from hybrid_asr.graph import TrainingGraphCompiler
 

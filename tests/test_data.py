@@ -440,3 +440,34 @@ def test_download_rejects_escaping_archive(tmp_path):
     with pytest.raises(InputError, match="escapes"):
         download_and_extract(archive.as_uri(), tmp_path / "dl")
     assert not (tmp_path / "escaped").exists()
+
+
+def test_dev_speakers_are_held_out_within_each_group():
+    from hybrid_asr.data.split import choose_dev_speakers
+
+    speakers = [f"f{i}" for i in range(10)] + [f"m{i}" for i in range(30)]
+    groups = {s: s[0] for s in speakers}
+    dev = choose_dev_speakers(speakers * 3, 0.1, seed=1, groups=groups)
+    assert len([s for s in dev if s[0] == "f"]) == 1 and len([s for s in dev if s[0] == "m"]) == 3
+    assert dev == choose_dev_speakers(list(reversed(speakers)), 0.1, seed=1, groups=groups)
+    assert dev != choose_dev_speakers(speakers, 0.1, seed=2, groups=groups)
+    few = choose_dev_speakers(["a", "b"], 0.1)
+    assert len(few) == 1  # at least one held out, at least one kept
+
+
+def test_split_by_speakers_keeps_recordings_with_their_speakers(tmp_path):
+    from lhotse import AudioSource, Recording, RecordingSet
+
+    from hybrid_asr.data.split import split_by_speakers
+    from hybrid_asr.errors import HybridAsrError
+
+    recs = RecordingSet.from_recordings([Recording(f"r{i}", [AudioSource("file", [0], "x.wav")], 16000, 16000, 1.0)
+                                         for i in range(4)])
+    sups = SupervisionSet.from_segments([SupervisionSegment(f"r{i}", f"r{i}", 0, 1.0, speaker=f"s{i % 2}")
+                                         for i in range(4)])
+    (rest_r, rest_s), (dev_r, dev_s) = split_by_speakers(recs, sups, {"s1"})
+    assert sorted(r.id for r in dev_r) == ["r1", "r3"] and {s.speaker for s in dev_s} == {"s1"}
+    assert sorted(r.id for r in rest_r) == ["r0", "r2"]
+    shared = SupervisionSet.from_segments(list(sups) + [SupervisionSegment("x", "r0", 0, 0.5, speaker="s1")])
+    with pytest.raises(HybridAsrError, match="recording r0 has speakers on both sides"):
+        split_by_speakers(recs, shared, {"s1"})

@@ -2,7 +2,8 @@
 
 import torch
 
-from hybrid_asr.decoding import SearchConfig, decode_scores, pad_scores
+from hybrid_asr.decoding import SearchConfig, decode_scores
+from hybrid_asr.likelihoods import pad_scores
 from hybrid_asr.decoding.dataset import DecodeTiming, frame_batches
 from hybrid_asr.graph import make_hlg
 

@@ -71,7 +71,7 @@ def test_hclg_decodes_context_dependent_senones(toy_lang, toy_topo):
 
 
 def test_monophone_alignment_converts_to_triphone_senones(toy_topo):
-    from hybrid_asr.align.alignments import monophone_marks
+    from hybrid_asr.hmm.alignment import monophone_marks
     from hybrid_asr.align.convert import to_senones
 
     p = toy_topo.pdf_id
@@ -101,7 +101,8 @@ def test_bundle_keeps_the_tree(tmp_path, toy_topo):
 def test_triphone_forced_alignment_gives_senone_and_phone_boundaries(toy_lang, toy_topo):
     """Scores favour SIL (3 frames), A before B (4 frames), B after A (3), SIL (3): the triphone
     training graph of "AB" must put the senones and the phone marks exactly there."""
-    from hybrid_asr.align import segments_from_marks, senone_segments, viterbi_align
+    from hybrid_asr.align import viterbi_align
+    from hybrid_asr.hmm.alignment import segments_from_marks, senone_segments
 
     truth = [8, 9, 10, 0, 0, 1, 1, 4, 5, 5, 8, 9, 10]
     scores = torch.full((len(truth), 13), -10.0)

@@ -32,7 +32,8 @@ def exp(tmp_path_factory):
             "--num-mel-bins", 23)
     run("prepare-lang", d / "manifests", d / "lang", "--cmudict", "--lm-order", 1)
     run("align", d / "fbank/train", d / "lang", d / "ali0", "--flat-start")
-    common = ["--hidden-dim", 256, "--num-layers", 2, "--context", 4, "--lr", 2e-3, "--batch-size", 128]
+    common = ["--hidden-dim", 256, "--num-layers", 2, "--left-context", 4, "--right-context", 4, "--lr", 2e-3,
+              "--batch-size", 128]
     run("train", d / "fbank/train", d / "ali0", d / "dnn1", "--epochs", 4, *common)
     run("align", d / "fbank/train", d / "lang", d / "ali1", "--model", d / "dnn1")
     run("train", d / "fbank/train", d / "ali1", d / "dnn2", "--epochs", 5, *common)

@@ -17,12 +17,12 @@ DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT"
 
 
 def _kaldi_dirs(root: Path) -> None:
-    rows = {"train": [], "test": []}
+    rows = {"train": [], "dev": [], "test": []}
     for wav in sorted((FSDD / "recordings").glob("*.wav")):
         digit, speaker, index = wav.stem.split("_")
-        if speaker not in ("george", "jackson") or int(index) >= 15:
+        if speaker not in ("george", "jackson") or int(index) >= 18:
             continue
-        split = "test" if int(index) < 5 else "train"
+        split = "test" if int(index) < 5 else "dev" if int(index) >= 15 else "train"
         rows[split].append((f"{speaker}-{wav.stem}", wav, DIGITS[int(digit)], speaker))
     for split, items in rows.items():
         d = root / split
@@ -39,21 +39,30 @@ def _hybrid_asr():
 
 def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
     _kaldi_dirs(tmp_path / "kaldi")
-    for split in ("train", "test"):
+    for split in ("train", "dev", "test"):
         subprocess.run([*_hybrid_asr(), "import-kaldi-dir", str(tmp_path / "kaldi" / split), "manifests",
                         "--split", split], cwd=tmp_path, check=True, capture_output=True)
     cmd = ["bash", str(ROOT / "recipes/common/hybrid.sh"), "--manifests", "manifests", "--cmudict",
            "--sample-rate", "8000", "--num-mel-bins", "23", "--speed-perturb", "", "--num-rounds", "2",
-           "--epochs", "3 4", "--lm-order", "1", "--acoustic-scale", "0.5", "--acoustic-scales", "0.5",
-           "--hidden-dim", "256", "--num-layers", "2", "--threads", "1", "--cd-leaves", "40", "--cd-epochs", "3 3"]
+           "--epochs", "3 4", "--lm-order", "1", "--acoustic-scale", "0.5", "--acoustic-scales", "0.5,1",
+           "--dev-split", "dev",
+           "--train-opts", "--hidden-dim 256 --num-layers 2", "--threads", "1", "--cd-leaves", "40",
+           "--cd-epochs", "3 3"]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    # the acoustic scale is swept on dev, stored with the model, and the test set decoded once with it
+    dev = json.loads((tmp_path / "exp/dnn2/decode_dev/decode_stats.json").read_text())
+    assert dev["utterances"] == 2 * 10 * 3 and set(dev["wer"]) == {"0.5", "1"}
     stats = json.loads((tmp_path / "exp/dnn2/decode_test/decode_stats.json").read_text())
-    assert stats["utterances"] == 2 * 10 * 5
-    assert stats["wer"]["0.5"] <= 10.0
-    assert "%WER" in first.stdout
+    best = f"{dev['best_acoustic_scale']:g}"
+    assert stats["utterances"] == 2 * 10 * 5 and list(stats["wer"]) == [best]
+    assert json.loads((tmp_path / "exp/dnn2/search_config.json").read_text())["acoustic_scale"] == float(best)
+    assert stats["wer"][best] <= 10.0
+    assert "%WER" in first.stdout and f"test WER {stats['wer'][best]:.2f}% at acoustic scale {best}" in first.stdout
+    cd_dev = json.loads((tmp_path / "exp/cd40/dnn2/decode_dev/decode_stats.json").read_text())
     cd_stats = json.loads((tmp_path / "exp/cd40/dnn2/decode_test/decode_stats.json").read_text())
-    assert cd_stats["wer"]["0.5"] <= 10.0
+    assert list(cd_stats["wer"]) == [f"{cd_dev['best_acoustic_scale']:g}"]
+    assert min(cd_stats["wer"].values()) <= 10.0
     tree_info = json.loads((tmp_path / "exp/cd40/tree/tree_info.json").read_text())
     assert 30 <= tree_info["senones"] <= 40
     assert (tmp_path / "exp/cd40/ali1/tree.json").is_file()  # realigned with the triphone model
@@ -61,9 +70,9 @@ def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
     second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert second.returncode == 0
     skipped = [line for line in second.stdout.splitlines() if "skipping" in line]
-    # monophone: features x2, lang, flat start, 2 models, 1 ali, HLG, decode;
-    # triphone: final mono ali, tree, senone ali, 2 models, 1 realignment, HCLG, decode
-    assert len(skipped) == (2 + 1 + 1 + 2 + 1 + 1 + 1) + (1 + 1 + 1 + 2 + 1 + 1 + 1)
+    # monophone: features x3, lang, flat start, 2 models, 1 ali, HLG, decode dev + test;
+    # triphone: final mono ali, tree, senone ali, 2 models, 1 realignment, HCLG, decode dev + test
+    assert len(skipped) == (3 + 1 + 1 + 2 + 1 + 1 + 2) + (1 + 1 + 1 + 2 + 1 + 1 + 2)
     assert "%WER" in second.stdout  # the report is printed again
 
 

@@ -15,14 +15,19 @@ from hybrid_asr.features import (
     splice,
 )
 from hybrid_asr.hmm import HmmTopology
-from hybrid_asr.models import DnnAcousticModel, DnnConfig
+from hybrid_asr.models import DnnAcousticModel, DnnConfig, LstmConfig, TdnnConfig, create_model, pad_context
 from hybrid_asr.training import (
-    FrameData,
+    IGNORE,
+    ChunkData,
     TrainConfig,
+    average_state_dicts,
+    chunk_starts,
+    epoch_order,
     estimate_log_priors,
     split_utterances,
     train_model,
 )
+from hybrid_asr.training.trainer import LrSchedule, load_checkpoint
 
 
 def test_priors_from_counts_with_floor():
@@ -58,26 +63,63 @@ def tone_store(tmp_path_factory):
     return store, alis
 
 
-def test_frame_data_splices_within_utterances(tone_store):
+def test_chunks_read_the_right_normalized_frames_with_context(tone_store):
+    """Every chunk's input is the utterance's CMVN-normalized frames around the chunk, edge frames
+    repeated at the utterance boundaries, and its targets the chunk's own frames."""
     store, alis = tone_store
-    data = FrameData(store, alis, ["u0", "u1"], 2, 3)
+    data = ChunkData(store, alis, ["u0", "u1"], left=2, right=3, chunk_frames=8)
+    n0, n1 = store.utterance("u0").frames, store.utterance("u1").frames
+    assert len(data) == -(-n0 // 8) + -(-n1 // 8) and data.num_frames == n0 + n1
+    x, y = data.batch(np.arange(len(data)))
+    assert x.shape == (len(data), 8 + 2 + 3, 23) and y.shape == (len(data), 8)
+    for k in range(len(data)):
+        utt = data.utt_ids[data.chunk_utt[k]]
+        start = int(data.chunk_start[k])
+        want = pad_context(store.normalized(utt), 2, 3)[start : start + 13]
+        assert torch.allclose(x[k], want, atol=1e-5)
+        assert y[k].tolist() == alis[utt][start : start + 8].tolist()
+    last = [k for k in range(len(data)) if data.chunk_utt[k] == 0][-1]
+    assert int(data.chunk_start[last]) == n0 - 8  # the last chunk ends on the last frame
+
+
+def test_short_utterance_chunk_is_padded_and_its_padding_ignored(tone_store):
+    store, alis = tone_store
     n0 = store.utterance("u0").frames
-    assert len(data) == n0 + store.utterance("u1").frames
-    idx = torch.tensor([0, n0 - 1, n0, len(data) - 1])
-    got = data.spliced(idx)
-    want0 = splice(store.normalized("u0"), 2, 3)
-    want1 = splice(store.normalized("u1"), 2, 3)
-    assert torch.allclose(got[0], want0[0]) and torch.allclose(got[1], want0[-1])
-    assert torch.allclose(got[2], want1[0]) and torch.allclose(got[3], want1[-1])
-    assert data.targets[idx].tolist() == [0, 1, 0, 1]
+    data = ChunkData(store, alis, ["u0"], left=1, right=1, chunk_frames=n0 + 5, subsampling=1)
+    _, y = data.batch([0])
+    assert (y[0, :n0] >= 0).all() and (y[0, n0:] == IGNORE).all()
+    sub = ChunkData(store, alis, ["u0"], left=0, right=0, chunk_frames=4, subsampling=3)
+    assert sub.num_frames == -(-n0 // 3)
+    _, y = sub.batch([0])
+    assert y[0].tolist() == alis["u0"][0:12:3].tolist()
 
 
-def test_dnn_shapes_and_log_softmax():
-    cfg = DnnConfig(feat_dim=5, num_pdfs=7, left_context=1, right_context=1, hidden_dim=16, num_layers=2)
+def test_chunk_starts_cover_every_frame():
+    for t in (1, 7, 8, 9, 30):
+        starts = chunk_starts(t, 8)
+        covered = set()
+        for s in starts:
+            covered.update(range(s, min(s + 8, t)))
+        assert covered == set(range(t)) and starts.max() <= max(0, t - 8)
+
+
+def test_epoch_order_shards_one_global_permutation():
+    full = epoch_order(101, seed=3, epoch=2)
+    assert sorted(full.tolist()) == list(range(101))
+    assert not torch.equal(full, epoch_order(101, seed=3, epoch=3))
+    r0, r1 = epoch_order(101, 3, 2, 0, 2), epoch_order(101, 3, 2, 1, 2)
+    assert len(r0) == len(r1) == 50
+    assert torch.equal(torch.stack([r0, r1], 1).reshape(-1), full[:100])
+
+
+def test_dnn_splices_in_kaldi_order():
+    """The DNN's forward is its layers on Kaldi-spliced frames (so older model files still load)."""
+    cfg = DnnConfig(feat_dim=5, num_pdfs=7, left_context=1, right_context=2, hidden_dim=16, num_layers=2)
     model = DnnAcousticModel(cfg).eval()
-    out = model(torch.randn(2, 9, cfg.input_dim))
-    assert out.shape == (2, 9, 7)
-    assert torch.allclose(out.exp().sum(-1), torch.ones(2, 9), atol=1e-5)
+    feats = torch.randn(9, 5)
+    out, lengths = model(pad_context(feats, 1, 2).unsqueeze(0), torch.tensor([12]))
+    want = torch.log_softmax(model.output(model.body(splice(feats, 1, 2))), dim=-1)
+    assert lengths.tolist() == [9] and torch.allclose(out[0], want, atol=1e-6)
 
 
 def test_split_utterances_is_deterministic_and_disjoint():
@@ -90,21 +132,47 @@ def test_split_utterances_is_deterministic_and_disjoint():
     assert len(va) == 8 and {u.replace("_sp0.9", "") for u in va} & {u.replace("_sp0.9", "") for u in tr} == set()
 
 
-def test_training_learns_a_separable_task(tone_store, tmp_path):
+@pytest.mark.parametrize("model_type", ["dnn", "tdnn", "lstm"])
+def test_training_learns_a_separable_task(tone_store, tmp_path, model_type):
     store, alis = tone_store
     torch.manual_seed(0)
-    cfg = DnnConfig(feat_dim=23, num_pdfs=2, left_context=2, right_context=2, hidden_dim=32, num_layers=2)
-    model = DnnAcousticModel(cfg)
-    train = FrameData(store, alis, [f"u{i}" for i in range(6)], 2, 2)
-    valid = FrameData(store, alis, ["u6", "u7"], 2, 2)
-    history = train_model(model, train, valid, TrainConfig(epochs=3, batch_size=64, lr=3e-3), tmp_path)
+    cfg = {"dnn": DnnConfig(feat_dim=23, num_pdfs=2, left_context=2, right_context=2, hidden_dim=32, num_layers=2),
+           "tdnn": TdnnConfig(feat_dim=23, num_pdfs=2, kernels=(3, 3), dilations=(1, 2), hidden_dim=32),
+           "lstm": LstmConfig(feat_dim=23, num_pdfs=2, hidden_dim=16, proj_dim=8, num_layers=1, left_context=5),
+           }[model_type]
+    model = create_model(cfg)
+    chunk = model.default_chunk_frames
+    ctx = (model.left_context, model.right_context, chunk)
+    train = ChunkData(store, alis, [f"u{i}" for i in range(6)], *ctx)
+    valid = ChunkData(store, alis, ["u6", "u7"], *ctx)
+    config = TrainConfig(epochs=3, batch_size=64, lr=3e-3, final_model="average", scheduler="plateau",
+                         warmup_steps=3, grad_clip=5.0)
+    history = train_model(model, train, valid, config, tmp_path)
     assert history[-1]["valid_frame_acc"] > 90.0
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    assert all(json.loads(line)["frames_per_second"] > 0 for line in lines)
     assert (tmp_path / "metrics.png").stat().st_size > 1000
-    ckpt = torch.load(tmp_path / "checkpoints" / "epoch-3.pt")
-    assert ckpt["epoch"] == 3 and set(ckpt["model"]) == set(model.state_dict())
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "epoch-3.pt")
+    assert ckpt["epoch"] == 3 and ckpt["epoch_done"] and set(ckpt["model"]) == set(model.state_dict())
+    info = json.loads((tmp_path / "training.json").read_text())
+    assert info["final_model"] == "average of epochs 2,3" and info["parameters"] == model.num_parameters()
+    averaged = average_state_dicts([load_checkpoint(tmp_path / "checkpoints" / f"epoch-{e}.pt")["model"]
+                                    for e in (2, 3)])
+    assert all(torch.allclose(model.state_dict()[k].float(), v.float()) for k, v in averaged.items())
+
+
+def test_learning_rate_schedule():
+    sched = LrSchedule(TrainConfig(epochs=3, lr=1e-2, final_lr=1e-4, warmup_steps=10))
+    assert sched.lr(1, 5) == pytest.approx(5e-3)
+    assert sched.lr(2, 50) == pytest.approx(1e-3) and sched.lr(3, 100) == pytest.approx(1e-4)
+    plateau = LrSchedule(TrainConfig(lr=1e-2, final_lr=2e-3, scheduler="plateau", plateau_factor=0.5))
+    for loss in (1.0, 0.9, 0.95, 0.95, 0.95):
+        plateau.end_epoch(loss)
+    assert plateau.lr(5, 1000) == pytest.approx(2e-3)  # halved three times, floored at final_lr
+    plateau.load_state_dict({"factor": 0.5, "best": 0.9})
+    assert plateau.lr(1, 1000) == pytest.approx(5e-3)
 
 
 def test_bundle_roundtrip_and_missing_file(tone_store, tmp_path):
@@ -115,10 +183,45 @@ def test_bundle_roundtrip_and_missing_file(tone_store, tmp_path):
     bundle = ModelBundle(model, store.config, store.global_cmvn, estimate_log_priors(alis.values(), 2), topo)
     bundle.save(tmp_path)
     back = ModelBundle.load(tmp_path)
-    x = torch.randn(4, cfg.input_dim)
-    assert torch.allclose(back.model(x), model(x))
+    x, lengths = torch.randn(3, 6, 23), torch.tensor([6, 6, 6])
+    assert torch.allclose(back.model(x, lengths)[0], model(x, lengths)[0])
     assert back.topology.num_pdfs == 2 and back.feature_config == store.config
     assert torch.equal(back.log_priors, bundle.log_priors)
     (tmp_path / "priors.pt").unlink()
     with pytest.raises(InputError, match="priors.pt: missing from the model directory"):
+        ModelBundle.load(tmp_path)
+
+
+class _RunsCode:
+    """Unpickling this calls ``os.system`` (an untrusted model file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("name", ["model.pt", "priors.pt"])
+def test_bundle_load_never_runs_code_from_its_files(tone_store, tmp_path, name):
+    store, alis = tone_store
+    cfg = DnnConfig(feat_dim=23, num_pdfs=2, left_context=1, right_context=1, hidden_dim=8, num_layers=1)
+    topo = HmmTopology(["SIL"], [1], [2])
+    ModelBundle(DnnAcousticModel(cfg), store.config, store.global_cmvn, estimate_log_priors(alis.values(), 2),
+                topo).save(tmp_path)
+    marker = tmp_path / "pwned"
+    torch.save({"x": _RunsCode(marker)} if name == "model.pt" else _RunsCode(marker), tmp_path / name)
+    with pytest.raises(InputError, match=f"{name}: cannot be loaded as tensors only"):
+        ModelBundle.load(tmp_path)
+    assert not marker.exists()
+
+
+def test_bundle_rejects_priors_of_the_wrong_shape(tone_store, tmp_path):
+    store, alis = tone_store
+    cfg = DnnConfig(feat_dim=23, num_pdfs=2, left_context=1, right_context=1, hidden_dim=8, num_layers=1)
+    ModelBundle(DnnAcousticModel(cfg), store.config, store.global_cmvn, torch.zeros(2, 2),
+                HmmTopology(["SIL"], [1], [2])).save(tmp_path)
+    with pytest.raises(InputError, match="priors.pt: is not a 1-D tensor"):
         ModelBundle.load(tmp_path)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from hybrid_asr.align.alignments import monophone_marks
+from hybrid_asr.hmm.alignment import monophone_marks
 from hybrid_asr.errors import InputError
 from hybrid_asr.hmm import HmmTopology
 from hybrid_asr.hmm.questions import cluster_phones, read_phone_classes

@@ -27,3 +27,19 @@ def test_atomic_write_keeps_suffix_and_normal_permissions(tmp_path):
         tmp.write_bytes(b"")
     mode = stat.S_IMODE((tmp_path / "x.jsonl.gz").stat().st_mode)
     assert mode & 0o044 == 0o044  # readable by group and others (mkstemp alone gives 0600)
+
+
+def test_state_file_roundtrip_keeps_types_and_loads_safely(tmp_path):
+    import torch
+
+    from hybrid_asr.utils import load_state, save_state
+
+    state = {"opt": {"state": {0: {"step": torch.tensor(3.0)}}, "param_groups": [{"betas": (0.9, 0.99), "lr": 1e-3}]},
+             "best": float("inf"), "done": True, "name": "x", "none": None, "w": torch.arange(4)}
+    save_state(state, tmp_path / "s.pt")
+    back = load_state(tmp_path / "s.pt")
+    assert back["opt"]["state"][0]["step"].item() == 3.0  # int keys stay ints
+    assert back["opt"]["param_groups"][0]["betas"] == (0.9, 0.99)
+    assert back["best"] == float("inf") and back["done"] is True and back["none"] is None
+    assert torch.equal(back["w"], torch.arange(4))
+    assert torch.load(tmp_path / "s.pt", weights_only=True)["tensors"][1].tolist() == [0, 1, 2, 3]

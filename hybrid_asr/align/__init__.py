@@ -1,16 +1,7 @@
-"""Alignment: flat start, Viterbi forced alignment (k2), storage and phone segments."""
+"""Alignment: flat start and Viterbi forced alignment (k2). The alignment types themselves
+(:class:`~hybrid_asr.hmm.alignment.Alignments`, phone marks, segments) live in :mod:`hybrid_asr.hmm`."""
 
-from hybrid_asr.align.alignments import (
-    Alignments,
-    FrameAlignment,
-    equal_alignment,
-    flat_start_phones,
-    load_alignment_dir,
-    phone_segments,
-    segments_from_marks,
-    senone_segments,
-)
+from hybrid_asr.align.flat_start import equal_alignment, flat_start_alignment, flat_start_phones
 from hybrid_asr.align.viterbi import align_dataset, viterbi_align
 
-__all__ = ["Alignments", "FrameAlignment", "align_dataset", "equal_alignment", "flat_start_phones", "load_alignment_dir",
-           "phone_segments", "segments_from_marks", "senone_segments", "viterbi_align"]
+__all__ = ["align_dataset", "equal_alignment", "flat_start_alignment", "flat_start_phones", "viterbi_align"]

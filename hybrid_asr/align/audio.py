@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Optional, Union
 
-from hybrid_asr.align.alignments import FrameAlignment
+from hybrid_asr.hmm.alignment import FrameAlignment, upsample_alignment
 from hybrid_asr.align.viterbi import viterbi_align
 from hybrid_asr.bundle import ModelBundle
-from hybrid_asr.decoding.likelihoods import audio_log_likelihoods
+from hybrid_asr.likelihoods import audio_log_likelihoods
 from hybrid_asr.errors import AlignmentError
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.lang.lang_dir import Lang
@@ -26,7 +26,7 @@ def align_audio(bundle: ModelBundle, lang: Lang, path: Union[str, Path], text: s
         lang: lang directory the model was trained with (L, words.txt).
         path: audio file.
         text: transcript, words separated by spaces.
-        cmvn: CMVN mode (see :func:`hybrid_asr.decoding.likelihoods.audio_log_likelihoods`).
+        cmvn: CMVN mode (see :func:`hybrid_asr.likelihoods.audio_log_likelihoods`).
 
     Returns:
         :class:`FrameAlignment` with one pdf-id and one phone-start mark per frame.
@@ -40,4 +40,5 @@ def align_audio(bundle: ModelBundle, lang: Lang, path: Union[str, Path], text: s
     ali = viterbi_align(compiler, [text], [scores])[0]
     if not len(ali.pdfs):
         raise AlignmentError(f"{path}: the transcript cannot be aligned to the {scores.shape[0]} frames")
-    return ali
+    factor = bundle.model.subsampling_factor  # back at the feature frame rate for CTM times
+    return upsample_alignment(ali, factor, scores.shape[0] * factor)

@@ -4,7 +4,7 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-from hybrid_asr.align.alignments import segments_from_marks
+from hybrid_asr.hmm.alignment import segments_from_marks
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.hmm.tree_stats import BOUNDARY
@@ -20,7 +20,7 @@ def to_senones(alignments: Mapping[str, np.ndarray], marks: Mapping[str, np.ndar
     Args:
         alignments: ``utt_id -> int [T]`` monophone pdf-ids of ``topo``.
         marks: ``utt_id -> int [T]`` phone-start marks of the same alignments
-            (:func:`hybrid_asr.align.alignments.load_alignment_dir`).
+            (:func:`hybrid_asr.hmm.alignment.load_alignment_dir`).
         topo: the monophone topology.
         tree: the decision tree.
 

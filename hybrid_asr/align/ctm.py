@@ -9,7 +9,7 @@ from typing import Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from hybrid_asr.align.alignments import load_alignment_dir, segments_from_marks, senone_segments
+from hybrid_asr.hmm.alignment import load_alignment_dir, segments_from_marks, senone_segments
 from hybrid_asr.errors import AlignmentError, InputError
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.utils import write_text_atomic

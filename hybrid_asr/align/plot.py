@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Union
 
-from hybrid_asr.align.alignments import load_alignment_dir, segments_from_marks, senone_segments
+from hybrid_asr.hmm.alignment import load_alignment_dir, segments_from_marks, senone_segments
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.utils import atomic_path

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hybrid_asr.align.alignments import FrameAlignment
-from hybrid_asr.decoding.likelihoods import pad_scores
+from hybrid_asr.hmm.alignment import FrameAlignment
+from hybrid_asr.likelihoods import pad_scores
 from hybrid_asr.graph.training import TrainingGraphCompiler
 
 log = logging.getLogger(__name__)

@@ -91,7 +91,7 @@ def add_hold_out_speakers(sub) -> None:
 # ---------------------------------------------------------------- features
 def _compute_features(args) -> int:
     from hybrid_asr.features import FeatureConfig
-    from hybrid_asr.features.from_manifests import compute_split_features
+    from hybrid_asr.stages.features import compute_split_features
 
     config = FeatureConfig(kind=args.kind, sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins,
                            num_ceps=args.num_ceps, deltas=args.deltas, cmvn=args.cmvn)
@@ -153,7 +153,7 @@ def add_prepare_lang(sub) -> None:
 
 # ---------------------------------------------------------------- align / train
 def _align(args) -> int:
-    from hybrid_asr.align.run import flat_start, realign
+    from hybrid_asr.stages.align import flat_start, realign
     from hybrid_asr.features import FeatureStore
     from hybrid_asr.lang import Lang
 
@@ -179,39 +179,50 @@ def add_align(sub) -> None:
     p.set_defaults(func=_align)
 
 
+_MODEL_SKIP = ("feat_dim", "num_pdfs")
+
+
 def _train(args) -> int:
+    from hybrid_asr.cli.options import config_overrides, unused_options
+    from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureStore
-    from hybrid_asr.models import DnnConfig
+    from hybrid_asr.models import MODEL_TYPES, config_class
+    from hybrid_asr.stages.train import alignment_targets, train_stage
     from hybrid_asr.training import TrainConfig
-    from hybrid_asr.training.run import alignment_targets, train_stage
 
     store = FeatureStore(args.feats_dir)
     _, _, num_pdfs = alignment_targets(args.ali_dir)
-    model_config = DnnConfig(feat_dim=store.config.dim, num_pdfs=num_pdfs, left_context=args.context,
-                             right_context=args.context, hidden_dim=args.hidden_dim, num_layers=args.num_layers,
-                             dropout=args.dropout)
-    train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, final_lr=args.final_lr,
-                               weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, seed=args.seed)
-    train_stage(store, args.ali_dir, args.out_dir, model_config, train_config)
+    cls = config_class(args.model)
+    wrong = unused_options(args, [c for c, _ in MODEL_TYPES.values()], cls, _MODEL_SKIP)
+    if wrong:
+        raise HybridAsrError(f"option(s) {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
+                             f"model type {args.model}")
+    try:
+        model_config = cls(feat_dim=store.config.dim, num_pdfs=num_pdfs, **config_overrides(args, cls, _MODEL_SKIP))
+        train_config = TrainConfig(**config_overrides(args, TrainConfig))
+    except ValueError as e:
+        raise HybridAsrError(f"invalid option: {e}") from None
+    train_stage(store, args.ali_dir, args.out_dir, model_config, train_config, resume=args.resume)
     return 0
 
 
 def add_train(sub) -> None:
-    p = sub.add_parser("train", help="train the DNN on alignments (frame cross-entropy) -> model dir")
+    from hybrid_asr.cli.options import add_config_options
+    from hybrid_asr.models import MODEL_TYPES
+    from hybrid_asr.training import TrainConfig
+
+    p = sub.add_parser("train", help="train an acoustic model on alignments (frame cross-entropy) -> model dir",
+                       description="Train any architecture on the alignments. Options left out take the "
+                       "defaults of the model's and the training config dataclasses. Under torchrun "
+                       "(e.g. torchrun --nproc_per_node 2 -m hybrid_asr.cli.main train ...) it trains "
+                       "data-parallel.")
     p.add_argument("feats_dir")
     p.add_argument("ali_dir")
     p.add_argument("out_dir")
-    p.add_argument("--context", type=int, default=5, help="splice +-N frames")
-    p.add_argument("--hidden-dim", type=int, default=512)
-    p.add_argument("--num-layers", type=int, default=4)
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--final-lr", type=float, default=5e-5)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", choices=list(MODEL_TYPES), default="dnn", help="architecture (default dnn)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
+    add_config_options(p, [c for c, _ in MODEL_TYPES.values()], _MODEL_SKIP, "model (per architecture)")
+    add_config_options(p, [TrainConfig], (), "training")
     p.set_defaults(func=_train)
 
 
@@ -243,7 +254,7 @@ def add_make_graph(sub) -> None:
 
 
 def _decode_dataset(args) -> int:
-    from hybrid_asr.decoding.evaluate import evaluate_store
+    from hybrid_asr.stages.evaluate import evaluate_store
 
     evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
                    args.store_best)
@@ -322,7 +333,7 @@ def add_decode(sub) -> None:
 
 def _build_tree(args) -> int:
     from hybrid_asr.features import FeatureStore
-    from hybrid_asr.hmm.build import build_tree_stage
+    from hybrid_asr.stages.tree import build_tree_stage
     from hybrid_asr.hmm.tree import TreeConfig
 
     config = TreeConfig(num_leaves=args.num_leaves, min_count=args.min_count, min_gain=args.min_gain,
@@ -345,7 +356,7 @@ def add_build_tree(sub) -> None:
 
 
 def _convert_ali(args) -> int:
-    from hybrid_asr.align.run import convert_to_senones
+    from hybrid_asr.stages.align import convert_to_senones
 
     convert_to_senones(args.ali_dir, args.tree_dir, args.out_dir)
     return 0
@@ -421,6 +432,7 @@ def add_align_audio(sub) -> None:
     p.set_defaults(func=_align_audio)
 
 
-REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_prepare_lang, add_align, add_train,
+REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_prepare_lang, add_align,
+            add_train,
             add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment, add_build_tree,
             add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -1,6 +1,6 @@
-"""Decoding: scaled log-likelihoods and k2 search over HLG."""
+"""Decoding: k2 search over HLG/HCLG, dataset and file decoding."""
 
-from hybrid_asr.decoding.likelihoods import log_likelihoods, pad_scores
-from hybrid_asr.decoding.search import SearchConfig, decode_scores
+from hybrid_asr.bundle import SearchConfig
+from hybrid_asr.decoding.search import decode_scores
 
-__all__ = ["SearchConfig", "decode_scores", "log_likelihoods", "pad_scores"]
+__all__ = ["SearchConfig", "decode_scores"]

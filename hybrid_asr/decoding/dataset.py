@@ -10,7 +10,7 @@ import k2
 from tqdm import tqdm
 
 from hybrid_asr.bundle import ModelBundle
-from hybrid_asr.decoding.likelihoods import audio_log_likelihoods, log_likelihoods
+from hybrid_asr.likelihoods import audio_log_likelihoods, log_likelihoods
 from hybrid_asr.decoding.search import SearchConfig, decode_scores
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore

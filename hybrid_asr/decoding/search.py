@@ -1,31 +1,12 @@
 """k2 search: pruned intersection of HLG with the scaled log-likelihoods, best path to words."""
 
-from dataclasses import dataclass
 from typing import List, Sequence
 
 import k2
 import torch
 
-from hybrid_asr.decoding.likelihoods import pad_scores
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Decoder settings.
-
-    Attributes:
-        acoustic_scale: multiplies the log-likelihoods before adding graph (LM + transition) scores.
-        search_beam: beam of ``k2.intersect_dense_pruned`` (log base e).
-        output_beam: lattice beam.
-        min_active_states: lower bound on active states per frame.
-        max_active_states: upper bound on active states per frame (bounds memory).
-    """
-
-    acoustic_scale: float = 0.2
-    search_beam: float = 20.0
-    output_beam: float = 8.0
-    min_active_states: int = 30
-    max_active_states: int = 7000
+from hybrid_asr.bundle import SearchConfig
+from hybrid_asr.likelihoods import pad_scores
 
 
 def best_path_words(best: k2.Fsa) -> List[List[int]]:

@@ -16,7 +16,7 @@ from typing import Dict, Iterable, Mapping, Tuple
 
 import numpy as np
 
-from hybrid_asr.align.alignments import segments_from_marks
+from hybrid_asr.hmm.alignment import segments_from_marks
 from hybrid_asr.hmm.topology import HmmTopology
 
 BOUNDARY = "<b>"

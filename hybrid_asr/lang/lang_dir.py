@@ -48,16 +48,40 @@ def _symbol_text(symbols: Sequence[str]) -> str:
 
 
 def save_fsa(fsa: k2.Fsa, path: Union[str, Path]) -> None:
-    """Save a k2 Fsa as ``torch.save(fsa.as_dict())`` atomically."""
+    """Save a k2 Fsa atomically as a dict of plain tensors (``fsa.as_dict()`` with every ragged
+    attribute, e.g. HLG's ``aux_labels``, stored as ``{"row_splits", "values"}``), so that
+    :func:`load_fsa` can read it with ``torch.load(weights_only=True)``."""
+    d = {}
+    for name, value in fsa.as_dict().items():
+        if isinstance(value, k2.RaggedTensor):
+            if value.num_axes != 2:
+                raise ValueError(f"cannot save ragged attribute {name} with {value.num_axes} axes")
+            value = {"row_splits": value.shape.row_splits(1), "values": value.values}
+        d[name] = value
     with atomic_path(path) as tmp:
-        torch.save(fsa.as_dict(), tmp)
+        torch.save(d, tmp)
 
 
 def load_fsa(path: Union[str, Path]) -> k2.Fsa:
-    """Load an Fsa saved by :func:`save_fsa`; raises :class:`InputError` if missing."""
+    """Load an Fsa saved by :func:`save_fsa` without running code from the file.
+
+    Raises:
+        InputError: missing, or not a file written by :func:`save_fsa` (names the file).
+    """
     if not Path(path).is_file():
         raise InputError(path, "FSA file does not exist")
-    return k2.Fsa.from_dict(torch.load(path))
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - pickle raises many types; all mean "not a plain FSA file"
+        problem = str(e).splitlines()[0][:200]
+        raise InputError(path, f"not an FSA file of plain tensors (rebuild it): {problem}") from None
+    if not isinstance(d, dict) or "arcs" not in d:
+        raise InputError(path, "not an FSA file (no arcs)")
+    for name, value in list(d.items()):
+        if isinstance(value, dict):
+            shape = k2.ragged.create_ragged_shape2(row_splits=value["row_splits"].to(torch.int32))
+            d[name] = k2.RaggedTensor(shape, value["values"])
+    return k2.Fsa.from_dict(d)
 
 
 def prepare_lang(

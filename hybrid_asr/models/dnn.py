@@ -1,31 +1,30 @@
 """Feed-forward DNN acoustic model over spliced frames (Linear-BatchNorm-ReLU blocks)."""
 
 from dataclasses import dataclass
+from typing import Tuple
 
 import torch
 from torch import nn
 
-from hybrid_asr.utils import JsonDataclass
+from hybrid_asr.models.base import AcousticModel, ModelConfig
 
 
 @dataclass(frozen=True)
-class DnnConfig(JsonDataclass):
+class DnnConfig(ModelConfig):
     """Architecture of :class:`DnnAcousticModel`.
 
     Attributes:
         feat_dim: F, dimension of one (unspliced) frame.
+        num_pdfs: S, the number of senones (output classes).
         left_context: frames of left context spliced in.
         right_context: frames of right context spliced in.
         hidden_dim: width of every hidden layer.
         num_layers: number of Linear-BatchNorm-ReLU blocks.
         dropout: dropout after every block (0 disables).
-        num_pdfs: S, the number of senones (output classes).
     """
 
-    json_what = "model config"
+    type = "dnn"
 
-    feat_dim: int
-    num_pdfs: int
     left_context: int = 5
     right_context: int = 5
     hidden_dim: int = 512
@@ -38,18 +37,20 @@ class DnnConfig(JsonDataclass):
         return (self.left_context + 1 + self.right_context) * self.feat_dim
 
 
-
-class DnnAcousticModel(nn.Module):
+class DnnAcousticModel(AcousticModel):
     """Hybrid DNN: spliced frames -> senone log-posteriors (Hinton et al. 2012, "Deep neural
     networks for acoustic modeling in speech recognition"; Dahl et al. 2012).
 
-    ``[..., (l+1+r)*F]`` float32 -> ``[..., S]`` log p(s | x) (log base e, log-softmax).
-    The input is CMVN-normalized features spliced with :func:`hybrid_asr.features.splice`.
+    Output frame t sees input frames ``t .. t + l + r`` (spliced in order, as Kaldi's
+    ``splice-feats``); no subsampling. Trained on single-frame chunks by default, which is
+    frame-level shuffling as in the classic recipes.
     """
 
+    default_chunk_frames = 1
+
     def __init__(self, config: DnnConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
+        self.left_context, self.right_context = config.left_context, config.right_context
         layers = []
         dim = config.input_dim
         for _ in range(config.num_layers):
@@ -60,8 +61,12 @@ class DnnAcousticModel(nn.Module):
         self.body = nn.Sequential(*layers)
         self.output = nn.Linear(dim, config.num_pdfs)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-posteriors ``[..., S]`` of spliced frames ``[..., input_dim]``."""
-        shape = x.shape[:-1]
-        y = self.output(self.body(x.reshape(-1, x.shape[-1])))
-        return torch.log_softmax(y, dim=-1).reshape(*shape, -1)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``[N, T_in, F]`` -> ``([N, T_in - l - r, S], lengths)``; see :class:`AcousticModel`."""
+        n, _, f = x.shape
+        k = self.left_context + 1 + self.right_context
+        windows = x.unfold(1, k, 1)  # [N, T_out, F, K]
+        t_out = windows.shape[1]
+        spliced = windows.transpose(2, 3).reshape(n * t_out, k * f)  # frame order t-l .. t+r
+        y = self.output(self.body(spliced))
+        return torch.log_softmax(y, dim=-1).reshape(n, t_out, -1), self.output_lengths(lengths)

@@ -1,24 +1,49 @@
-"""Frame cross-entropy training of the acoustic model: Adam, exponential LR decay, validation
-frame accuracy per epoch, checkpoints, metrics and a plot."""
+"""The training engine: frame cross-entropy for every acoustic model, on chunks read lazily from
+the feature store, on CPU or CUDA, in one process or data-parallel under ``torchrun``.
 
+Per run it writes into the experiment directory:
+
+- ``checkpoints/epoch-<n>.pt`` after every epoch and ``checkpoints/step-<n>.pt`` every
+  ``checkpoint_every`` optimizer steps (the two newest step checkpoints are kept), each with the
+  model, optimizer, learning-rate schedule, AMP scaler, sampler position (epoch, batch), running
+  epoch sums and the torch RNG state, so that ``resume`` continues exactly where the newest one
+  was written, after any kill; ``checkpoints/latest`` names the newest (written last);
+- ``metrics.jsonl`` (one line per epoch: learning rate, train/valid loss and frame accuracy,
+  frames per second, seconds) and ``metrics.png`` (loss, frame accuracy and learning rate);
+- ``training.json``: parameters, frames, seconds and which weights became the final model
+  (the last epoch's, the best by held-out frame accuracy, or the average of the last k epochs').
+
+Every file is written atomically. Checkpoints hold only tensors and plain containers
+(:func:`hybrid_asr.utils.save_state`), so they load with ``torch.load(weights_only=True)``.
+"""
+
+import contextlib
 import json
 import logging
+import math
 import random
 import re
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from hybrid_asr.models.dnn import DnnAcousticModel
-from hybrid_asr.training.frames import FrameData
-from hybrid_asr.utils import JsonDataclass, atomic_path, write_text_atomic
+from hybrid_asr.errors import InputError
+from hybrid_asr.models.base import AcousticModel
+from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
+from hybrid_asr.training.distributed import DistributedContext
+from hybrid_asr.utils import JsonDataclass, atomic_path, load_state, save_state, write_text_atomic
 
 log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("exponential", "plateau")
+FINAL_MODELS = ("last", "best", "average")
 
 
 @dataclass(frozen=True)
@@ -26,27 +51,65 @@ class TrainConfig(JsonDataclass):
     """Optimization settings, saved as ``train_config.json`` next to the model.
 
     Attributes:
-        epochs: passes over the training frames.
-        batch_size: frames per mini-batch.
-        lr: initial Adam learning rate.
-        final_lr: learning rate of the last epoch (exponential decay in between).
-        weight_decay: L2 penalty (Adam's ``weight_decay``).
+        epochs: passes over the training chunks.
+        batch_size: output frames per optimizer step, all ranks together (chunks per step =
+            ``max(1, batch_size // chunk_frames)``).
+        chunk_frames: output frames per training chunk; 0 takes the model's
+            ``default_chunk_frames`` (DNN 1, TDNN 8, LSTM/CLDNN 20).
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (with ``momentum``).
+        lr: initial learning rate.
+        final_lr: ``exponential``: learning rate of the last epoch (geometric decay per epoch);
+            ``plateau``: the floor of the reductions.
+        momentum: SGD momentum.
+        weight_decay: L2 penalty (decoupled for AdamW).
+        scheduler: ``"exponential"`` decay per epoch, or ``"plateau"``: multiply by
+            ``plateau_factor`` after an epoch whose held-out loss did not improve.
+        plateau_factor: see ``scheduler``.
+        warmup_steps: linear warm-up of the learning rate over this many steps (0: none).
+        grad_clip: clip the gradient norm to this value (0: no clipping).
         label_smoothing: cross-entropy label smoothing.
         valid_fraction: fraction of utterances held out for validation frame accuracy.
-        seed: seed of every random generator (model init, shuffling, held-out split).
+        seed: seed of every random generator (model init, chunk order, dropout, held-out split).
+        checkpoint_every: also checkpoint every N optimizer steps (0: once per epoch).
+        final_model: ``"last"`` epoch, ``"best"`` epoch by held-out frame accuracy, or
+            ``"average"`` of the last ``average_last`` epochs' weights.
+        average_last: k for ``final_model="average"``.
+        device: ``"cpu"`` or ``"cuda"`` (under torchrun each rank takes its ``LOCAL_RANK`` GPU).
+        amp: mixed precision (float16 autocast and loss scaling) on CUDA; ignored on the CPU.
     """
 
     json_what = "training config"
 
     epochs: int = 8
     batch_size: int = 256
+    chunk_frames: int = 0
+    optimizer: str = "adam"
     lr: float = 1e-3
     final_lr: float = 5e-5
+    momentum: float = 0.9
     weight_decay: float = 0.0
+    scheduler: str = "exponential"
+    plateau_factor: float = 0.5
+    warmup_steps: int = 0
+    grad_clip: float = 0.0
     label_smoothing: float = 0.0
     valid_fraction: float = 0.05
     seed: int = 0
+    checkpoint_every: int = 0
+    final_model: str = "last"
+    average_last: int = 2
+    device: str = "cpu"
+    amp: bool = False
 
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("scheduler", self.scheduler, SCHEDULERS),
+                                     ("final_model", self.final_model, FINAL_MODELS),
+                                     ("device", self.device, ("cpu", "cuda"))):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.average_last < 1:
+            raise ValueError("epochs, batch_size and average_last must be >= 1")
 
 
 def seed_everything(seed: int) -> None:
@@ -73,83 +136,273 @@ def split_utterances(utt_ids: List[str], valid_fraction: float, seed: int):
     return train, valid
 
 
+def chunks_per_batch(config: TrainConfig, chunk_frames: int, world_size: int = 1) -> int:
+    """Chunks per optimizer step on one rank: ``batch_size // chunk_frames`` split over ranks.
+
+    Raises:
+        ValueError: the global batch does not divide evenly among the ranks.
+    """
+    total = max(1, config.batch_size // chunk_frames)
+    if total % world_size:
+        raise ValueError(f"{total} chunks per batch do not divide among {world_size} ranks")
+    return total // world_size
+
+
+def _frame_stats(logp: torch.Tensor, y: torch.Tensor):
+    """(summed NLL, correct, labelled frames) of ``[B, C, S]`` log-posteriors vs ``[B, C]`` targets."""
+    mask = y != IGNORE
+    flat_logp, flat_y = logp.reshape(-1, logp.shape[-1]), y.reshape(-1)
+    nll = torch.nn.functional.nll_loss(flat_logp.float(), flat_y, ignore_index=IGNORE, reduction="sum")
+    correct = ((logp.argmax(-1) == y) & mask).sum()
+    return float(nll), int(correct), int(mask.sum())
+
+
 @torch.no_grad()
-def evaluate(model: DnnAcousticModel, data: FrameData, batch_size: int = 4096) -> Dict[str, float]:
-    """Mean cross-entropy (nats per frame) and frame accuracy (%) of ``model`` on ``data``."""
+def evaluate(model: AcousticModel, data: ChunkData, chunks: int = 256, device: str = "cpu") -> Dict[str, float]:
+    """Mean cross-entropy (nats per labelled frame) and frame accuracy (%) of ``model`` on ``data``."""
     model.eval()
-    loss, correct = 0.0, 0
-    for x, y in data.batches(batch_size, shuffle=False):
-        logp = model(x)
-        loss += float(torch.nn.functional.nll_loss(logp, y, reduction="sum"))
-        correct += int((logp.argmax(-1) == y).sum())
-    return {"loss": loss / len(data), "frame_acc": 100.0 * correct / len(data)}
+    loss, correct, seen = 0.0, 0, 0
+    for x, y in data.batches(chunks):
+        x, y = x.to(device), y.to(device)
+        logp, _ = model(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
+        nll, c, n = _frame_stats(logp, y)
+        loss, correct, seen = loss + nll, correct + c, seen + n
+    return {"loss": loss / max(seen, 1), "frame_acc": 100.0 * correct / max(seen, 1)}
+
+
+class LrSchedule:
+    """Learning rate per step: linear warm-up, then exponential decay per epoch or reductions on
+    plateau (see :class:`TrainConfig`). Its state (plateau factor, best held-out loss) is saved in
+    checkpoints."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.factor = 1.0
+        self.best = math.inf
+
+    def lr(self, epoch: int, step: int) -> float:
+        """Learning rate of optimizer step ``step`` (from 1) in ``epoch`` (from 1)."""
+        c = self.config
+        if c.scheduler == "exponential":
+            gamma = (c.final_lr / c.lr) ** (1.0 / max(1, c.epochs - 1))
+            base = c.lr * gamma ** (epoch - 1)
+        else:
+            base = max(c.lr * self.factor, c.final_lr)
+        warm = min(1.0, step / c.warmup_steps) if c.warmup_steps > 0 else 1.0
+        return base * warm
+
+    def end_epoch(self, valid_loss: Optional[float]) -> None:
+        """Plateau: reduce the rate if the held-out loss did not improve."""
+        if self.config.scheduler != "plateau" or valid_loss is None:
+            return
+        if valid_loss < self.best:
+            self.best = valid_loss
+        else:
+            self.factor *= self.config.plateau_factor
+
+    def state_dict(self) -> Dict[str, float]:
+        return {"factor": self.factor, "best": self.best}
+
+    def load_state_dict(self, state: Dict[str, float]) -> None:
+        self.factor, self.best = float(state["factor"]), float(state["best"])
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer named by ``config.optimizer``."""
+    params = model.parameters()
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _progress_enabled(rank: int) -> bool:
+    return rank == 0 and sys.stderr.isatty()
 
 
 def train_model(
-    model: DnnAcousticModel,
-    train: FrameData,
-    valid: Optional[FrameData],
+    model: AcousticModel,
+    train: ChunkData,
+    valid: Optional[ChunkData],
     config: TrainConfig,
     out_dir: Union[str, Path],
+    resume: bool = False,
+    dist: Optional[DistributedContext] = None,
 ) -> List[Dict[str, float]]:
     """Train ``model`` in place with frame cross-entropy on senone targets.
 
-    Writes to ``out_dir``: ``checkpoints/epoch-<n>.pt`` (model + optimizer state, atomically),
-    ``metrics.jsonl`` (one line per epoch: lr, train loss/accuracy, valid loss/accuracy, seconds)
-    and ``metrics.png`` (loss and frame accuracy curves).
-
     Args:
-        model: acoustic model, trained in place.
-        train: training frames and targets.
-        valid: held-out frames (or None).
+        model: acoustic model (on the CPU; moved to ``config.device`` here).
+        train: training chunks (built with the model's context and ``config``'s chunk size).
+        valid: held-out chunks (or None).
         config: optimization settings.
-        out_dir: experiment directory.
+        out_dir: experiment directory (see the module docstring for what is written).
+        resume: continue from ``checkpoints/latest`` if it exists (a fresh start otherwise).
+        dist: the process group when run under ``torchrun`` (rank 0 writes the files).
 
     Returns:
-        The per-epoch metrics.
+        The per-epoch metrics (with resumed epochs).
+
+    Raises:
+        InputError: the checkpoint to resume from is unreadable or from another model.
     """
+    dist = dist or DistributedContext()
     out = Path(out_dir)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    gamma = (config.final_lr / config.lr) ** (1.0 / max(1, config.epochs - 1))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    ckpt_dir = out / "checkpoints"
+    if dist.is_main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    device = dist.device(config.device)
+    model.to(device)
+    net = dist.wrap(model)
+    opt = make_optimizer(model, config)
+    schedule = LrSchedule(config)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.cuda.amp.GradScaler(enabled=use_amp)
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=config.label_smoothing)
+    cpb = chunks_per_batch(config, train.chunk, dist.world_size)
     history: List[Dict[str, float]] = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
+    epoch, skip, step = 1, 0, 0
+    sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0}
+    if resume and (ckpt_dir / "latest").is_file():
+        state = load_checkpoint(ckpt_dir / (ckpt_dir / "latest").read_text().strip())
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise InputError(ckpt_dir, f"checkpoint does not match this model: {str(e).splitlines()[0]}") from None
+        schedule.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"])
+        history = list(state["history"])
+        epoch, skip, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
+        sums = dict(state["sums"])
+        if state["epoch_done"]:
+            epoch, skip = epoch + 1, 0
+            sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0}
+        log.info("resuming at epoch %d, batch %d (step %d)", epoch, skip, step)
+
+    def save(name: str, batch: int, epoch_done: bool) -> None:
+        if not dist.is_main:
+            return
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
+                 "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history,
+                 "epoch": epoch, "batch": batch, "step": step, "sums": dict(sums), "epoch_done": epoch_done}
+        save_state(state, ckpt_dir / name)
+        write_text_atomic(ckpt_dir / "latest", name + "\n")
+        if name.startswith("step-"):
+            steps = sorted(ckpt_dir.glob("step-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+            for old in steps[:-2]:
+                old.unlink()
+
+    while epoch <= config.epochs:
+        order = epoch_order(len(train), config.seed, epoch, dist.rank, dist.world_size)
+        n_batches = math.ceil(len(order) / cpb)
+        net.train()
         start = time.time()
-        total, correct, seen = 0.0, 0, 0
-        n_batches = (len(train) + config.batch_size - 1) // config.batch_size
-        bar = tqdm(train.batches(config.batch_size, True, gen), total=n_batches, desc=f"epoch {epoch}", unit="batch",
-                   leave=False)
-        for x, y in bar:
-            logp = model(x)
-            loss = loss_fn(logp, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss) * y.numel()
-            correct += int((logp.argmax(-1) == y).sum())
-            seen += y.numel()
-        row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": total / seen,
-               "train_frame_acc": 100.0 * correct / seen}
-        sched.step()
+        bar = tqdm(train.batches(cpb, order, skip), total=n_batches, initial=skip, desc=f"epoch {epoch}",
+                   unit="batch", leave=False, disable=not _progress_enabled(dist.rank))
+        for batch_index, (x, y) in enumerate(bar, start=skip):
+            step += 1
+            for group in opt.param_groups:
+                group["lr"] = schedule.lr(epoch, step)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device_type="cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
+                logp, _ = net(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
+                loss = loss_fn(logp.float().reshape(-1, logp.shape[-1]), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.grad_clip > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            model.after_optimizer_step(step)
+            nll, correct, frames = _frame_stats(logp.detach(), y)
+            sums["loss"] += nll
+            sums["correct"] += correct
+            sums["frames"] += frames
+            if bar.n % 10 == 0 and not bar.disable:
+                elapsed = sums["seconds"] + time.time() - start
+                bar.set_postfix(loss=f"{sums['loss'] / max(sums['frames'], 1):.3f}",
+                                acc=f"{100 * sums['correct'] / max(sums['frames'], 1):.1f}",
+                                fps=f"{sums['frames'] * dist.world_size / max(elapsed, 1e-9):.0f}")
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                sums["seconds"] += time.time() - start
+                start = time.time()
+                save(f"step-{step}.pt", batch_index + 1, False)
+        sums["seconds"] += time.time() - start
+        totals = dist.all_reduce_sum([sums["loss"], sums["correct"], sums["frames"]])
+        row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": totals[0] / max(totals[2], 1),
+               "train_frame_acc": 100.0 * totals[1] / max(totals[2], 1),
+               "frames_per_second": totals[2] / max(sums["seconds"], 1e-9)}
         if valid is not None and len(valid):
-            v = evaluate(model, valid)
+            v = evaluate(model, valid, device=str(device))
             row.update(valid_loss=v["loss"], valid_frame_acc=v["frame_acc"])
-        row["seconds"] = time.time() - start
+        row["seconds"] = sums["seconds"]
+        schedule.end_epoch(row.get("valid_loss"))
         history.append(row)
         log.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
-        with atomic_path(out / "checkpoints" / f"epoch-{epoch}.pt") as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch}, tmp)
-        write_text_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        plot_metrics(history, out / "metrics.png")
+        skip = 0
+        sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0}
+        save(f"epoch-{epoch}.pt", n_batches, True)
+        if dist.is_main:
+            write_text_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            plot_metrics(history, out / "metrics.png")
+        epoch += 1
+    choice = select_final_weights(model, history, config, ckpt_dir)
+    if dist.is_main:
+        info = {"parameters": model.num_parameters(), "train_frames": train.num_frames,
+                "valid_frames": valid.num_frames if valid is not None else 0, "chunk_frames": train.chunk,
+                "chunks_per_batch": cpb * dist.world_size, "world_size": dist.world_size,
+                "seconds": sum(r["seconds"] for r in history), "final_model": choice, "config": asdict(config)}
+        write_text_atomic(out / "training.json", json.dumps(info, indent=2) + "\n")
+    model.to("cpu")
     return history
 
 
+def load_checkpoint(path: Union[str, Path]) -> dict:
+    """Read a checkpoint written by :func:`train_model` (:func:`~hybrid_asr.utils.load_state`:
+    tensors and plain containers only, never code).
+
+    Raises:
+        InputError: missing or not such a checkpoint.
+    """
+    return load_state(path)
+
+
+def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Element-wise mean of model state dicts (floating tensors; integer buffers such as
+    BatchNorm's batch counters are taken from the last). Checkpoint averaging as in icefall and
+    Kaldi's ``nnet3-average``."""
+    out = {}
+    for key, last in states[-1].items():
+        if last.is_floating_point():
+            out[key] = sum(s[key].double() for s in states).div(len(states)).to(last.dtype)
+        else:
+            out[key] = last.clone()
+    return out
+
+
+def select_final_weights(model: AcousticModel, history: List[Dict[str, float]], config: TrainConfig,
+                         ckpt_dir: Path) -> str:
+    """Load the weights ``config.final_model`` asks for into ``model``; returns what was chosen."""
+    if config.final_model == "last" or not history:
+        return f"epoch {history[-1]['epoch'] if history else 0} (last)"
+    if config.final_model == "best":
+        if "valid_frame_acc" not in history[0]:
+            return f"epoch {history[-1]['epoch']} (last: no held-out data to pick the best)"
+        best = max(history, key=lambda r: r["valid_frame_acc"])["epoch"]
+        model.load_state_dict(load_checkpoint(ckpt_dir / f"epoch-{best}.pt")["model"])
+        return f"epoch {best} (best held-out frame accuracy)"
+    epochs = [r["epoch"] for r in history][-config.average_last :]
+    model.load_state_dict(average_state_dicts([load_checkpoint(ckpt_dir / f"epoch-{e}.pt")["model"]
+                                               for e in epochs]))
+    return "average of epochs " + ",".join(str(e) for e in epochs)
+
+
 def plot_metrics(history: List[Dict[str, float]], path: Union[str, Path]) -> None:
-    """Plot loss and frame accuracy per epoch (train and validation) to a PNG."""
+    """Plot loss, frame accuracy (train and validation) and learning rate per epoch to a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,15 +410,19 @@ def plot_metrics(history: List[Dict[str, float]], path: Union[str, Path]) -> Non
     from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(12, 3.5))
     for key, ax in (("loss", a), ("frame_acc", b)):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], "o-", label="train")
         if f"valid_{key}" in history[0]:
             ax.plot(epochs, [r[f"valid_{key}"] for r in history], "o-", label="valid")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("cross-entropy (nats/frame)" if key == "loss" else "frame accuracy (%)")
         ax.legend()
+    c.plot(epochs, [r["lr"] for r in history], "o-")
+    c.set_ylabel("learning rate (last step)")
+    c.set_yscale("log")
+    for ax in (a, b, c):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:

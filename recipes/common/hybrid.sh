@@ -12,25 +12,31 @@
 #                                0, the default: no dev set). The acoustic scale is then chosen on dev
 #                                (the --acoustic-scales sweep) and the test set decoded once with it.
 #   --dev-groups FILE            '<speaker> <group>' lines: hold out the fraction within each group
+#   --dev-split S                use the existing manifest split S as the dev set instead
 #   --sample-rate HZ --num-mel-bins N --cmvn MODE --speed-perturb "0.9,1.1"
-#   --num-rounds N --epochs "2 2 3 3 4" (last value repeats) --hidden-dim D --num-layers L --context K
+#   --num-rounds N --epochs "2 2 3 3 4" (last value repeats)
+#   --train-opts "..."           extra options of every 'hybrid-asr train' (e.g. "--hidden-dim 256"); the
+#                                model and training defaults live in their config dataclasses
 #   --lm-order N --transition-scale X --acoustic-scale X (stored with the graph) --acoustic-scales "a,b,c"
 #   --threads N
 #   --cd-leaves N                context-dependent senones (stages 7-10) with a decision tree of N leaves;
 #                                0 (default) stops after the monophone system. --cd-epochs "4 4": epochs
 #                                of the two triphone rounds (the second after realignment)
+#   --cd-arch TYPE               architecture of the final triphone model (dnn, tdnn, lstm, cldnn; default
+#                                dnn), trained on the realigned senones into exp/cd<N>/<TYPE>2
+#   --cd-arch-opts "..."         extra train options of that model (e.g. "--bidirectional --right-context 40")
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 stage=1; stop_stage=100
 manifests=""; lexicon=""; cmudict=false
 data_dir=data; exp_dir=exp
-train_split=train; test_split=test; dev_fraction=0; dev_groups=""
+train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
-num_rounds=5; epochs="2 2 3 3 4"; hidden_dim=512; num_layers=4; context=5
+num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
 lm_order=3; transition_scale=0.3; acoustic_scale=0.2; acoustic_scales="0.15,0.2,0.25,0.3"
 threads=2
-cd_leaves=0; cd_epochs="4 4"
+cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -38,14 +44,15 @@ while [[ $# -gt 0 ]]; do
     --manifests) manifests=$2 ;; --lexicon) lexicon=$2 ;; --cmudict) cmudict=true; shift; continue ;;
     --data-dir) data_dir=$2 ;; --exp-dir) exp_dir=$2 ;;
     --train-split) train_split=$2 ;; --test-split) test_split=$2 ;;
-    --dev-fraction) dev_fraction=$2 ;; --dev-groups) dev_groups=$2 ;;
+    --dev-fraction) dev_fraction=$2 ;; --dev-groups) dev_groups=$2 ;; --dev-split) dev_split=$2 ;;
     --sample-rate) sample_rate=$2 ;; --num-mel-bins) num_mel_bins=$2 ;; --cmvn) cmvn=$2 ;;
     --speed-perturb) speed_perturb=$2 ;;
-    --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --hidden-dim) hidden_dim=$2 ;;
-    --num-layers) num_layers=$2 ;; --context) context=$2 ;;
-    --lm-order) lm_order=$2 ;; --transition-scale) transition_scale=$2 ;; --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
+    --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --train-opts) train_opts=$2 ;;
+    --lm-order) lm_order=$2 ;; --transition-scale) transition_scale=$2 ;;
+    --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
     --threads) threads=$2 ;;
     --cd-leaves) cd_leaves=$2 ;; --cd-epochs) cd_epochs=$2 ;;
+    --cd-arch) cd_arch=$2 ;; --cd-arch-opts) cd_arch_opts=$2 ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "hybrid.sh: unknown option $1" >&2; exit 1 ;;
   esac
@@ -66,7 +73,6 @@ fi
 log() { echo "$(date '+%F %T') (stage ${cur_stage:-?}) $*"; }
 run_stage() { cur_stage=$1; [[ $stage -le $1 && $stop_stage -ge $1 ]]; }
 feats=$data_dir/fbank
-dev_split=""
 if [[ $dev_fraction != 0 ]]; then
   dev_split=dev
   if run_stage 1 && [[ ! -f $manifests/supervisions_${train_split}_nodev.jsonl.gz ]]; then
@@ -106,12 +112,14 @@ if run_stage 3; then
   fi
 fi
 
-# train_model ALI_DIR MODEL_DIR EPOCHS WHAT: train a DNN on the alignments unless the model exists
+# train_model ALI_DIR MODEL_DIR EPOCHS WHAT [ARCH [OPTS]]: train a model (default: a DNN) on the
+# alignments unless it exists; --resume continues a run that was interrupted
 train_model() {
+  local arch=${5:-dnn} opts
+  read -r -a opts <<< "$train_opts ${6:-}"
   if [[ -f $2/topology.json ]]; then log "$4 model exists, skipping"; return; fi
-  log "$4: training the DNN on $1 ($3 epochs)"
-  "${hybrid_asr[@]}" train "$feats/$train_split" "$1" "$2" --epochs "$3" \
-    --hidden-dim "$hidden_dim" --num-layers "$num_layers" --context "$context"
+  log "$4: training the $arch on $1 ($3 epochs)"
+  "${hybrid_asr[@]}" train "$feats/$train_split" "$1" "$2" --model "$arch" --epochs "$3" --resume "${opts[@]}"
 }
 # align_with MODEL_DIR ALI_DIR WHAT: Viterbi-align the training set unless the alignments exist
 align_with() {
@@ -139,7 +147,7 @@ decode_test() {
     "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$sweep_split" "$out" --acoustic-scales "$acoustic_scales" \
       ${dev_split:+--store-best}
   fi
-  best_scale=$("$python" -c 'import json, sys; print(f"{json.load(open(sys.argv[1]))[\"best_acoustic_scale\"]:g}")' \
+  best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
     "$out/decode_stats.json")
   [[ -n $dev_split ]] || best_scale=$(printf '%g' "$acoustic_scale")
   if [[ -n $dev_split ]]; then
@@ -223,14 +231,14 @@ fi
 if run_stage 8; then
   train_model "$cd/ali0" "$cd/dnn1" "${cd_epoch_list[0]:-4}" "triphone round 1"
   align_with "$cd/dnn1" "$cd/ali1" "triphone round 1"
-  train_model "$cd/ali1" "$cd/dnn2" "${cd_epoch_list[1]:-4}" "triphone round 2"
+  train_model "$cd/ali1" "$cd/${cd_arch}2" "${cd_epoch_list[1]:-4}" "triphone round 2" "$cd_arch" "$cd_arch_opts"
 fi
 
 if run_stage 9; then
-  make_graph "$cd/dnn2" HCLG
+  make_graph "$cd/${cd_arch}2" HCLG
 fi
 
 if run_stage 10; then
-  decode_test "$cd/dnn2" triphone
-  summary "$cd/dnn2" "$final"
+  decode_test "$cd/${cd_arch}2" "triphone $cd_arch"
+  summary "$cd/${cd_arch}2" "$final"
 fi

@@ -1,4 +1,11 @@
-"""Frame alignments: storage, flat start, phone segments."""
+"""Frame alignments: a pdf-id per frame (a path through the HMM states), phone-start marks beside
+them, their storage, and phone and senone segments read off them.
+
+An alignment directory holds ``ali.npz`` (:class:`Alignments`: pdf-id per frame), ``phones.npz``
+(phone-start marks: phones.txt id on the first frame of each phone, 0 elsewhere), ``topology.json``
+(the HMM topology the pdf-ids refer to), ``tree.json`` for senone alignments, and ``failed.txt``
+(utterances that could not be aligned). :func:`load_alignment_dir` reads it back.
+"""
 
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple, Union
@@ -7,7 +14,6 @@ import numpy as np
 
 from hybrid_asr.errors import AlignmentError, InputError
 from hybrid_asr.hmm.topology import HmmTopology
-from hybrid_asr.lang.lexicon import SIL, UNK, Lexicon
 from hybrid_asr.utils import atomic_path
 
 
@@ -61,95 +67,6 @@ class FrameAlignment(NamedTuple):
 
     pdfs: np.ndarray
     phone_marks: np.ndarray
-
-
-def speech_bounds(energy: np.ndarray, fraction: float = 0.3, margin: int = 5) -> Tuple[int, int]:
-    """Frames ``[start, end)`` between the first and last frame louder than a threshold.
-
-    The threshold lies ``fraction`` of the way from the 5th to the 95th percentile of the
-    utterance's frame energies (noise floor to speech level); ``margin`` frames are kept on each
-    side. Used to give the flat start's leading and trailing SIL realistic durations.
-
-    Args:
-        energy: ``[T]`` log energy per frame (e.g. mean log mel energy).
-        fraction: position of the threshold between noise floor and speech level.
-        margin: frames of padding around the detected speech.
-
-    Returns:
-        ``(start, end)`` with ``0 <= start < end <= T``; ``(0, T)`` if nothing stands out.
-    """
-    lo, hi = np.percentile(energy, [5, 95])
-    loud = np.flatnonzero(energy > lo + fraction * (hi - lo))
-    if hi - lo < 1e-3 or loud.size == 0:
-        return 0, len(energy)
-    return max(0, int(loud[0]) - margin), min(len(energy), int(loud[-1]) + 1 + margin)
-
-
-def equal_alignment(phones: List[str], num_frames: int, topo: HmmTopology) -> np.ndarray:
-    """Flat-start alignment: divide the frames equally among the HMM states of a phone sequence.
-
-    Kaldi's ``align-equal-compiled`` on a single path; the starting point of Viterbi training
-    (Young et al., *The HTK Book*, section 8.3, "flat start").
-
-    Args:
-        phones: phone sequence of the utterance (e.g. SIL, the words' phones, SIL).
-        num_frames: T.
-        topo: gives the states and pdf-ids of each phone.
-
-    Returns:
-        int32 ``[T]`` pdf-ids, non-decreasing state order.
-
-    Raises:
-        AlignmentError: fewer frames than states.
-    """
-    pdfs = [topo.pdf_id(p, s) for p in phones for s in range(topo.num_states[topo.phones.index(p)])]
-    if num_frames < len(pdfs):
-        raise AlignmentError(f"{num_frames} frames are fewer than the {len(pdfs)} HMM states of the text")
-    bounds = np.linspace(0, num_frames, len(pdfs) + 1).round().astype(int)
-    return np.repeat(np.asarray(pdfs, dtype=np.int32), np.diff(bounds))
-
-
-def flat_start_alignment(text: str, energy: np.ndarray, lexicon: Lexicon, topo: HmmTopology) -> np.ndarray:
-    """Flat start that puts SIL where the energy says there is silence.
-
-    Leading and trailing SIL take the quiet frames before and after the speech region
-    (:func:`speech_bounds`, at least one HMM chain long), and the words' phones share the speech
-    region equally (:func:`equal_alignment`).
-
-    Args:
-        text: transcript.
-        energy: ``[T]`` log energy per frame.
-        lexicon: pronunciations (first one per word is used).
-        topo: HMM topology.
-
-    Returns:
-        int32 ``[T]`` pdf-ids.
-
-    Raises:
-        AlignmentError: too few frames for the states of the text.
-    """
-    phones = flat_start_phones(text, lexicon)
-    sil_len = topo.num_states[topo.phones.index(SIL)]
-    num = len(energy)
-    start, end = speech_bounds(energy)
-    start, end = max(start, sil_len), min(end, num - sil_len)
-    speech_states = sum(topo.num_states[topo.phones.index(p)] for p in phones[1:-1])
-    if end - start < speech_states:
-        return equal_alignment(phones, num, topo)
-    return np.concatenate([
-        equal_alignment(phones[:1], start, topo),
-        equal_alignment(phones[1:-1], end - start, topo),
-        equal_alignment(phones[-1:], num - end, topo),
-    ])
-
-
-def flat_start_phones(text: str, lexicon: Lexicon) -> List[str]:
-    """SIL + first pronunciation of every word (``<UNK>`` for unknown ones) + SIL."""
-    prons = lexicon.pronunciations()
-    phones = [SIL]
-    for word in text.split():
-        phones.extend(prons.get(word, prons.get(UNK))[0])
-    return phones + [SIL]
 
 
 def phone_segments(ali: np.ndarray, topo: HmmTopology) -> List[Tuple[str, int, int]]:
@@ -255,3 +172,24 @@ def load_alignment_dir(ali_dir: Union[str, Path]) -> Tuple[Alignments, Alignment
     if (ali_dir / "tree.json").is_file():
         raise InputError(ali_dir / "phones.npz", "senone alignments without phone marks; realign to get them")
     return alis, Alignments(monophone_marks(alis, topo)), topo
+
+
+def upsample_alignment(ali: FrameAlignment, factor: int, num_frames: int) -> FrameAlignment:
+    """An alignment at a model's output frame rate (one entry per ``factor`` input frames) back at
+    the feature frame rate: each pdf-id repeated ``factor`` times and cut to ``num_frames``; phone
+    marks moved to frame ``j * factor``. The identity for ``factor`` 1.
+
+    Args:
+        ali: ``[ceil(num_frames / factor)]`` pdf-ids and marks.
+        factor: frame subsampling factor f of the model that made the alignment.
+        num_frames: T, frames of the features.
+
+    Returns:
+        :class:`FrameAlignment` with ``[T]`` arrays (empty if ``ali`` is empty).
+    """
+    if factor == 1 or not len(ali.pdfs):
+        return ali
+    pdfs = np.repeat(ali.pdfs, factor)[:num_frames]
+    marks = np.zeros(num_frames, dtype=np.int32)
+    marks[::factor] = ali.phone_marks[: len(marks[::factor])]
+    return FrameAlignment(pdfs.astype(np.int32), marks)

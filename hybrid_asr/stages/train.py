@@ -5,13 +5,15 @@ import time
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
-from hybrid_asr.align.alignments import Alignments
 from hybrid_asr.bundle import ModelBundle
+from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
+from hybrid_asr.hmm.alignment import Alignments
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
-from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
-from hybrid_asr.training.frames import FrameData
+from hybrid_asr.models import ModelConfig, create_model
+from hybrid_asr.training.chunks import ChunkData
+from hybrid_asr.training.distributed import DistributedContext
 from hybrid_asr.training.priors import estimate_log_priors
 from hybrid_asr.training.trainer import TrainConfig, seed_everything, split_utterances, train_model
 
@@ -38,47 +40,61 @@ def train_stage(
     store: FeatureStore,
     ali_dir: Union[str, Path],
     out_dir: Union[str, Path],
-    model_config: DnnConfig,
+    model_config: ModelConfig,
     train_config: TrainConfig,
+    resume: bool = False,
 ) -> ModelBundle:
-    """Train a DNN on the alignments of ``ali_dir`` and save a model bundle in ``out_dir``.
+    """Train an acoustic model on the alignments of ``ali_dir`` and save a model bundle in ``out_dir``.
 
     The senone priors are estimated from the same alignments, and the bundle carries the
     alignment directory's topology (with its re-estimated transition probabilities) and the
-    global CMVN statistics of ``store``.
+    global CMVN statistics of ``store``. Under ``torchrun`` every rank trains its shard and rank 0
+    writes the bundle; ``model.pt`` is written last but one and ``topology.json`` last, so a
+    directory with ``topology.json`` is complete.
 
     Args:
         store: training features.
         ali_dir: alignment directory (``ali.npz`` + ``topology.json``, and ``tree.json`` when the
             alignments are context-dependent senones).
         out_dir: model directory to write.
-        model_config: architecture; ``num_pdfs`` must match :func:`alignment_targets`.
+        model_config: architecture (any :data:`hybrid_asr.models.MODEL_TYPES`); ``num_pdfs`` must
+            match :func:`alignment_targets`.
         train_config: optimization settings.
+        resume: continue an interrupted run from its newest checkpoint in ``out_dir``.
 
     Returns:
         The trained bundle (also saved).
+
+    Raises:
+        InputError: a file of ``ali_dir`` is missing or invalid; ``num_pdfs`` does not match.
     """
     ali_dir, out = Path(ali_dir), Path(out_dir)
+    dist = DistributedContext.from_environment(train_config.device)
     alignments = Alignments.load(ali_dir / "ali.npz")
     topo, tree, num_pdfs = alignment_targets(ali_dir)
     if model_config.num_pdfs != num_pdfs:
-        raise ValueError(f"model has {model_config.num_pdfs} outputs, alignments {num_pdfs} pdfs")
+        raise InputError(ali_dir, f"alignments have {num_pdfs} pdfs, the model config {model_config.num_pdfs} outputs")
     seed_everything(train_config.seed)
+    model = create_model(model_config)
     train_ids, valid_ids = split_utterances([u for u in alignments if u in store], train_config.valid_fraction,
                                             train_config.seed)
-    ctx = (model_config.left_context, model_config.right_context)
-    train = FrameData(store, alignments, train_ids, *ctx)
-    valid = FrameData(store, alignments, valid_ids, *ctx) if valid_ids else None
-    model = DnnAcousticModel(model_config)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("training %d-parameter DNN on %d frames (%d held out), %d senones", n_params, len(train),
-             len(valid) if valid else 0, num_pdfs)
-    out.mkdir(parents=True, exist_ok=True)
-    train_config.save(out / "train_config.json")
+    chunk = train_config.chunk_frames or model.default_chunk_frames
+    ctx = (model.left_context, model.right_context, chunk, model.subsampling_factor)
+    train = ChunkData(store, alignments, train_ids, *ctx)
+    valid = ChunkData(store, alignments, valid_ids, *ctx) if valid_ids else None
+    log.info("training a %d-parameter %s (context -%d/+%d, subsampling %d) on %d frames in %d chunks of %d "
+             "(%d frames held out), %d senones, %d process(es)", model.num_parameters(), model_config.type,
+             model.left_context, model.right_context, model.subsampling_factor, train.num_frames, len(train), chunk,
+             valid.num_frames if valid else 0, num_pdfs, dist.world_size)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        train_config.save(out / "train_config.json")
     start = time.time()
-    train_model(model, train, valid, train_config, out)
+    train_model(model, train, valid, train_config, out, resume=resume, dist=dist)
     log.info("training took %.1f s", time.time() - start)
     bundle = ModelBundle(model.eval(), store.config, store.global_cmvn,
                          estimate_log_priors(alignments.values(), num_pdfs), topo, tree)
-    bundle.save(out)
+    if dist.is_main:
+        bundle.save(out)
+    dist.barrier()
     return bundle

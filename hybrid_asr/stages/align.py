@@ -10,10 +10,11 @@ import logging
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from hybrid_asr.align.alignments import Alignments, flat_start_alignment, load_alignment_dir, monophone_marks
+from hybrid_asr.align.flat_start import flat_start_alignment
+from hybrid_asr.hmm.alignment import Alignments, load_alignment_dir, monophone_marks, upsample_alignment
 from hybrid_asr.align.viterbi import align_dataset
 from hybrid_asr.bundle import ModelBundle
-from hybrid_asr.decoding.likelihoods import log_likelihoods
+from hybrid_asr.likelihoods import log_likelihoods
 from hybrid_asr.errors import AlignmentError, HybridAsrError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
@@ -89,6 +90,8 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
         return log_likelihoods(bundle.model, feats, bundle.log_priors)
 
     done, failed = align_dataset(compiler, [(u.id, u.text) for u in store.utterances], score, batch_size)
+    factor = bundle.model.subsampling_factor
+    done = {u: upsample_alignment(a, factor, store.utterance(u).frames) for u, a in done.items()}
     alis = {u: a.pdfs for u, a in done.items()}
     topo = bundle.topology
     if bundle.tree is None:  # senone alignments do not identify HMM states: keep the transitions

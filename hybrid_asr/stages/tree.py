@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Optional, Union
 
-from hybrid_asr.align.alignments import load_alignment_dir
+from hybrid_asr.hmm.alignment import load_alignment_dir
 from hybrid_asr.errors import HybridAsrError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.hmm.questions import cluster_phones, read_phone_classes

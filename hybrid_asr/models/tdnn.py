@@ -1,0 +1,159 @@
+"""Time-delay neural network (TDNN) and factored TDNN (TDNN-F) acoustic models.
+
+A TDNN layer is a 1-D convolution over time with a dilation (Waibel et al. 1989; Peddinti, Povey &
+Khudanpur 2015, "A time delay neural network architecture for efficient modeling of long temporal
+contexts"): narrow kernels in the lower layers, wider dilations above, so the top layers see a long
+context cheaply. Convolutions are unpadded ("valid"), so the model consumes exactly its declared
+context. A TDNN-F layer (Povey et al. 2018, "Semi-orthogonal low-rank matrix factorization for deep
+neural networks") factors each layer's matrix through a bottleneck whose first factor is kept
+semi-orthogonal, and adds a scaled bypass from the layer's input.
+"""
+
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import torch
+from torch import nn
+
+from hybrid_asr.models.base import AcousticModel, ModelConfig
+
+
+@dataclass(frozen=True)
+class TdnnConfig(ModelConfig):
+    """Architecture of :class:`TdnnAcousticModel`.
+
+    Attributes:
+        feat_dim: F.
+        num_pdfs: S.
+        kernels: kernel size (frames) of each layer, odd.
+        dilations: dilation of each layer (same length as ``kernels``). The default, kernels
+            5,3,3,3,3,3 with dilations 1,1,1,3,3,3, is Kaldi's ``tdnn_1a`` splicing
+            ({-2..2}, {-1,0,1} x2, {-3,0,3} x3): 13 frames of context on each side.
+        hidden_dim: channels of every layer.
+        bottleneck_dim: 0 for plain TDNN layers; > 0 makes every layer after the first a
+            TDNN-F layer through a semi-orthogonal bottleneck of this size.
+        bypass_scale: TDNN-F only: weight of the input added to each factored layer's output.
+        dropout: dropout after every layer.
+        subsampling_factor: f; the last layer is evaluated at every f-th frame only.
+    """
+
+    type = "tdnn"
+
+    kernels: Tuple[int, ...] = (5, 3, 3, 3, 3, 3)
+    dilations: Tuple[int, ...] = (1, 1, 1, 3, 3, 3)
+    hidden_dim: int = 512
+    bottleneck_dim: int = 0
+    bypass_scale: float = 0.66
+    dropout: float = 0.1
+    subsampling_factor: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernels", tuple(self.kernels))
+        object.__setattr__(self, "dilations", tuple(self.dilations))
+        if len(self.kernels) != len(self.dilations) or not self.kernels:
+            raise ValueError("kernels and dilations must be non-empty and of the same length")
+        if any(k % 2 == 0 or k < 1 for k in self.kernels) or any(d < 1 for d in self.dilations):
+            raise ValueError("kernels must be odd and positive, dilations positive")
+        if self.subsampling_factor < 1:
+            raise ValueError("subsampling_factor must be >= 1")
+
+    @property
+    def context(self) -> int:
+        """Frames of context on each side: ``sum((k - 1) / 2 * d)``."""
+        return sum((k - 1) // 2 * d for k, d in zip(self.kernels, self.dilations))
+
+
+class _TdnnLayer(nn.Module):
+    """Conv1d (valid) -> ReLU -> BatchNorm -> dropout, on ``[N, C, T]``."""
+
+    def __init__(self, in_dim: int, out_dim: int, kernel: int, dilation: int, dropout: float, stride: int = 1):
+        super().__init__()
+        self.conv = nn.Conv1d(in_dim, out_dim, kernel, dilation=dilation, stride=stride)
+        self.norm = nn.BatchNorm1d(out_dim)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.norm(torch.relu(self.conv(x))))
+
+
+class _TdnnFLayer(nn.Module):
+    """Factored TDNN layer: the kernel's taps split around a bottleneck.
+
+    ``kernel`` taps at offsets ``-c*d .. c*d`` (c = (kernel-1)/2) become a first factor over the
+    left half ``-c*d .. 0`` into the bottleneck (kept semi-orthogonal) and a second over the right
+    half ``0 .. c*d`` back to ``hidden_dim`` (Kaldi's ``tdnnf-layer`` with time-stride d), then
+    ReLU, BatchNorm, dropout, plus ``bypass_scale`` times the input frame at the same time.
+    """
+
+    def __init__(self, dim: int, bottleneck: int, kernel: int, dilation: int, dropout: float,
+                 bypass_scale: float, stride: int = 1):
+        super().__init__()
+        half = (kernel - 1) // 2 + 1
+        self.context = (kernel - 1) // 2 * dilation
+        self.stride = stride
+        self.factor1 = nn.Conv1d(dim, bottleneck, half, dilation=dilation, bias=False)
+        self.factor2 = nn.Conv1d(bottleneck, dim, half, dilation=dilation, stride=stride)
+        self.norm = nn.BatchNorm1d(dim)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.bypass_scale = bypass_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.drop(self.norm(torch.relu(self.factor2(self.factor1(x)))))
+        c = self.context
+        bypass = x[:, :, c : x.shape[2] - c : self.stride] if c else x[:, :, :: self.stride]
+        return y + self.bypass_scale * bypass
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        """One step of Povey et al. 2018's update towards a semi-orthogonal first factor.
+
+        With M the ``[bottleneck, dim * taps]`` matrix, P = M M^T and alpha^2 = tr(P P^T) / tr(P),
+        M <- M - 1 / (2 alpha^2) (P - alpha^2 I) M (section 2.2, "floating" scale, nu = 1/8).
+        """
+        w = self.factor1.weight
+        m = w.reshape(w.shape[0], -1)
+        p = m @ m.t()
+        alpha2 = (p * p).sum() / p.trace().clamp(min=1e-10)
+        q = p - alpha2 * torch.eye(p.shape[0], dtype=p.dtype, device=p.device)
+        w.copy_((m - (q @ m) / (2 * alpha2)).reshape_as(w))
+
+
+class TdnnAcousticModel(AcousticModel):
+    """TDNN / TDNN-F: ``[N, l + T + r, F]`` -> ``[N, ceil(T / f), S]`` log-posteriors.
+
+    Feed-forward: output j sees input frames ``j*f .. j*f + l + r`` with ``l = r =``
+    :attr:`TdnnConfig.context`.
+    """
+
+    default_chunk_frames = 8  # Kaldi's frames-per-eg for TDNNs
+
+    def __init__(self, config: TdnnConfig):
+        super().__init__(config)
+        self.left_context = self.right_context = config.context
+        self.subsampling_factor = config.subsampling_factor
+        layers: List[nn.Module] = []
+        n = len(config.kernels)
+        for i, (k, d) in enumerate(zip(config.kernels, config.dilations)):
+            stride = config.subsampling_factor if i == n - 1 else 1
+            if i > 0 and config.bottleneck_dim > 0:
+                layers.append(_TdnnFLayer(config.hidden_dim, config.bottleneck_dim, k, d, config.dropout,
+                                          config.bypass_scale, stride))
+            else:
+                in_dim = config.feat_dim if i == 0 else config.hidden_dim
+                layers.append(_TdnnLayer(in_dim, config.hidden_dim, k, d, config.dropout, stride))
+        self.layers = nn.Sequential(*layers)
+        self.output = nn.Linear(config.hidden_dim, config.num_pdfs)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """See :class:`AcousticModel`."""
+        y = self.layers(x.transpose(1, 2)).transpose(1, 2)  # [N, T_out, C]
+        return torch.log_softmax(self.output(y), dim=-1), self.output_lengths(lengths)
+
+    def after_optimizer_step(self, step: int) -> None:
+        """Every 4th step, move the TDNN-F bottleneck factors towards semi-orthogonality (as
+        Kaldi does every few minibatches)."""
+        if step % 4 == 0:
+            for layer in self.layers:
+                if isinstance(layer, _TdnnFLayer):
+                    layer.constrain()
+

@@ -1,0 +1,108 @@
+"""The training engine as a process: exact resume after SIGKILL, and data-parallel training of two
+CPU processes under torchrun (gloo)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hybrid_asr.features import FeatureConfig, FeatureStore, compute_feature_store
+from hybrid_asr.hmm import HmmTopology
+from hybrid_asr.hmm.alignment import Alignments
+from hybrid_asr.utils import load_state
+
+BIN = Path(sys.executable).parent
+
+
+def _tone(freq, seconds, rate=8000, seed=0):
+    t = torch.arange(int(seconds * rate)) / rate
+    noise = torch.randn(t.numel(), generator=torch.Generator().manual_seed(seed))
+    return 3000 * torch.sin(2 * torch.pi * freq * t) + 300 * noise
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    """A feature store of 40 two-tone utterances and an alignment dir labelling the tones 0 / 1."""
+    root = tmp_path_factory.mktemp("engine")
+    segs = []
+    for i in range(40):
+        wave = torch.cat([_tone(200 + 10 * i, 0.6, seed=i), _tone(2500 + 20 * i, 0.6, seed=100 + i)])
+        segs.append((f"u{i:02d}", f"s{i % 4}", "X", lambda rate, w=wave: w))
+    compute_feature_store(segs, FeatureConfig(sample_rate=8000, num_mel_bins=23), root / "feats")
+    store = FeatureStore(root / "feats")
+    alis = {u.id: np.array([0] * (u.frames // 2) + [1] * (u.frames - u.frames // 2), dtype=np.int32)
+            for u in store.utterances}
+    HmmTopology(["SIL"], [1], [2]).save(root / "ali" / "topology.json")
+    Alignments(alis).save(root / "ali" / "ali.npz")
+    return root
+
+
+def _train_cmd(task, out, *extra):
+    return [str(BIN / "hybrid-asr"), "train", str(task / "feats"), str(task / "ali"), str(out), "--epochs", "3",
+            "--batch-size", "32", "--hidden-dim", "64", "--num-layers", "2", "--left-context", "2",
+            "--right-context", "2", "--checkpoint-every", "20", "--seed", "7", *extra]
+
+
+def _final_weights(out):
+    return torch.load(out / "model.pt", weights_only=True)
+
+
+def test_resume_after_sigkill_reaches_the_same_weights(task, tmp_path):
+    reference = tmp_path / "ref"
+    subprocess.run(_train_cmd(task, reference), check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(task, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = killed / "checkpoints" / "latest"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if latest.is_file() and latest.read_text().startswith("step-") and \
+                int(latest.read_text().split("-")[1].split(".")[0]) >= 40:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model.pt").exists()
+    state = load_state(killed / "checkpoints" / latest.read_text().strip())
+    assert not state["epoch_done"] and 0 < state["batch"]  # killed inside an epoch
+    result = subprocess.run(_train_cmd(task, killed, "--resume"), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming at epoch" in result.stderr
+    ref, got = _final_weights(reference), _final_weights(killed)
+    assert set(ref) == set(got)
+    for name in ref:
+        assert torch.equal(ref[name], got[name]), name
+    ref_rows = [json.loads(x) for x in (reference / "metrics.jsonl").read_text().splitlines()]
+    got_rows = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["train_loss"] for r in got_rows] == pytest.approx([r["train_loss"] for r in ref_rows], rel=1e-9)
+
+
+def test_two_gloo_processes_under_torchrun_match_one_process(task, tmp_path):
+    """Two ranks end with identical weights, and their loss trajectory is the one-process run's
+    with the same global batch (DDP averages the two half-batch gradients; relative 1e-4)."""
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    single, double = tmp_path / "single", tmp_path / "ddp"
+    subprocess.run([sys.executable, str(worker), str(task / "feats"), str(task / "ali"), str(single)],
+                   check=True, capture_output=True, env=env)
+    result = subprocess.run([str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", str(worker),
+                             str(task / "feats"), str(task / "ali"), str(double)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((double / "training.json").read_text())
+    assert info["world_size"] == 2 and info["chunks_per_batch"] == 4
+    w0 = torch.load(double / "rank-0-weights.pt", weights_only=True)
+    w1 = torch.load(double / "rank-1-weights.pt", weights_only=True)
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    one = [json.loads(x)["train_loss"] for x in (single / "metrics.jsonl").read_text().splitlines()]
+    two = [json.loads(x)["train_loss"] for x in (double / "metrics.jsonl").read_text().splitlines()]
+    assert len(two) == 2 and two == pytest.approx(one, rel=1e-4)
+    ref = torch.load(single / "rank-0-weights.pt", weights_only=True)
+    assert all(torch.allclose(w0[k], v, atol=1e-4) for k, v in ref.items())
