@@ -140,6 +140,17 @@ def load_state(path: PathLike):
     return decode(skeleton)
 
 
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar that stays quiet when stderr is not a terminal (a recipe's log file
+    gets the stage's own log lines instead of carriage-return updates). Same arguments as tqdm."""
+    import sys
+
+    from tqdm import tqdm
+
+    kwargs.setdefault("disable", not sys.stderr.isatty())
+    return tqdm(iterable, **kwargs)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Configure the root logger with a timestamped one-line format."""
     logging.basicConfig(

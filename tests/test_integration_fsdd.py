@@ -114,3 +114,38 @@ def test_build_tree_command_on_real_alignments(exp):
     pdfs = {tree.pdf_id(left, "S", right, s) for left in ("IH", "<b>") for right in ("EH", "<b>") for s in range(3)}
     assert all(0 <= p < tree.num_pdfs for p in pdfs)
     assert "?" in (exp / "tree" / "tree.txt").read_text()
+
+
+def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
+    """Two shards merged (array-job style) and --nj 2 (local processes) give exactly the single
+    job's alignments, transition probabilities, hypotheses and WER."""
+    import numpy as np
+
+    from hybrid_asr.hmm.alignment import load_alignment_dir
+
+    for i in range(2):
+        run("align", exp / "fbank/train", exp / "lang", tmp_path / f"ali_s{i}", "--model", exp / "dnn1",
+            "--num-shards", 2, "--shard-index", i)
+    run("merge-alignments", tmp_path / "ali_merged", tmp_path / "ali_s0", tmp_path / "ali_s1")
+    run("align", exp / "fbank/train", exp / "lang", tmp_path / "ali_nj", "--model", exp / "dnn1", "--nj", 2)
+    one_ali, one_marks, one_topo = load_alignment_dir(exp / "ali1")
+    halves = [load_alignment_dir(tmp_path / f"ali_s{i}")[0] for i in range(2)]
+    assert len(halves[0]) + len(halves[1]) == len(one_ali) and min(len(h) for h in halves) > 0
+    for d in ("ali_merged", "ali_nj"):
+        ali, marks, topo = load_alignment_dir(tmp_path / d)
+        assert set(ali) == set(one_ali)
+        assert all(np.array_equal(ali[u], one_ali[u]) and np.array_equal(marks[u], one_marks[u]) for u in ali)
+        assert topo.self_loop_prob == one_topo.self_loop_prob
+        assert not (tmp_path / d / "shards").exists()
+    for i in range(2):
+        run("decode-dataset", exp / "dnn2", exp / "fbank/test", tmp_path / f"dec_s{i}", "--acoustic-scales", "0.5",
+            "--num-shards", 2, "--shard-index", i)
+        assert not (tmp_path / f"dec_s{i}" / "decode_stats.json").exists()  # a shard alone is not scored
+    run("merge-decodes", exp / "dnn2", tmp_path / "dec_merged", tmp_path / "dec_s0", tmp_path / "dec_s1")
+    run("decode-dataset", exp / "dnn2", exp / "fbank/test", tmp_path / "dec_nj", "--acoustic-scales", "0.5",
+        "--nj", 2)
+    one = json.loads((exp / "decode" / "decode_stats.json").read_text())
+    for d in ("dec_merged", "dec_nj"):
+        assert (tmp_path / d / "hyp_ac0.5.txt").read_text() == (exp / "decode" / "hyp_ac0.5.txt").read_text()
+        stats = json.loads((tmp_path / d / "decode_stats.json").read_text())
+        assert stats["wer"] == one["wer"] and stats["utterances"] == one["utterances"]

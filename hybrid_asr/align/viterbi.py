@@ -6,11 +6,11 @@ from typing import Dict, List, Sequence, Tuple
 import k2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from hybrid_asr.hmm.alignment import FrameAlignment
 from hybrid_asr.likelihoods import pad_scores
 from hybrid_asr.graph.training import TrainingGraphCompiler
+from hybrid_asr.utils import progress
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def align_dataset(
     """
     done: Dict[str, FrameAlignment] = {}
     failed: List[str] = []
-    for start in tqdm(range(0, len(utts), batch_size), desc="align", unit="batch"):
+    for start in progress(range(0, len(utts), batch_size), desc="align", unit="batch"):
         batch = utts[start : start + batch_size]
         alis = viterbi_align(compiler, [t for _, t in batch], [score_fn(u) for u, _ in batch])
         for (utt, _), ali in zip(batch, alis):

@@ -157,12 +157,21 @@ def _align(args) -> int:
     from hybrid_asr.features import FeatureStore
     from hybrid_asr.lang import Lang
 
+    from hybrid_asr.stages.shards import Shard
+
     store, lang = FeatureStore(args.feats_dir), Lang(args.lang_dir)
     if args.flat_start:
         flat_start(store, lang, args.out_dir, args.num_states, args.sil_states)
     else:
-        realign(store, lang, args.model, args.out_dir)
+        realign(store, lang, args.model, args.out_dir, shard=Shard(args.shard_index, args.num_shards), nj=args.nj)
     return 0
+
+
+def _add_shard_options(p) -> None:
+    p.add_argument("--nj", type=int, default=1, help="parallel local jobs (processes), merged at the end")
+    p.add_argument("--num-shards", type=int, default=1,
+                   help="split the utterances into this many shards (e.g. a Slurm array job) ...")
+    p.add_argument("--shard-index", type=int, default=0, help="... and process only this one (0-based)")
 
 
 def add_align(sub) -> None:
@@ -176,7 +185,22 @@ def add_align(sub) -> None:
     how.add_argument("--model", help="model directory to align with")
     p.add_argument("--num-states", type=int, default=3, help="HMM states per phone (flat start)")
     p.add_argument("--sil-states", type=int, default=None, help="HMM states of SIL (flat start)")
+    _add_shard_options(p)
     p.set_defaults(func=_align)
+
+
+def _merge_alignments(args) -> int:
+    from hybrid_asr.stages.align import merge_alignment_dirs
+
+    merge_alignment_dirs(args.shard_dirs, args.out_dir)
+    return 0
+
+
+def add_merge_alignments(sub) -> None:
+    p = sub.add_parser("merge-alignments", help="combine the alignment dirs of sharded 'align' jobs into one")
+    p.add_argument("out_dir")
+    p.add_argument("shard_dirs", nargs="+")
+    p.set_defaults(func=_merge_alignments)
 
 
 _MODEL_SKIP = ("feat_dim", "num_pdfs")
@@ -256,8 +280,10 @@ def add_make_graph(sub) -> None:
 def _decode_dataset(args) -> int:
     from hybrid_asr.stages.evaluate import evaluate_store
 
+    from hybrid_asr.stages.shards import Shard
+
     evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
-                   args.store_best)
+                   args.store_best, Shard(args.shard_index, args.num_shards), args.nj)
     return 0
 
 
@@ -273,7 +299,25 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("--max-frames", type=int, default=3000, help="frames per k2 batch")
     p.add_argument("--store-best", action="store_true",
                    help="store the best acoustic scale of the sweep as the model's default (decode on dev)")
+    _add_shard_options(p)
     p.set_defaults(func=_decode_dataset)
+
+
+def _merge_decodes(args) -> int:
+    from hybrid_asr.stages.evaluate import merge_decode_dirs, score_decode_dir
+
+    merge_decode_dirs(args.shard_dirs, args.out_dir)
+    score_decode_dir(args.out_dir, args.model_dir, args.store_best)
+    return 0
+
+
+def add_merge_decodes(sub) -> None:
+    p = sub.add_parser("merge-decodes", help="combine and score the decode dirs of sharded 'decode-dataset' jobs")
+    p.add_argument("model_dir")
+    p.add_argument("out_dir")
+    p.add_argument("shard_dirs", nargs="+")
+    p.add_argument("--store-best", action="store_true", help="store the best acoustic scale as the model's default")
+    p.set_defaults(func=_merge_decodes)
 
 
 def _score(args) -> int:
@@ -433,6 +477,5 @@ def add_align_audio(sub) -> None:
 
 
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_prepare_lang, add_align,
-            add_train,
-            add_make_graph, add_decode_dataset, add_score, add_decode, add_plot_alignment, add_build_tree,
-            add_convert_ali, add_ali_to_ctm, add_align_audio]
+            add_merge_alignments, add_train, add_make_graph, add_decode_dataset, add_merge_decodes, add_score,
+            add_decode, add_plot_alignment, add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -15,7 +15,7 @@ from lhotse import Recording, RecordingSet, SupervisionSet
 from lhotse.audio.utils import AudioLoadingError
 
 from hybrid_asr.errors import InputError
-from hybrid_asr.utils import atomic_path
+from hybrid_asr.utils import atomic_path, progress
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +212,7 @@ def download_and_extract(url: str, target_dir: Path) -> None:
         InputError: the archive holds a member that would be written outside ``target_dir``.
         urllib.error.URLError: the download failed.
     """
-    from tqdm import tqdm
-
+    
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
     archive = target_dir / url.rstrip("/").split("/")[-1]
@@ -226,7 +225,7 @@ def download_and_extract(url: str, target_dir: Path) -> None:
         with atomic_path(archive) as tmp:
             with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=archive.name) as bar:
+                with progress(total=total, unit="B", unit_scale=True, desc=archive.name) as bar:
                     for chunk in iter(lambda: response.read(1 << 20), b""):
                         out.write(chunk)
                         bar.update(len(chunk))

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import k2
-from tqdm import tqdm
 
 from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.likelihoods import audio_log_likelihoods, log_likelihoods
 from hybrid_asr.decoding.search import SearchConfig, decode_scores
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
+from hybrid_asr.utils import progress
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ def decode_store(
     searches: Sequence[SearchConfig],
     cmvn: Optional[str] = None,
     max_frames: int = 3000,
+    utt_ids: Optional[Sequence[str]] = None,
 ) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
     """Decode every utterance of a store, once per search setting (acoustic scales share scores).
 
@@ -69,22 +70,23 @@ def decode_store(
         cmvn: ``"utterance"``, ``"speaker"`` (the store's per-speaker statistics) or ``"global"``
             (the model's training statistics); default the model's own mode.
         max_frames: frames per k2 batch (bounds memory, see K2_NOTES).
+        utt_ids: decode only these utterances (default: all, in store order).
 
     Returns:
         ``(per search setting {utt_id: word ids}, timing)``.
     """
     cmvn = cmvn or bundle.feature_config.cmvn
     timing = DecodeTiming()
-    utts = store.utterances
+    utts = store.utterances if utt_ids is None else [store.utterance(u) for u in utt_ids]
     results: List[Dict[str, List[int]]] = [{} for _ in searches]
     start = time.time()
     scores = {u.id: log_likelihoods(bundle.model, store.normalized(u.id, cmvn, bundle.cmvn), bundle.log_priors)
-              for u in tqdm(utts, desc="acoustic scores", unit="utt")}
+              for u in progress(utts, desc="acoustic scores", unit="utt")}
     timing.model_seconds = time.time() - start
     timing.audio_seconds = sum(u.frames for u in utts) * store.config.frame_shift_ms / 1000
     for k, search in enumerate(searches):
         start = time.time()
-        for batch in tqdm(list(frame_batches([u.frames for u in utts], max_frames)),
+        for batch in progress(list(frame_batches([u.frames for u in utts], max_frames)),
                           desc=f"search ac={search.acoustic_scale}", unit="batch"):
             ids = [utts[i].id for i in batch]
             for utt, words in zip(ids, decode_scores(hlg, [scores[u] for u in ids], search)):

@@ -19,14 +19,13 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from hybrid_asr.errors import HybridAsrError, InputError
 from hybrid_asr.features.audio import load_audio
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.features.extract import compute_features
-from hybrid_asr.utils import atomic_path, write_text_atomic
+from hybrid_asr.utils import atomic_path, progress, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +153,7 @@ def compute_feature_store(
     chunks, entries, failed = [], [], []
     per_speaker: Dict[str, List[CmvnStats]] = {}
     offset = 0
-    for utt_id, speaker, text, loader in tqdm(segments, desc=f"features {out_dir.name}", unit="utt"):
+    for utt_id, speaker, text, loader in progress(segments, desc=f"features {out_dir.name}", unit="utt"):
         try:
             wave = loader(config.sample_rate)
             feats = compute_features(wave, config)

@@ -8,20 +8,21 @@ An alignment directory holds ``ali.npz`` (:class:`Alignments`: pdf-id per frame)
 
 import logging
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Sequence, Union
 
 from hybrid_asr.align.flat_start import flat_start_alignment
-from hybrid_asr.hmm.alignment import Alignments, load_alignment_dir, monophone_marks, upsample_alignment
 from hybrid_asr.align.viterbi import align_dataset
 from hybrid_asr.bundle import ModelBundle
-from hybrid_asr.likelihoods import log_likelihoods
 from hybrid_asr.errors import AlignmentError, HybridAsrError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
+from hybrid_asr.hmm.alignment import Alignments, load_alignment_dir, monophone_marks, upsample_alignment
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.lexicon import SIL
+from hybrid_asr.likelihoods import log_likelihoods
+from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,9 @@ def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
     topo.save(out / "topology.json")
     if tree is not None:
         tree.save(out / "tree.json")
-    write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in failed))
-    Alignments(marks).save(out / "phones.npz")
-    Alignments(alis).save(out / "ali.npz")  # last: its presence marks a complete directory
+    write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in sorted(failed)))
+    Alignments(dict(sorted(marks.items()))).save(out / "phones.npz")
+    Alignments(dict(sorted(alis.items()))).save(out / "ali.npz")  # last: its presence marks a complete directory
     frames = sum(len(a) for a in alis.values())
     log.info("aligned %d utterances (%d frames), %d failed -> %s", len(alis), frames, len(failed), out)
 
@@ -73,23 +74,35 @@ def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_s
 
 
 def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_dir: Union[str, Path],
-            batch_size: int = 16) -> None:
+            batch_size: int = 16, shard: Shard = Shard(), nj: int = 1) -> None:
     """Viterbi-align every utterance with a trained model (acoustic scale 1, transition scale 1).
 
     Args:
-        store: features of the utterances (per-speaker CMVN applied).
+        store: features of the utterances (the model's CMVN mode applied).
         lang: lang directory (L, words).
         model_dir: model bundle (acoustic model, priors, topology).
         out_dir: alignment directory to write.
         batch_size: utterances per k2 intersection.
+        shard: align only this shard's utterances (a complete directory for them; combine the
+            shards with :func:`merge_alignment_dirs`).
+        nj: run ``nj`` local shard processes and merge them into ``out_dir``.
     """
+    if nj > 1:
+        dirs = shard_dirs(out_dir, nj)
+        run_local_shards(_realign_job, [(str(store.path), str(lang.path), str(model_dir), str(d), batch_size,
+                                         Shard(i, nj)) for i, d in enumerate(dirs)], nj)
+        merge_alignment_dirs(dirs, out_dir)
+        remove_shard_dirs(out_dir)
+        return
     bundle = ModelBundle.load(model_dir)
     compiler = TrainingGraphCompiler(lang, bundle.topology, bundle.make_h())
+
     def score(utt):
         feats = store.normalized(utt, bundle.feature_config.cmvn, bundle.cmvn)
         return log_likelihoods(bundle.model, feats, bundle.log_priors)
 
-    done, failed = align_dataset(compiler, [(u.id, u.text) for u in store.utterances], score, batch_size)
+    utts = shard.select([(u.id, u.text) for u in store.utterances])
+    done, failed = align_dataset(compiler, utts, score, batch_size)
     factor = bundle.model.subsampling_factor
     done = {u: upsample_alignment(a, factor, store.utterance(u).frames) for u, a in done.items()}
     alis = {u: a.pdfs for u, a in done.items()}
@@ -97,6 +110,38 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
     if bundle.tree is None:  # senone alignments do not identify HMM states: keep the transitions
         topo.estimate_transitions(alis.values())
     _save(Path(out_dir), alis, {u: a.phone_marks for u, a in done.items()}, topo, failed, bundle.tree)
+
+
+def _realign_job(feats_dir: str, lang_dir: str, model_dir: str, out_dir: str, batch_size: int, shard: Shard) -> None:
+    realign(FeatureStore(feats_dir), Lang(lang_dir), model_dir, out_dir, batch_size, shard)
+
+
+def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str, Path]) -> None:
+    """Combine the alignment directories of the shards of one realignment into one.
+
+    The result equals a single job's: the union of the alignments and failures, and for a
+    monophone model the transition probabilities re-estimated from all of them.
+
+    Raises:
+        InputError: a shard directory is incomplete.
+        HybridAsrError: the shards come from different models (topology or tree differ).
+    """
+    alis, marks, failed = {}, {}, []
+    topo, tree = None, None
+    for d in map(Path, shard_dirs):
+        a, m, t = load_alignment_dir(d)
+        tr = DecisionTree.load(d / "tree.json") if (d / "tree.json").is_file() else None
+        if topo is None:
+            topo, tree = t, tr
+        elif t.phones != topo.phones or (tr is None) != (tree is None):
+            raise HybridAsrError(f"{d}: alignments of another model than {shard_dirs[0]}")
+        alis.update(a.items())
+        marks.update(m.items())
+        if (d / "failed.txt").is_file():
+            failed += (d / "failed.txt").read_text().split()
+    if tree is None:
+        topo.estimate_transitions(alis.values())
+    _save(Path(out_dir), alis, marks, topo, failed, tree)
 
 
 def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path]) -> None:

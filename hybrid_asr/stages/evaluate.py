@@ -1,18 +1,126 @@
-"""Decode a test set and score it: hypotheses, WER reports and timing for each acoustic scale."""
+"""Decode a feature store and score it: hypotheses, WER reports and timing for each acoustic scale.
+
+A decode directory holds ``ref.txt``; per acoustic scale ``hyp_ac<scale>.txt``; ``timing.json``
+(utterances, audio, model and search seconds, scales; written last by the decoding job); and,
+once scored, ``wer_ac<scale>.txt``, ``wer_ac<scale>_details.txt`` (per-utterance REF/HYP
+alignment) and ``decode_stats.json`` (RTF and WER per scale, the best scale; written last).
+Sharded decoding writes one decode directory per shard; :func:`merge_decode_dirs` concatenates
+them and the scoring is then that of a single job.
+"""
 
 import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from hybrid_asr.bundle import ModelBundle, load_graph, save_search_config
 from hybrid_asr.decoding.dataset import decode_store
+from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
-from hybrid_asr.scoring import score, write_report, write_transcripts
+from hybrid_asr.scoring import read_transcripts, score, write_report, write_transcripts
+from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
+
+
+def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],
+                  acoustic_scales: Optional[Sequence[float]] = None, cmvn: Optional[str] = None,
+                  max_frames: int = 3000, shard: Shard = Shard()) -> None:
+    """Decode the utterances of ``shard`` and write ``ref.txt``, ``hyp_ac<scale>.txt`` and
+    ``timing.json`` (last) into ``out_dir``; see :func:`evaluate_store` for the arguments."""
+    out = Path(out_dir)
+    bundle = ModelBundle.load(model_dir)
+    hlg, words, search = load_graph(model_dir)
+    store = FeatureStore(feats_dir)
+    scales = list(acoustic_scales) if acoustic_scales else [search.acoustic_scale]
+    utts = shard.select(store.utterances)
+    results, timing = decode_store(bundle, hlg, store, [replace(search, acoustic_scale=s) for s in scales],
+                                   cmvn, max_frames, [u.id for u in utts])
+    write_transcripts(out / "ref.txt", {u.id: u.text.split() for u in utts})
+    for scale, hyp_ids in zip(scales, results):
+        write_transcripts(out / f"hyp_ac{scale:g}.txt", {u: [words.get(i) for i in ids] for u, ids in hyp_ids.items()})
+    info = {"utterances": len(utts), "audio_seconds": timing.audio_seconds, "model_seconds": timing.model_seconds,
+            "search_seconds": {f"{s:g}": t for s, t in zip(scales, timing.search_seconds)},
+            "cmvn": cmvn or bundle.feature_config.cmvn}
+    write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
+    log.info("decoded %.1f s of audio: acoustic model %.1f s, search %s s", timing.audio_seconds,
+             timing.model_seconds, ", ".join(f"{t:.1f}" for t in timing.search_seconds))
+
+
+def _decode_job(model_dir: str, feats_dir: str, out_dir: str, scales, cmvn, max_frames: int, shard: Shard) -> None:
+    decode_to_dir(model_dir, feats_dir, out_dir, scales, cmvn, max_frames, shard)
+
+
+def _timing(d: Path) -> dict:
+    if not (d / "timing.json").is_file():
+        raise InputError(d, "not a complete decode directory (timing.json missing)")
+    return json.loads((d / "timing.json").read_text())
+
+
+def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str, Path]) -> None:
+    """Concatenate the references, hypotheses and timings of decode directories (the shards of
+    one decode) into ``out_dir``, which :func:`score_decode_dir` then scores.
+
+    Raises:
+        InputError: a shard is incomplete, or the shards used different acoustic scales.
+    """
+    out = Path(out_dir)
+    timings = [_timing(Path(d)) for d in shard_dirs]
+    scales = list(timings[0]["search_seconds"])
+    if any(list(t["search_seconds"]) != scales for t in timings):
+        raise InputError(shard_dirs[0], "the shards were decoded at different acoustic scales")
+    refs: Dict[str, List[str]] = {}
+    for d in shard_dirs:
+        refs.update(read_transcripts(Path(d) / "ref.txt"))
+    write_transcripts(out / "ref.txt", refs)
+    for s in scales:
+        hyps: Dict[str, List[str]] = {}
+        for d in shard_dirs:
+            hyps.update(read_transcripts(Path(d) / f"hyp_ac{s}.txt"))
+        write_transcripts(out / f"hyp_ac{s}.txt", hyps)
+    info = {"utterances": sum(t["utterances"] for t in timings),
+            "audio_seconds": sum(t["audio_seconds"] for t in timings),
+            "model_seconds": sum(t["model_seconds"] for t in timings),
+            "search_seconds": {s: sum(t["search_seconds"][s] for t in timings) for s in scales},
+            "cmvn": timings[0]["cmvn"], "shards": len(timings)}
+    write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
+
+
+def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, Path]] = None,
+                     store_best: bool = False) -> Dict[float, float]:
+    """Score a decode directory: WER reports per acoustic scale, ``decode_stats.json`` (last), a
+    summary line per scale printed; with ``store_best`` the best scale becomes the default of
+    ``model_dir`` (its ``search_config.json``).
+
+    Returns:
+        ``{acoustic scale: WER %}``.
+
+    Raises:
+        InputError: the directory is incomplete.
+    """
+    out = Path(out_dir)
+    timing = _timing(out)
+    refs = read_transcripts(out / "ref.txt")
+    wers: Dict[float, float] = {}
+    audio = max(timing["audio_seconds"], 1e-9)
+    rtf = {s: (timing["model_seconds"] + t) / audio for s, t in timing["search_seconds"].items()}
+    for s in timing["search_seconds"]:
+        result = score(refs, read_transcripts(out / f"hyp_ac{s}.txt"))
+        write_report(result, out, f"wer_ac{s}")
+        wers[float(s)] = result.wer
+        lines = result.summary().splitlines()
+        print(f"acoustic scale {s}: {lines[0]}  {lines[1]}  RTF {rtf[s]:.4f}")
+    best = min(wers, key=wers.get)
+    stats = {**{k: timing[k] for k in ("utterances", "audio_seconds", "model_seconds", "search_seconds", "cmvn")},
+             "rtf": rtf, "wer": {f"{s:g}": w for s, w in wers.items()}, "best_acoustic_scale": best}
+    write_text_atomic(out / "decode_stats.json", json.dumps(stats, indent=2) + "\n")
+    if store_best and model_dir is not None:
+        _, _, search = load_graph(model_dir)
+        save_search_config(model_dir, replace(search, acoustic_scale=best))
+        log.info("stored acoustic scale %g as the default of %s", best, model_dir)
+    return wers
 
 
 def evaluate_store(
@@ -23,13 +131,11 @@ def evaluate_store(
     cmvn: Optional[str] = None,
     max_frames: int = 3000,
     store_best: bool = False,
+    shard: Shard = Shard(),
+    nj: int = 1,
 ) -> Dict[float, float]:
-    """Decode a feature store with a model directory and write, into ``out_dir``:
-
-    ``ref.txt``; per acoustic scale ``hyp_ac<scale>.txt``, ``wer_ac<scale>.txt`` and
-    ``wer_ac<scale>_details.txt`` (per-utterance REF/HYP alignment); ``decode_stats.json``
-    (audio seconds, model and search seconds, RTF, WER per scale). The WER summary of every
-    scale is printed.
+    """Decode a feature store with a model directory and score it (see the module docstring for
+    what ``out_dir`` receives).
 
     Args:
         model_dir: model directory with a graph.
@@ -40,43 +146,20 @@ def evaluate_store(
         max_frames: frames per k2 batch.
         store_best: write the best acoustic scale of the sweep into the model directory's
             ``search_config.json`` (for a dev set: later decodes then use it by default).
+        shard: decode only this shard, unscored (``merge-decodes`` scores the shards together).
+        nj: decode ``nj`` local shards in parallel processes, merge and score them.
 
     Returns:
-        ``{acoustic scale: WER %}``.
+        ``{acoustic scale: WER %}`` (empty for one shard of several).
     """
-    out = Path(out_dir)
-    bundle = ModelBundle.load(model_dir)
-    hlg, words, search = load_graph(model_dir)
-    store = FeatureStore(feats_dir)
-    scales = list(acoustic_scales) if acoustic_scales else [search.acoustic_scale]
-    results, timing = decode_store(bundle, hlg, store, [replace(search, acoustic_scale=s) for s in scales],
-                                   cmvn, max_frames)
-    refs = {u.id: u.text.split() for u in store.utterances}
-    write_transcripts(out / "ref.txt", refs)
-    wers: Dict[float, float] = {}
-    for k, (scale, hyp_ids) in enumerate(zip(scales, results)):
-        hyps = {u: [words.get(i) for i in ids] for u, ids in hyp_ids.items()}
-        write_transcripts(out / f"hyp_ac{scale:g}.txt", hyps)
-        result = score(refs, hyps)
-        write_report(result, out, f"wer_ac{scale:g}")
-        wers[scale] = result.wer
-        print(f"acoustic scale {scale:g}: {result.summary().splitlines()[0]}  "
-              f"{result.summary().splitlines()[1]}  RTF {timing.rtf(k):.4f}")
-    best = min(wers, key=wers.get)
-    stats = {
-        "utterances": len(store),
-        "audio_seconds": timing.audio_seconds,
-        "model_seconds": timing.model_seconds,
-        "search_seconds": {f"{s:g}": t for s, t in zip(scales, timing.search_seconds)},
-        "rtf": {f"{s:g}": timing.rtf(k) for k, s in enumerate(scales)},
-        "cmvn": cmvn or bundle.feature_config.cmvn,
-        "wer": {f"{s:g}": w for s, w in wers.items()},
-        "best_acoustic_scale": best,
-    }
-    write_text_atomic(out / "decode_stats.json", json.dumps(stats, indent=2) + "\n")
-    if store_best:
-        save_search_config(model_dir, replace(search, acoustic_scale=best))
-        log.info("stored acoustic scale %g as the default of %s", best, model_dir)
-    log.info("decoded %.1f s of audio: acoustic model %.1f s, search %s s", timing.audio_seconds,
-             timing.model_seconds, ", ".join(f"{t:.1f}" for t in timing.search_seconds))
-    return wers
+    if nj > 1:
+        dirs = shard_dirs(out_dir, nj)
+        run_local_shards(_decode_job, [(str(model_dir), str(feats_dir), str(d), acoustic_scales, cmvn, max_frames,
+                                        Shard(i, nj)) for i, d in enumerate(dirs)], nj)
+        merge_decode_dirs(dirs, out_dir)
+        remove_shard_dirs(out_dir)
+    else:
+        decode_to_dir(model_dir, feats_dir, out_dir, acoustic_scales, cmvn, max_frames, shard)
+        if shard.count > 1:
+            return {}
+    return score_decode_dir(out_dir, model_dir, store_best)

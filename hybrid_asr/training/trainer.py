@@ -31,13 +31,12 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from hybrid_asr.errors import InputError
 from hybrid_asr.models.base import AcousticModel
 from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
 from hybrid_asr.training.distributed import DistributedContext
-from hybrid_asr.utils import JsonDataclass, atomic_path, load_state, save_state, write_text_atomic
+from hybrid_asr.utils import JsonDataclass, atomic_path, load_state, progress, save_state, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +216,6 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def _progress_enabled(rank: int) -> bool:
-    return rank == 0 and sys.stderr.isatty()
-
-
 def train_model(
     model: AcousticModel,
     train: ChunkData,
@@ -300,8 +295,8 @@ def train_model(
         n_batches = math.ceil(len(order) / cpb)
         net.train()
         start = time.time()
-        bar = tqdm(train.batches(cpb, order, skip), total=n_batches, initial=skip, desc=f"epoch {epoch}",
-                   unit="batch", leave=False, disable=not _progress_enabled(dist.rank))
+        bar = progress(train.batches(cpb, order, skip), total=n_batches, initial=skip, desc=f"epoch {epoch}",
+                   unit="batch", leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
         for batch_index, (x, y) in enumerate(bar, start=skip):
             step += 1
             for group in opt.param_groups:

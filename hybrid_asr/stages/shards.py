@@ -1,0 +1,67 @@
+"""Splitting a stage into jobs: shard selection, a local process pool for ``--nj``, and the
+directory convention of a sharded run.
+
+A stage run with ``--num-shards K --shard-index i`` handles the utterances ``i, i + K, i + 2K, ...``
+of the store (in store order) and writes a complete output directory for them, e.g. as one task of
+a Slurm array job; a merge command then combines the K directories into the one a single job
+would have written (``hybrid-asr merge-alignments``, ``hybrid-asr merge-decodes``). ``--nj N`` does
+both on one machine: N worker processes (spawned, one torch thread each) write
+``<out>/shards/<i>``, the merge writes ``<out>``, and the shard directories are removed.
+"""
+
+import logging
+import multiprocessing
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Sequence, TypeVar, Union
+
+from hybrid_asr.errors import HybridAsrError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Job ``index`` of ``count`` (0-based).
+
+    Raises:
+        HybridAsrError: ``count < 1`` or ``index`` outside ``[0, count)``.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise HybridAsrError(f"shard index {self.index} is not in 0..{self.count - 1}")
+
+    def select(self, items: Sequence[T]) -> List[T]:
+        """Every ``count``-th item from ``index`` (round robin, so shards have similar sizes)."""
+        return list(items[self.index :: self.count])
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_local_shards(job: Callable[..., object], args: Sequence[tuple], nj: int) -> List[object]:
+    """Run ``job(*a)`` for every ``a`` in ``args`` on ``nj`` spawned processes (one torch thread
+    each); results in order. ``job`` must be a module-level function."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=nj, mp_context=ctx, initializer=_init_worker) as pool:
+        return list(pool.map(job, *zip(*args)))
+
+
+def shard_dirs(out_dir: Union[str, Path], nj: int) -> List[Path]:
+    """``<out>/shards/0 .. nj-1``: where ``--nj`` workers write."""
+    return [Path(out_dir) / "shards" / str(i) for i in range(nj)]
+
+
+def remove_shard_dirs(out_dir: Union[str, Path]) -> None:
+    """Delete ``<out>/shards`` after a successful merge."""
+    shutil.rmtree(Path(out_dir) / "shards", ignore_errors=True)
