@@ -12,6 +12,8 @@ Layout of a store directory (written once per split by :func:`compute_feature_st
 
 import json
 import logging
+import mmap
+import os
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -71,7 +73,53 @@ class FeatureStore:
         self.cmvn: Dict[str, CmvnStats] = {
             spk: CmvnStats.from_dict(d) for spk, d in json.loads((self.path / "cmvn.json").read_text()).items()
         }
-        self.feats = np.load(self.path / "feats.npy", mmap_mode="r")
+        self._feats_path = self.path / "feats.npy"
+        with open(self._feats_path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            self._data_offset = f.tell()
+        if fortran or dtype != np.float32 or len(shape) != 2:
+            raise InputError(self._feats_path, f"expected a C-order float32 [frames, F] array, got {dtype} {shape}")
+        self.num_frames, self.dim = int(shape[0]), int(shape[1])
+        self._fd = os.open(self._feats_path, os.O_RDONLY)
+        self._map: Optional[mmap.mmap] = None
+        self._gathers = 0
+
+    def __del__(self) -> None:
+        if getattr(self, "_map", None) is not None:
+            self._map.close()
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def gather(self, index: np.ndarray) -> np.ndarray:
+        """Frames at arbitrary row indices of ``feats.npy``, float32 ``[*index.shape, F]`` (a
+        copy), through a read-only memory map. Every 32 calls the map's pages are released
+        (``madvise(MADV_DONTNEED)``; the data stays in the page cache), so random access over a
+        whole corpus keeps this process's resident memory bounded."""
+        if self._map is None:
+            self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        data = np.frombuffer(self._map, dtype=np.float32, count=self.num_frames * self.dim,
+                             offset=self._data_offset).reshape(self.num_frames, self.dim)
+        out = data[index]
+        del data
+        self._gathers += 1
+        if self._gathers % 32 == 0 and hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+        return out
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``[start, stop)`` of ``feats.npy`` (all utterances back to back), float32
+        ``[stop - start, F]``. Read with ``os.pread``: the data passes through the page cache
+        only, so reading a whole corpus does not grow this process's memory (as a memory map's
+        touched pages would)."""
+        if not 0 <= start <= stop <= self.num_frames:
+            raise IndexError(f"rows {start}:{stop} outside 0:{self.num_frames}")
+        row_bytes = 4 * self.dim
+        buf = os.pread(self._fd, (stop - start) * row_bytes, self._data_offset + start * row_bytes)
+        return np.frombuffer(bytearray(buf), dtype=np.float32).reshape(stop - start, self.dim)
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -86,7 +134,7 @@ class FeatureStore:
     def raw(self, utt_id: str) -> torch.Tensor:
         """Raw features of one utterance, float32 ``[T, F]``."""
         u = self._by_id[utt_id]
-        return torch.from_numpy(np.array(self.feats[u.offset : u.offset + u.frames]))
+        return torch.from_numpy(self.rows(u.offset, u.offset + u.frames))
 
     @cached_property
     def global_cmvn(self) -> CmvnStats:

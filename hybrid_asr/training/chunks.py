@@ -4,9 +4,10 @@ Every utterance is cut into chunks of C output frames (Kaldi nnet3 "egs": ``fram
 TDNNs, chunk width 20 for LSTMs, 1 here for the DNN, which is frame-level shuffling). A chunk's
 input is its ``C * f`` frames plus the model's left/right context frames, real neighbours inside
 the utterance and copies of the edge frame beyond it. Nothing is loaded up front: each batch
-gathers its rows from the store's memory-mapped ``feats.npy`` and normalizes them with per-
-utterance CMVN statistics (mean and inverse standard deviation, ``[U, F]``), so memory does not
-grow with the corpus beyond the alignments and two integers per chunk. All chunks have one length
+gathers its chunks' rows from the store's memory-mapped ``feats.npy``
+(:meth:`FeatureStore.gather`, which releases the mapped pages as it goes) and normalizes them with per-utterance CMVN statistics (mean and
+inverse standard deviation, ``[U, F]``), so memory does not grow with the corpus beyond the
+alignments and two integers per chunk. All chunks have one length
 (a short utterance's chunk is padded with its edge frames and those targets ignored), so batches
 need no bucketing.
 
@@ -108,10 +109,9 @@ class ChunkData:
         utt = self.chunk_utt[index]
         start = self.chunk_start[index].astype(np.int64)
         rel = (start * self.f - self.left)[:, None] + np.arange(self.input_frames)[None, :]  # [B, L]
-        rel = np.clip(rel, 0, (self.frames[utt] - 1)[:, None])
-        rows = np.asarray(self.store.feats[(self.offsets[utt][:, None] + rel).reshape(-1)], dtype=np.float32)
+        rel = np.clip(rel, 0, (self.frames[utt] - 1)[:, None])  # edge frames repeated beyond the utterance
+        x = torch.from_numpy(self.store.gather(self.offsets[utt][:, None] + rel))  # [B, L, F]
         u = torch.from_numpy(utt.astype(np.int64))
-        x = torch.from_numpy(rows).view(len(index), self.input_frames, -1)
         x = (x - self.mean[u].unsqueeze(1)) * self.inv_std[u].unsqueeze(1)
         y = np.full((len(index), self.chunk), IGNORE, dtype=np.int64)
         for b, (i, s) in enumerate(zip(utt, start)):
