@@ -283,7 +283,7 @@ def _decode_dataset(args) -> int:
     from hybrid_asr.stages.shards import Shard
 
     evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
-                   args.store_best, Shard(args.shard_index, args.num_shards), args.nj)
+                   args.store_best, Shard(args.shard_index, args.num_shards), args.nj, args.chunk_frames)
     return 0
 
 
@@ -299,6 +299,9 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("--max-frames", type=int, default=3000, help="frames per k2 batch")
     p.add_argument("--store-best", action="store_true",
                    help="store the best acoustic scale of the sweep as the model's default (decode on dev)")
+    p.add_argument("--chunk-frames", type=int, default=None,
+                   help="recurrent models: score in chunks of N output frames (0: whole utterances) instead of "
+                   "the model's decode_chunk_frames")
     _add_shard_options(p)
     p.set_defaults(func=_decode_dataset)
 

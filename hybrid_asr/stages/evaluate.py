@@ -18,6 +18,7 @@ from hybrid_asr.bundle import ModelBundle, load_graph, save_search_config
 from hybrid_asr.decoding.dataset import decode_store
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
+from hybrid_asr.likelihoods import decode_chunk_frames
 from hybrid_asr.scoring import read_transcripts, score, write_report, write_transcripts
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
@@ -27,11 +28,13 @@ log = logging.getLogger(__name__)
 
 def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],
                   acoustic_scales: Optional[Sequence[float]] = None, cmvn: Optional[str] = None,
-                  max_frames: int = 3000, shard: Shard = Shard()) -> None:
+                  max_frames: int = 3000, shard: Shard = Shard(), chunk_frames: Optional[int] = None) -> None:
     """Decode the utterances of ``shard`` and write ``ref.txt``, ``hyp_ac<scale>.txt`` and
     ``timing.json`` (last) into ``out_dir``; see :func:`evaluate_store` for the arguments."""
     out = Path(out_dir)
     bundle = ModelBundle.load(model_dir)
+    if chunk_frames is not None and hasattr(bundle.model.config, "decode_chunk_frames"):
+        bundle.model.config = replace(bundle.model.config, decode_chunk_frames=chunk_frames)
     hlg, words, search = load_graph(model_dir)
     store = FeatureStore(feats_dir)
     scales = list(acoustic_scales) if acoustic_scales else [search.acoustic_scale]
@@ -43,14 +46,15 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
         write_transcripts(out / f"hyp_ac{scale:g}.txt", {u: [words.get(i) for i in ids] for u, ids in hyp_ids.items()})
     info = {"utterances": len(utts), "audio_seconds": timing.audio_seconds, "model_seconds": timing.model_seconds,
             "search_seconds": {f"{s:g}": t for s, t in zip(scales, timing.search_seconds)},
-            "cmvn": cmvn or bundle.feature_config.cmvn}
+            "cmvn": cmvn or bundle.feature_config.cmvn, "chunk_frames": decode_chunk_frames(bundle.model)}
     write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
     log.info("decoded %.1f s of audio: acoustic model %.1f s, search %s s", timing.audio_seconds,
              timing.model_seconds, ", ".join(f"{t:.1f}" for t in timing.search_seconds))
 
 
-def _decode_job(model_dir: str, feats_dir: str, out_dir: str, scales, cmvn, max_frames: int, shard: Shard) -> None:
-    decode_to_dir(model_dir, feats_dir, out_dir, scales, cmvn, max_frames, shard)
+def _decode_job(model_dir: str, feats_dir: str, out_dir: str, scales, cmvn, max_frames: int, shard: Shard,
+                chunk_frames: Optional[int]) -> None:
+    decode_to_dir(model_dir, feats_dir, out_dir, scales, cmvn, max_frames, shard, chunk_frames)
 
 
 def _timing(d: Path) -> dict:
@@ -84,7 +88,7 @@ def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str
             "audio_seconds": sum(t["audio_seconds"] for t in timings),
             "model_seconds": sum(t["model_seconds"] for t in timings),
             "search_seconds": {s: sum(t["search_seconds"][s] for t in timings) for s in scales},
-            "cmvn": timings[0]["cmvn"], "shards": len(timings)}
+            "cmvn": timings[0]["cmvn"], "chunk_frames": timings[0].get("chunk_frames", 0), "shards": len(timings)}
     write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
 
 
@@ -113,7 +117,8 @@ def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, P
         lines = result.summary().splitlines()
         print(f"acoustic scale {s}: {lines[0]}  {lines[1]}  RTF {rtf[s]:.4f}")
     best = min(wers, key=wers.get)
-    stats = {**{k: timing[k] for k in ("utterances", "audio_seconds", "model_seconds", "search_seconds", "cmvn")},
+    keys = ("utterances", "audio_seconds", "model_seconds", "search_seconds", "cmvn", "chunk_frames")
+    stats = {**{k: timing.get(k) for k in keys},
              "rtf": rtf, "wer": {f"{s:g}": w for s, w in wers.items()}, "best_acoustic_scale": best}
     write_text_atomic(out / "decode_stats.json", json.dumps(stats, indent=2) + "\n")
     if store_best and model_dir is not None:
@@ -133,6 +138,7 @@ def evaluate_store(
     store_best: bool = False,
     shard: Shard = Shard(),
     nj: int = 1,
+    chunk_frames: Optional[int] = None,
 ) -> Dict[float, float]:
     """Decode a feature store with a model directory and score it (see the module docstring for
     what ``out_dir`` receives).
@@ -148,6 +154,8 @@ def evaluate_store(
             ``search_config.json`` (for a dev set: later decodes then use it by default).
         shard: decode only this shard, unscored (``merge-decodes`` scores the shards together).
         nj: decode ``nj`` local shards in parallel processes, merge and score them.
+        chunk_frames: recurrent models: score in chunks of this many output frames (0: whole
+            utterances) instead of the model's ``decode_chunk_frames``.
 
     Returns:
         ``{acoustic scale: WER %}`` (empty for one shard of several).
@@ -155,11 +163,11 @@ def evaluate_store(
     if nj > 1:
         dirs = shard_dirs(out_dir, nj)
         run_local_shards(_decode_job, [(str(model_dir), str(feats_dir), str(d), acoustic_scales, cmvn, max_frames,
-                                        Shard(i, nj)) for i, d in enumerate(dirs)], nj)
+                                        Shard(i, nj), chunk_frames) for i, d in enumerate(dirs)], nj)
         merge_decode_dirs(dirs, out_dir)
         remove_shard_dirs(out_dir)
     else:
-        decode_to_dir(model_dir, feats_dir, out_dir, acoustic_scales, cmvn, max_frames, shard)
+        decode_to_dir(model_dir, feats_dir, out_dir, acoustic_scales, cmvn, max_frames, shard, chunk_frames)
         if shard.count > 1:
             return {}
     return score_decode_dir(out_dir, model_dir, store_best)
