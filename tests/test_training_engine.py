@@ -106,3 +106,20 @@ def test_two_gloo_processes_under_torchrun_match_one_process(task, tmp_path):
     assert len(two) == 2 and two == pytest.approx(one, rel=1e-4)
     ref = torch.load(single / "rank-0-weights.pt", weights_only=True)
     assert all(torch.allclose(w0[k], v, atol=1e-4) for k, v in ref.items())
+
+
+def test_train_options_come_from_the_configs_and_bad_ones_are_one_line(task, tmp_path, capsys):
+    from hybrid_asr.cli.main import main
+
+    assert main(["train", str(task / "feats"), str(task / "ali"), str(tmp_path / "m"), "--bidirectional"]) == 1
+    err = capsys.readouterr().err
+    assert "--bidirectional do not apply to model type dnn" in err and err.count("\n") == 1
+    assert main(["train", str(task / "feats"), str(task / "ali"), str(tmp_path / "m"), "--optimizer", "rmsprop"]) == 1
+    assert "optimizer must be one of" in capsys.readouterr().err
+    assert main(["train", str(task / "feats"), str(task / "ali"), str(tmp_path / "m"), "--model", "tdnn",
+                 "--kernels", "3,3", "--dilations", "1,2", "--hidden-dim", "8", "--epochs", "1"]) == 0
+    cfg = json.loads((tmp_path / "m" / "model_config.json").read_text())
+    assert cfg["type"] == "tdnn" and cfg["kernels"] == [3, 3] and cfg["hidden_dim"] == 8
+    assert cfg["bottleneck_dim"] == 0  # not given: the dataclass default
+    train_cfg = json.loads((tmp_path / "m" / "train_config.json").read_text())
+    assert train_cfg["epochs"] == 1 and train_cfg["lr"] == 1e-3

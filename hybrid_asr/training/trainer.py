@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from hybrid_asr.errors import InputError
+from hybrid_asr.errors import HybridAsrError, InputError
 from hybrid_asr.models.base import AcousticModel
 from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
 from hybrid_asr.training.distributed import DistributedContext
@@ -139,11 +139,12 @@ def chunks_per_batch(config: TrainConfig, chunk_frames: int, world_size: int = 1
     """Chunks per optimizer step on one rank: ``batch_size // chunk_frames`` split over ranks.
 
     Raises:
-        ValueError: the global batch does not divide evenly among the ranks.
+        HybridAsrError: the global batch does not divide evenly among the ranks.
     """
     total = max(1, config.batch_size // chunk_frames)
     if total % world_size:
-        raise ValueError(f"{total} chunks per batch do not divide among {world_size} ranks")
+        raise HybridAsrError(f"--batch-size {config.batch_size} is {total} chunks of {chunk_frames} frames, which do "
+                             f"not divide among {world_size} ranks")
     return total // world_size
 
 
@@ -345,6 +346,7 @@ def train_model(
             write_text_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
             plot_metrics(history, out / "metrics.png")
         epoch += 1
+    dist.barrier()  # every epoch checkpoint is on disk before any rank reads them
     choice = select_final_weights(model, history, config, ckpt_dir)
     if dist.is_main:
         info = {"parameters": model.num_parameters(), "train_frames": train.num_frames,
