@@ -5,13 +5,11 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Iterator, Type, TypeVar, Union
 
 PathLike = Union[str, Path]
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -30,12 +28,15 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    while True:  # like mkstemp, but created with mode 0666 so the umask gives the usual permissions
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     finally:
         if tmp.exists():

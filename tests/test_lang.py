@@ -102,3 +102,11 @@ def test_G_prefers_frequent_training_sentences(tmp_path):
         return float(lat.get_tot_scores(use_double_scores=True, log_semiring=False)[0])
 
     assert best("AB BA") > best("BA AB") > best("BA BA") > -math.inf
+
+
+def test_lm_order_out_of_range_is_an_error_not_an_exit(tmp_path):
+    from hybrid_asr.errors import HybridAsrError
+    from hybrid_asr.lang.lm import train_arpa
+
+    with pytest.raises(HybridAsrError, match="LM order must be between 1 and 5, got 6"):
+        train_arpa(["A B"], tmp_path / "lm.arpa", order=6)

@@ -27,10 +27,12 @@ def train_arpa(sentences: Iterable[str], out_arpa: Union[str, Path], order: int 
         order: n-gram order, 1..5.
 
     Raises:
-        HybridAsrError: no non-empty sentence.
+        HybridAsrError: no non-empty sentence, or an order outside 1..5.
     """
     from kaldingram import train as kn
 
+    if not 1 <= order <= 5:
+        raise HybridAsrError(f"LM order must be between 1 and 5, got {order}")
     lines = [s.strip() for s in sentences if s.strip()]
     if not lines:
         raise HybridAsrError(f"{out_arpa}: no training text for the language model")
@@ -38,7 +40,10 @@ def train_arpa(sentences: Iterable[str], out_arpa: Union[str, Path], order: int 
     text_file = out_arpa.with_suffix(".train.txt")
     write_text_atomic(text_file, "\n".join(lines) + "\n")
     with atomic_path(out_arpa) as tmp, contextlib.redirect_stderr(io.StringIO()):  # its progress bars
-        kn.main(["--ngram-order", str(order), "--text", str(text_file), "--lm", str(tmp)])
+        try:
+            kn.main(["--ngram-order", str(order), "--text", str(text_file), "--lm", str(tmp)])
+        except SystemExit as e:  # its argparse rejected something: never exit the caller's process
+            raise HybridAsrError(f"{out_arpa}: kaldingram refused the LM options (exit {e.code})") from None
     log.info("trained %d-gram LM on %d sentences -> %s", order, len(lines), out_arpa)
 
 
