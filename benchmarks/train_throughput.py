@@ -117,9 +117,10 @@ def repeated_store(src: Path, ali: Path, times: int, out: Path) -> None:
 
 
 def train_rss(feats: Path, ali: Path, out: Path) -> float:
-    """Peak RSS (MB) of one epoch of ``hybrid-asr train`` (DNN, 1 thread) in a child process."""
+    """Peak RSS (MB) of one epoch of ``hybrid-asr train`` (DNN, 2 threads, batch 1024) in a child process."""
     exe = ROOT / ".venv/bin/hybrid-asr"
-    cmd = [str(exe if exe.exists() else "hybrid-asr"), "train", str(feats), str(ali), str(out), "--epochs", "1"]
+    cmd = [str(exe if exe.exists() else "hybrid-asr"), "--num-threads", "2", "train", str(feats), str(ali), str(out),
+           "--epochs", "1", "--batch-size", "1024"]
     # a fresh parent whose only child is the training, so RUSAGE_CHILDREN is that child's alone
     probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")

@@ -34,7 +34,7 @@ data_dir=data; exp_dir=exp
 train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
 num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
-lm_order=3; transition_scale=0.3; acoustic_scale=0.2; acoustic_scales="0.15,0.2,0.25,0.3"
+lm_order=3; transition_scale=0.3; acoustic_scale=0.2; acoustic_scales="0.1,0.15,0.2,0.25"
 threads=2
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 
