@@ -29,7 +29,7 @@ CONFIGS = {
     "blstm": LstmConfig(F, S, hidden_dim=16, proj_dim=8, num_layers=2, bidirectional=True, left_context=5,
                         right_context=4),
     "cldnn": CldnnConfig(F, S, conv_channels=4, conv_freq=4, conv_time=3, pool_freq=2, linear_dim=8, lstm_dim=8,
-                         proj_dim=4, dnn_dim=8, left_context=4, right_context=0),
+                         proj_dim=4, dnn_dim=8, left_context=4, right_context=2),
 }
 
 

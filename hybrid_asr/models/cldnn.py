@@ -35,7 +35,8 @@ class CldnnConfig(ModelConfig):
         dnn_dim: width of the fully connected layers.
         dnn_layers: fully connected ReLU layers before the output.
         left_context: chunk left context (state warm-up), on top of the convolution's.
-        right_context: chunk right context, on top of the convolution's.
+        right_context: output delay of the (unidirectional) LSTM, on top of the convolution's
+            context, as :attr:`hybrid_asr.models.lstm.LstmConfig.right_context`.
         dropout: dropout after the LSTM and the fully connected layers.
         decode_chunk_frames: as :attr:`hybrid_asr.models.lstm.LstmConfig.decode_chunk_frames`.
     """
@@ -53,7 +54,7 @@ class CldnnConfig(ModelConfig):
     dnn_dim: int = 512
     dnn_layers: int = 1
     left_context: int = 40
-    right_context: int = 0
+    right_context: int = 5
     dropout: float = 0.1
     decode_chunk_frames: int = 0
 
@@ -102,5 +103,5 @@ class CldnnAcousticModel(AcousticModel):
         h = self.linear(c.permute(0, 2, 1, 3).reshape(n, t, ch * bins))
         y = run_lstm(self.lstm, h, (lengths - 2 * self.conv_context).clamp(min=1))
         cfg = self.config
-        y = y[:, cfg.left_context : y.shape[1] - cfg.right_context]
+        y = y[:, cfg.left_context + cfg.right_context :]  # label of frame j read at step l + j + r
         return torch.log_softmax(self.output(self.dnn(y)), dim=-1), self.output_lengths(lengths)

@@ -5,7 +5,8 @@ large scale acoustic modeling": a projection layer after each LSTM layer feeds t
 the next layer, cutting parameters. ``torch.nn.LSTM(proj_size=...)`` implements exactly that cell.
 Trained on chunks with extra context frames whose outputs are discarded (Kaldi's
 ``chunk-left-context`` 40 and, bidirectional, ``chunk-right-context`` 40), so the state at the first
-scored frame is warmed up.
+scored frame is warmed up. A unidirectional model emits the label of frame t at step t + r: Sak et
+al.'s 5-frame output delay (Kaldi's ``label-delay``), which lets it see r frames of the future.
 """
 
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ class LstmConfig(ModelConfig):
         num_layers: stacked LSTM layers.
         bidirectional: BLSTMP instead of LSTMP.
         left_context: extra frames before a chunk (state warm-up; Kaldi chunk-left-context).
-        right_context: extra frames after a chunk (for the backward direction; 0 unidirectional).
+        right_context: frames after a chunk: unidirectional, the output delay (Sak et al. 2014: 5);
+            bidirectional, the chunk right context for the backward direction (Kaldi: 40).
         dropout: dropout between LSTM layers and before the output layer.
         decode_chunk_frames: decoding: 0 scores a whole utterance in one pass (with l/r edge
             frames); N > 0 scores chunks of N output frames, each with its own l/r context frames,
@@ -43,7 +45,7 @@ class LstmConfig(ModelConfig):
     num_layers: int = 3
     bidirectional: bool = False
     left_context: int = 40
-    right_context: int = 0
+    right_context: int = 5
     dropout: float = 0.1
     decode_chunk_frames: int = 0
 
@@ -53,9 +55,10 @@ class LstmConfig(ModelConfig):
 
 
 class LstmAcousticModel(AcousticModel):
-    """(B)LSTMP: ``[N, l + T + r, F]`` -> ``[N, T, S]``: the LSTM runs over all input frames and
-    the outputs of the l + r context frames are dropped. Recurrent: an output depends on every
-    earlier input frame (and, bidirectional, every later one) given to it."""
+    """(B)LSTMP: ``[N, l + T + r, F]`` -> ``[N, T, S]``: the LSTM runs over all input frames; the
+    label of frame j is read at step ``l + j + r`` (unidirectional: output delay r) or ``l + j``
+    (bidirectional). Recurrent: an output depends on every earlier input frame (and,
+    bidirectional, every later one) given to it."""
 
     default_chunk_frames = 20  # Kaldi's chunk-width for (B)LSTMs
 
@@ -73,7 +76,8 @@ class LstmAcousticModel(AcousticModel):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """See :class:`AcousticModel`."""
         y = run_lstm(self.lstm, x, lengths)
-        y = y[:, self.left_context : y.shape[1] - self.right_context]
+        first = self.left_context if self.config.bidirectional else self.left_context + self.right_context
+        y = y[:, first : first + y.shape[1] - self.left_context - self.right_context]
         return torch.log_softmax(self.output(self.drop(y)), dim=-1), self.output_lengths(lengths)
 
 
