@@ -116,11 +116,11 @@ def repeated_store(src: Path, ali: Path, times: int, out: Path) -> None:
             shutil.copy(ali / name, out / "ali" / name)
 
 
-def train_rss(feats: Path, ali: Path, out: Path) -> float:
-    """Peak RSS (MB) of one epoch of ``hybrid-asr train`` (DNN, 2 threads, batch 1024) in a child process."""
+def train_rss(feats: Path, ali: Path, out: Path, threads: int) -> float:
+    """Peak RSS (MB) of one epoch of ``hybrid-asr train`` (DNN, batch 1024) in a child process."""
     exe = ROOT / ".venv/bin/hybrid-asr"
-    cmd = [str(exe if exe.exists() else "hybrid-asr"), "--num-threads", "2", "train", str(feats), str(ali), str(out),
-           "--epochs", "1", "--batch-size", "1024"]
+    cmd = [str(exe if exe.exists() else "hybrid-asr"), "--num-threads", str(threads), "train", str(feats), str(ali),
+           str(out), "--epochs", "1", "--batch-size", "1024"]
     # a fresh parent whose only child is the training, so RUSAGE_CHILDREN is that child's alone
     probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
@@ -137,6 +137,7 @@ def main() -> None:
     p.add_argument("--archs", default=",".join(ARCHS))
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--worker", nargs=2, metavar=("ARCH", "THREADS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -147,7 +148,7 @@ def main() -> None:
           f"{'x dnn':>6} {'peak RSS MB':>11}")
     threads = [int(t) for t in args.threads.split(",")] if args.device == "cpu" else [1]
     base = {}
-    for t in threads:
+    for t in [] if args.skip_speed else threads:
         for arch in args.archs.split(","):
             out = subprocess.run([sys.executable, __file__, "--feats", args.feats, "--ali", args.ali, "--seconds",
                                   str(args.seconds), "--device", args.device, "--worker", arch, str(t)],
@@ -162,8 +163,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         repeated_store(Path(args.feats), Path(args.ali), 4, tmp / "x4")
-        one = train_rss(Path(args.feats), Path(args.ali), tmp / "exp1")
-        four = train_rss(tmp / "x4", tmp / "x4" / "ali", tmp / "exp4")
+        one = train_rss(Path(args.feats), Path(args.ali), tmp / "exp1", threads[-1])
+        four = train_rss(tmp / "x4", tmp / "x4" / "ali", tmp / "exp4", threads[-1])
     print(f"\npeak RSS of one DNN epoch: corpus x1 {one:.0f} MB, corpus x4 {four:.0f} MB, ratio {four / one:.2f} "
           "(target < 1.5)")
 
