@@ -12,7 +12,6 @@ Layout of a store directory (written once per split by :func:`compute_feature_st
 
 import json
 import logging
-import mmap
 import os
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -84,42 +83,37 @@ class FeatureStore:
             raise InputError(self._feats_path, f"expected a C-order float32 [frames, F] array, got {dtype} {shape}")
         self.num_frames, self.dim = int(shape[0]), int(shape[1])
         self._fd = os.open(self._feats_path, os.O_RDONLY)
-        self._map: Optional[mmap.mmap] = None
-        self._gathers = 0
 
     def __del__(self) -> None:
-        if getattr(self, "_map", None) is not None:
-            self._map.close()
         fd = getattr(self, "_fd", None)
         if fd is not None:
             os.close(fd)
 
-    def gather(self, index: np.ndarray) -> np.ndarray:
-        """Frames at arbitrary row indices of ``feats.npy``, float32 ``[*index.shape, F]`` (a
-        copy), through a read-only memory map. Every 32 calls the map's pages are released
-        (``madvise(MADV_DONTNEED)``; the data stays in the page cache), so random access over a
-        whole corpus keeps this process's resident memory bounded."""
-        if self._map is None:
-            self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
-        data = np.frombuffer(self._map, dtype=np.float32, count=self.num_frames * self.dim,
-                             offset=self._data_offset).reshape(self.num_frames, self.dim)
-        out = data[index]
-        del data
-        self._gathers += 1
-        if self._gathers % 32 == 0 and hasattr(self._map, "madvise"):
-            self._map.madvise(mmap.MADV_DONTNEED)
-        return out
+    def read_into(self, out: np.ndarray, start: int) -> None:
+        """Fill ``out`` (a C-contiguous float32 ``[n, F]`` array or view) with frames
+        ``[start, start + n)`` of ``feats.npy`` (one ``preadv``, no copy in between).
+
+        Training reads its chunks this way: the data passes through the page cache only, so
+        reading a whole corpus in random order does not grow this process's resident memory (a
+        memory map's touched pages would, and the kernel maps them in 64 KB runs).
+
+        Raises:
+            IndexError: the rows lie outside the file.
+        """
+        n = out.shape[0]
+        if not 0 <= start <= start + n <= self.num_frames:
+            raise IndexError(f"rows {start}:{start + n} outside 0:{self.num_frames}")
+        row_bytes = 4 * self.dim
+        got = os.preadv(self._fd, [memoryview(out).cast("B")], self._data_offset + start * row_bytes)
+        if got != n * row_bytes:
+            raise InputError(self._feats_path, f"short read at row {start} (file truncated?)")
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Frames ``[start, stop)`` of ``feats.npy`` (all utterances back to back), float32
-        ``[stop - start, F]``. Read with ``os.pread``: the data passes through the page cache
-        only, so reading a whole corpus does not grow this process's memory (as a memory map's
-        touched pages would)."""
-        if not 0 <= start <= stop <= self.num_frames:
-            raise IndexError(f"rows {start}:{stop} outside 0:{self.num_frames}")
-        row_bytes = 4 * self.dim
-        buf = os.pread(self._fd, (stop - start) * row_bytes, self._data_offset + start * row_bytes)
-        return np.frombuffer(bytearray(buf), dtype=np.float32).reshape(stop - start, self.dim)
+        ``[stop - start, F]`` (see :meth:`read_into`)."""
+        out = np.empty((stop - start, self.dim), dtype=np.float32)
+        self.read_into(out, start)
+        return out
 
     def __len__(self) -> int:
         return len(self.utterances)

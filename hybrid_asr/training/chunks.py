@@ -4,8 +4,8 @@ Every utterance is cut into chunks of C output frames (Kaldi nnet3 "egs": ``fram
 TDNNs, chunk width 20 for LSTMs, 1 here for the DNN, which is frame-level shuffling). A chunk's
 input is its ``C * f`` frames plus the model's left/right context frames, real neighbours inside
 the utterance and copies of the edge frame beyond it. Nothing is loaded up front: each batch
-gathers its chunks' rows from the store's memory-mapped ``feats.npy``
-(:meth:`FeatureStore.gather`, which releases the mapped pages as it goes) and normalizes them with per-utterance CMVN statistics (mean and
+reads its chunks' rows from the store's ``feats.npy`` (one ``preadv`` per chunk,
+:meth:`FeatureStore.read_into`) and normalizes them with per-utterance CMVN statistics (mean and
 inverse standard deviation, ``[U, F]``), so memory does not grow with the corpus beyond the
 alignments and two integers per chunk. All chunks have one length
 (a short utterance's chunk is padded with its edge frames and those targets ignored), so batches
@@ -108,11 +108,18 @@ class ChunkData:
         index = np.asarray(index, dtype=np.int64)
         utt = self.chunk_utt[index]
         start = self.chunk_start[index].astype(np.int64)
-        rel = (start * self.f - self.left)[:, None] + np.arange(self.input_frames)[None, :]  # [B, L]
-        rel = np.clip(rel, 0, (self.frames[utt] - 1)[:, None])  # edge frames repeated beyond the utterance
-        x = torch.from_numpy(self.store.gather(self.offsets[utt][:, None] + rel))  # [B, L, F]
+        n_in = self.input_frames
+        buf = np.empty((len(index), n_in, self.mean.shape[1]), dtype=np.float32)
+        for b, (i, s) in enumerate(zip(utt.tolist(), start.tolist())):
+            first = s * self.f - self.left  # relative to the utterance; may lie outside it
+            lo, hi = max(first, 0), min(first + n_in, int(self.frames[i]))
+            self.store.read_into(buf[b, lo - first : hi - first], int(self.offsets[i]) + lo)
+            if lo > first:  # edge frames repeated beyond the utterance
+                buf[b, : lo - first] = buf[b, lo - first]
+            if hi < first + n_in:
+                buf[b, hi - first :] = buf[b, hi - first - 1]
         u = torch.from_numpy(utt.astype(np.int64))
-        x = (x - self.mean[u].unsqueeze(1)) * self.inv_std[u].unsqueeze(1)
+        x = (torch.from_numpy(buf) - self.mean[u].unsqueeze(1)) * self.inv_std[u].unsqueeze(1)
         y = np.full((len(index), self.chunk), IGNORE, dtype=np.int64)
         for b, (i, s) in enumerate(zip(utt, start)):
             tgt = self.targets[i][s : s + self.chunk]
