@@ -109,3 +109,13 @@ def test_monophone_dir_without_phone_marks_derives_them(tmp_path, toy_topo):
     (tmp_path / "tree.json").write_text("{}")  # a senone dir must carry its marks
     with pytest.raises(InputError, match="phones.npz"):
         load_alignment_dir(tmp_path)
+
+
+def test_upsampling_a_subsampled_alignment_restores_the_feature_frame_rate():
+    from hybrid_asr.hmm.alignment import FrameAlignment, upsample_alignment
+
+    ali = FrameAlignment(np.array([4, 4, 7], dtype=np.int32), np.array([2, 0, 5], dtype=np.int32))
+    up = upsample_alignment(ali, 3, 8)
+    assert up.pdfs.tolist() == [4, 4, 4, 4, 4, 4, 7, 7]
+    assert up.phone_marks.tolist() == [2, 0, 0, 0, 0, 0, 5, 0]
+    assert upsample_alignment(ali, 1, 3) is ali

@@ -99,6 +99,7 @@ class FeatureStore:
 
         Raises:
             IndexError: the rows lie outside the file.
+            InputError: the file is shorter than its header says (truncated).
         """
         n = out.shape[0]
         if not 0 <= start <= start + n <= self.num_frames:

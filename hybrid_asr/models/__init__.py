@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Dict, Tuple, Type, Union
 
 from hybrid_asr.errors import InputError
-from hybrid_asr.models.base import AcousticModel, ModelConfig, pad_context, subsample_targets
+from hybrid_asr.models.base import AcousticModel, ModelConfig, pad_context
 from hybrid_asr.models.cldnn import CldnnAcousticModel, CldnnConfig
 from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
 from hybrid_asr.models.lstm import LstmAcousticModel, LstmConfig
@@ -66,4 +66,4 @@ def load_model_config(path: Union[str, Path]) -> ModelConfig:
 
 __all__ = ["MODEL_TYPES", "AcousticModel", "CldnnAcousticModel", "CldnnConfig", "DnnAcousticModel", "DnnConfig",
            "LstmAcousticModel", "LstmConfig", "ModelConfig", "TdnnAcousticModel", "TdnnConfig", "config_class",
-           "create_model", "load_model_config", "pad_context", "subsample_targets"]
+           "create_model", "load_model_config", "pad_context"]

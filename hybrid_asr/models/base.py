@@ -159,9 +159,4 @@ def pad_context(feats: torch.Tensor, left: int, right: int) -> torch.Tensor:
     return feats[index]
 
 
-def subsample_targets(targets: torch.Tensor, factor: int) -> torch.Tensor:
-    """Frame-level targets ``[..., T]`` -> output-frame targets ``[..., ceil(T / f)]`` (frame j*f)."""
-    return targets[..., ::factor]
-
-
-__all__ = ["AcousticModel", "ModelConfig", "pad_context", "subsample_targets"]
+__all__ = ["AcousticModel", "ModelConfig", "pad_context"]
