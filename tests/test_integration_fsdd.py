@@ -12,6 +12,8 @@ from conftest import FSDD
 
 from hybrid_asr.cli.main import main
 from hybrid_asr.data import prepare_fsdd, write_split
+from hybrid_asr.data.kaldi_dir import read_kaldi_map
+from hybrid_asr.scoring import read_transcripts, score
 
 pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason="shared FSDD corpus not present")
 
@@ -141,7 +143,9 @@ def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
         run("decode-dataset", exp / "dnn2", exp / "fbank/test", tmp_path / f"dec_s{i}", "--acoustic-scales", "0.5",
             "--num-shards", 2, "--shard-index", i)
         assert not (tmp_path / f"dec_s{i}" / "decode_stats.json").exists()  # a shard alone is not scored
-    run("merge-decodes", exp / "dnn2", tmp_path / "dec_merged", tmp_path / "dec_s0", tmp_path / "dec_s1")
+    (tmp_path / "spk2group").write_text("george a\njackson b\n")  # lucas: in no group
+    run("merge-decodes", exp / "dnn2", tmp_path / "dec_merged", tmp_path / "dec_s0", tmp_path / "dec_s1",
+        "--spk2group", tmp_path / "spk2group")
     run("decode-dataset", exp / "dnn2", exp / "fbank/test", tmp_path / "dec_nj", "--acoustic-scales", "0.5",
         "--nj", 2)
     one = json.loads((exp / "decode" / "decode_stats.json").read_text())
@@ -149,3 +153,15 @@ def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
         assert (tmp_path / d / "hyp_ac0.5.txt").read_text() == (exp / "decode" / "hyp_ac0.5.txt").read_text()
         stats = json.loads((tmp_path / d / "decode_stats.json").read_text())
         assert stats["wer"] == one["wer"] and stats["utterances"] == one["utterances"]
+        assert (tmp_path / d / "utt2spk").read_text() == (exp / "decode" / "utt2spk").read_text()
+    # WER per group: errors of the groups add up to the total, and each group's WER is its own
+    groups = json.loads((tmp_path / "dec_merged" / "decode_stats.json").read_text())["wer_by_group"]["0.5"]
+    assert sorted(groups) == ["a", "b", "unknown"]
+    refs = read_transcripts(exp / "decode" / "ref.txt")
+    hyps = read_transcripts(exp / "decode" / "hyp_ac0.5.txt")
+    for group, speaker in (("a", "george"), ("b", "jackson"), ("unknown", "lucas")):
+        mine = [u for u, spk in read_kaldi_map(exp / "decode" / "utt2spk").items() if spk == speaker]
+        assert len(mine) == 50
+        assert groups[group] == pytest.approx(score({u: refs[u] for u in mine}, {u: hyps[u] for u in mine}).wer)
+    report = (tmp_path / "dec_merged" / "wer_ac0.5.txt").read_text()
+    assert "speaker" in report and "george" in report and "\ngroup" in report

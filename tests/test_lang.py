@@ -110,3 +110,37 @@ def test_lm_order_out_of_range_is_an_error_not_an_exit(tmp_path):
 
     with pytest.raises(HybridAsrError, match="LM order must be between 1 and 5, got 6"):
         train_arpa(["A B"], tmp_path / "lm.arpa", order=6)
+
+
+def test_add_vocabulary_keeps_every_history_normalised(tmp_path):
+    from kaldingram.prune import ArpaParser
+
+    from hybrid_asr.lang.lm import add_vocabulary, train_arpa, unseen_word_mass
+
+    text = ["A B C", "A B D", "B C A", "C A B D", "D D A"] * 3 + ["E A"]
+    train_arpa(text, tmp_path / "lm.arpa", order=3)
+    before = ArpaParser().loadf(str(tmp_path / "lm.arpa"), encoding="utf-8")[0]
+    mass = unseen_word_mass(text)
+    assert mass == pytest.approx(1 / (sum(len(t.split()) for t in text) + 1))  # one singleton, E
+    assert add_vocabulary(tmp_path / "lm.arpa", ["A", "B", "NEW1", "NEW2"], mass) == 2
+    lm = ArpaParser().loadf(str(tmp_path / "lm.arpa"), encoding="utf-8")[0]
+    vocab = ["A", "B", "C", "D", "E", "NEW1", "NEW2", "</s>"]
+    assert 10 ** lm.log_p_raw(("NEW1",)) == pytest.approx(mass / len(vocab), rel=1e-5)
+    for n in range(lm.order()):  # every history, every order: p(. | h) sums to 1 over the vocabulary
+        for h in lm._ngrams[n]:
+            if h and h[-1] == "</s>":
+                continue
+            assert sum(10 ** lm.log_p_raw(h + (w,)) for w in vocab) == pytest.approx(1.0, abs=1e-5), h
+    for h, following in before._ngrams[2].items():  # explicit trigrams are kept
+        for w, p in following.items():
+            assert lm._ngrams[2][h][w] == pytest.approx(p, abs=1e-6)
+
+
+def test_lexicon_words_missing_from_the_text_are_in_G_only_with_lm_vocabulary_lexicon(tmp_path):
+    from hybrid_asr.lang import Lang, LangConfig, prepare_lang
+
+    lexicon = Lexicon([("AB", ("A", "B")), ("BA", ("B", "A")), ("AA", ("A", "A"))])
+    for vocabulary, expected in (("lexicon", True), ("text", False)):
+        prepare_lang(lexicon, ["AB BA", "BA AB", "AB"], tmp_path / vocabulary, LangConfig(lm_order=2, lm_vocabulary=vocabulary))
+        lang = Lang(tmp_path / vocabulary)
+        assert (lang.word_table["AA"] in set(lang.G.aux_labels.tolist())) == expected

@@ -216,3 +216,18 @@ def test_report_lists_ten_worst_utterances(tmp_path):
     lines = summary_path.read_text(encoding="utf-8").splitlines()
     listed = [line.split()[0] for line in lines[lines.index("Utterances with most errors (up to 10):") + 1:]]
     assert listed == ["u05", "u11", "u04", "u10", "u03", "u09", "u02", "u08", "u14", "u01"]
+
+
+def test_breakdown_by_group_and_report_table(tmp_path):
+    refs = {"a1": ["X", "Y"], "a2": ["X"], "b1": ["X", "Y", "Z", "W"], "c1": ["Y"]}
+    hyps = {"a1": ["X", "X"], "a2": ["X"], "b1": ["X"], "c1": ["Y"]}
+    result = score(refs, hyps)
+    parts = result.breakdown({"a1": "ga", "a2": "ga", "b1": "gb"})
+    assert list(parts) == ["ga", "gb", "unknown"]
+    assert (parts["ga"].errors, parts["ga"].words, parts["ga"].sentence_errors) == (1, 3, 1)
+    assert (parts["gb"].errors, parts["gb"].words) == (3, 4)
+    assert parts["unknown"].errors == 0 and parts["unknown"].sentences == 1
+    assert sum(p.errors for p in parts.values()) == result.errors
+    summary, _ = write_report(result, tmp_path, breakdowns={"group": {"a1": "ga", "a2": "ga", "b1": "gb"}})
+    rows = {line.split()[0]: line.split() for line in summary.read_text().splitlines() if line.startswith("g")}
+    assert rows["ga"][1] == "33.33" and rows["gb"][1] == "75.00"

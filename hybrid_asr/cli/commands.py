@@ -58,14 +58,14 @@ def add_import_kaldi(sub) -> None:
 
 def _hold_out_speakers(args) -> int:
     from hybrid_asr.data import read_split, write_split
-    from hybrid_asr.data.kaldi_dir import read_kaldi_table
+    from hybrid_asr.data.kaldi_dir import read_kaldi_map
     from hybrid_asr.data.split import choose_dev_speakers, split_by_speakers
 
     manifest_dir = Path(args.manifest_dir)
     recs, sups = read_split(manifest_dir, args.source)
     groups = None
     if args.groups:
-        groups = {k: fields[0] for k, (_, fields) in read_kaldi_table(Path(args.groups), 2, 2).items()}
+        groups = read_kaldi_map(Path(args.groups))
     dev_spk = choose_dev_speakers([s.speaker for s in sups], args.fraction, args.seed, groups)
     (rest_recs, rest_sups), (dev_recs, dev_sups) = split_by_speakers(recs, sups, dev_spk)
     write_split(manifest_dir, args.dev, dev_recs, dev_sups)
@@ -133,7 +133,8 @@ def _prepare_lang(args) -> int:
             log.warning("%d words not in CMUdict (they map to <UNK>): %s", len(missing), " ".join(missing[:20]))
         if not lexicon.entries:
             raise HybridAsrError("no training word was found in CMUdict")
-    prepare_lang(lexicon, texts, args.out_dir, LangConfig(sil_prob=args.sil_prob, lm_order=args.lm_order))
+    overrides = {k: getattr(args, k) for k in ("sil_prob", "lm_order", "lm_vocabulary") if getattr(args, k) is not None}
+    prepare_lang(lexicon, texts, args.out_dir, LangConfig(**overrides))
     return 0
 
 
@@ -146,8 +147,11 @@ def add_prepare_lang(sub) -> None:
     src.add_argument("--cmudict", action="store_true", help="look the training words up in CMUdict")
     p.add_argument("--train-split", default="train")
     p.add_argument("--keep-stress", action="store_true", help="keep ARPAbet stress digits")
-    p.add_argument("--sil-prob", type=float, default=0.5)
-    p.add_argument("--lm-order", type=int, default=3)
+    p.add_argument("--sil-prob", type=float, default=None,
+                   help="probability of optional silence between words (default: LangConfig's, 0.5)")
+    p.add_argument("--lm-order", type=int, default=None, help="n-gram order (default: LangConfig's, 3)")
+    p.add_argument("--lm-vocabulary", choices=["lexicon", "text"], default=None,
+                   help="words the LM can emit: every lexicon word (default) or only those of the training text")
     p.set_defaults(func=_prepare_lang)
 
 
@@ -283,7 +287,8 @@ def _decode_dataset(args) -> int:
     from hybrid_asr.stages.shards import Shard
 
     evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
-                   args.store_best, Shard(args.shard_index, args.num_shards), args.nj, args.chunk_frames)
+                   args.store_best, Shard(args.shard_index, args.num_shards), args.nj, args.chunk_frames,
+                   args.spk2group)
     return 0
 
 
@@ -302,6 +307,8 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("--chunk-frames", type=int, default=None,
                    help="recurrent models: score in chunks of N output frames (0: whole utterances) instead of "
                    "the model's decode_chunk_frames")
+    p.add_argument("--spk2group", default=None,
+                   help="'<speaker> <group>' file (e.g. spk2gender, child/adult): WER per group too")
     _add_shard_options(p)
     p.set_defaults(func=_decode_dataset)
 
@@ -310,7 +317,7 @@ def _merge_decodes(args) -> int:
     from hybrid_asr.stages.evaluate import merge_decode_dirs, score_decode_dir
 
     merge_decode_dirs(args.shard_dirs, args.out_dir)
-    score_decode_dir(args.out_dir, args.model_dir, args.store_best)
+    score_decode_dir(args.out_dir, args.model_dir, args.store_best, args.spk2group)
     return 0
 
 
@@ -320,15 +327,30 @@ def add_merge_decodes(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("shard_dirs", nargs="+")
     p.add_argument("--store-best", action="store_true", help="store the best acoustic scale as the model's default")
+    p.add_argument("--spk2group", default=None,
+                   help="'<speaker> <group>' file (e.g. spk2gender, child/adult): WER per group too")
     p.set_defaults(func=_merge_decodes)
 
 
 def _score(args) -> int:
+    from hybrid_asr.data.kaldi_dir import read_kaldi_map
+    from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.scoring import read_transcripts, score, write_report
 
     result = score(read_transcripts(args.ref), read_transcripts(args.hyp))
-    write_report(result, Path(args.out_dir), args.name)
+    breakdowns = {}
+    if args.spk2group and not args.utt2spk:
+        raise HybridAsrError("score: --spk2group needs --utt2spk")
+    if args.utt2spk:
+        breakdowns["speaker"] = read_kaldi_map(args.utt2spk)
+    if args.spk2group:
+        groups = read_kaldi_map(args.spk2group)
+        breakdowns["group"] = {u: groups.get(k, "unknown") for u, k in breakdowns["speaker"].items()}
+    write_report(result, Path(args.out_dir), args.name, breakdowns)
     print(result.summary())
+    for title, utt2key in breakdowns.items():
+        if title == "group":
+            print(", ".join(f"{k} {r.wer:.2f}%" for k, r in result.breakdown(utt2key).items()))
     return 0
 
 
@@ -338,6 +360,9 @@ def add_score(sub) -> None:
     p.add_argument("hyp")
     p.add_argument("out_dir")
     p.add_argument("--name", default="wer")
+    p.add_argument("--utt2spk", default=None, help="Kaldi utt2spk: the report gets a table of WER per speaker")
+    p.add_argument("--spk2group", default=None,
+                   help="'<speaker> <group>' file (e.g. spk2gender, child/adult): WER per group too")
     p.set_defaults(func=_score)
 
 

@@ -62,6 +62,15 @@ def read_kaldi_table(path: Path, min_fields: int, max_fields: Optional[int] = No
     return table
 
 
+def read_kaldi_map(path: Path) -> Dict[str, str]:
+    """Read a two-column Kaldi table (``utt2spk``, ``spk2gender``, ...) as ``{key: value}``.
+
+    Raises:
+        InputError: as :func:`read_kaldi_table`, or a line without exactly two fields.
+    """
+    return {k: fields[0] for k, (_, fields) in read_kaldi_table(Path(path), 2, 2).items()}
+
+
 def _check_subset(
     keys: Table, other: Table, keys_path: Path, other_path: Path, what: str, hint: str = ""
 ) -> None:

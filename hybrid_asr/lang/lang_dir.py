@@ -24,7 +24,7 @@ import torch
 from hybrid_asr.errors import InputError
 from hybrid_asr.lang.lexicon import SIL, UNK, Lexicon, add_disambig_symbols, map_oov, read_lexicon
 from hybrid_asr.lang.lexicon_fst import make_lexicon_fst
-from hybrid_asr.lang.lm import arpa_to_g, train_arpa
+from hybrid_asr.lang.lm import add_vocabulary, arpa_to_g, train_arpa, unseen_word_mass
 from hybrid_asr.utils import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,19 @@ class LangConfig:
     Attributes:
         sil_prob: probability of optional silence at the start and after each word.
         lm_order: n-gram order of the LM trained on the training transcripts.
+        lm_vocabulary: ``"lexicon"``: every word of the lexicon can be recognised; words the
+            training text lacks share the Good-Turing unseen-word probability through a uniform
+            unigram (:func:`~hybrid_asr.lang.lm.add_vocabulary`), as Kaldi's SRILM recipes pass the
+            lexicon's word list as ``-vocab``. ``"text"``: only words of the training text.
     """
 
     sil_prob: float = 0.5
     lm_order: int = 3
+    lm_vocabulary: str = "lexicon"
+
+    def __post_init__(self):
+        if self.lm_vocabulary not in ("lexicon", "text"):
+            raise ValueError(f"lm_vocabulary must be 'lexicon' or 'text', got {self.lm_vocabulary!r}")
 
 
 def _symbol_text(symbols: Sequence[str]) -> str:
@@ -122,7 +131,14 @@ def prepare_lang(
     oov = sum(w not in vocab for t in train_texts for w in t.split())
     if oov:
         log.warning("%d training-text tokens are out of vocabulary; they become %s in the LM", oov, UNK)
-    train_arpa((" ".join(map_oov(t.split(), vocab)) for t in train_texts), out / "lm.arpa", config.lm_order)
+    lm_text = [" ".join(map_oov(t.split(), vocab)) for t in train_texts]
+    train_arpa(lm_text, out / "lm.arpa", config.lm_order)
+    if config.lm_vocabulary == "lexicon":
+        mass = unseen_word_mass(lm_text)
+        added = add_vocabulary(out / "lm.arpa", [w for w in lexicon.words if w != UNK], mass)
+        if added:
+            log.info("%d lexicon words are not in the LM text; the unigrams are interpolated with a uniform "
+                     "distribution of weight %.4f (Good-Turing unseen-word mass)", added, mass)
     save_fsa(arpa_to_g(out / "lm.arpa", out / "words.txt"), out / "G.pt")
     write_text_atomic(out / "lang.json", json.dumps(asdict(config), indent=2) + "\n")
     log.info("lang dir %s: %d phones, %d words, %d disambiguation symbols", out, len(lexicon.phones),

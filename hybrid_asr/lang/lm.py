@@ -3,8 +3,10 @@
 import contextlib
 import io
 import logging
+import math
+from collections import Counter
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Iterable, Sequence, Union
 
 import k2
 import kaldilm
@@ -45,6 +47,72 @@ def train_arpa(sentences: Iterable[str], out_arpa: Union[str, Path], order: int 
         except SystemExit as e:  # its argparse rejected something: never exit the caller's process
             raise HybridAsrError(f"{out_arpa}: kaldingram refused the LM options (exit {e.code})") from None
     log.info("trained %d-gram LM on %d sentences -> %s", order, len(lines), out_arpa)
+
+
+def unseen_word_mass(sentences: Iterable[str]) -> float:
+    """Good-Turing estimate of the probability that the next token is a word not seen in ``sentences``.
+
+    The share of tokens that are singletons, N1 / N (Good 1953; Jurafsky & Martin, *Speech and
+    Language Processing*, 3rd ed., section 3.5), with N1 at least 1 so that it is never 0 for
+    non-empty text (and below 1 unless there is one token). 0.0 for empty text.
+    """
+    counts = Counter(w for s in sentences for w in s.split())
+    total = sum(counts.values())
+    return max(1, sum(1 for c in counts.values() if c == 1)) / (total + 1) if total else 0.0
+
+
+def add_vocabulary(arpa: Union[str, Path], words: Sequence[str], unseen_mass: float) -> int:
+    """Make words the LM text lacks recognisable: interpolate the unigrams with a uniform distribution.
+
+    The new unigram distribution is ``(1 - m) p(w) + m / V`` over the V words of the LM and of
+    ``words`` together (``<s>`` excluded), so a word of the lexicon that the LM text never showed
+    gets probability ``m / V`` instead of none (the uniform lowest order of interpolated
+    Kneser-Ney, Chen & Goodman 1998, section 3). Every back-off weight of order 2 and higher is
+    then recomputed, lowest order first, so that each history's distribution sums to one again:
+    ``bow(h) = (1 - sum_z p(z|h)) / (1 - sum_z p(z|h'))`` over the words z seen after h, with h'
+    the history without its first word. Explicit n-gram probabilities of order >= 2 are kept.
+
+    Args:
+        arpa: ARPA file, rewritten in place (atomically).
+        words: the vocabulary to cover (e.g. the lexicon's words).
+        unseen_mass: m, in (0, 1); e.g. :func:`unseen_word_mass` of the training text.
+
+    Returns:
+        The number of words added.
+
+    Raises:
+        HybridAsrError: ``unseen_mass`` outside (0, 1).
+    """
+    from kaldingram.prune import ArpaParser
+
+    if not 0.0 < unseen_mass < 1.0:
+        raise HybridAsrError(f"{arpa}: the unseen-word probability mass must be in (0, 1), got {unseen_mass}")
+    with contextlib.redirect_stderr(io.StringIO()):  # its progress bars
+        lm = ArpaParser().loadf(str(arpa), encoding="utf-8")[0]
+    unigrams = lm._ngrams[0][()]
+    new = sorted(set(words) - set(unigrams) - {"<s>"})
+    if not new:
+        return 0
+    vocab = [w for w in unigrams if w != "<s>"] + new
+    uniform = unseen_mass / len(vocab)
+    for w in vocab:
+        p = 10.0 ** unigrams[w] if w in unigrams else 0.0
+        unigrams[w] = math.log10((1.0 - unseen_mass) * p + uniform)
+        lm._vocabulary.add(w)
+    # back-off weights, history length 1 first: a history's weight uses the (new) lower orders only
+    for n in range(1, lm.order()):
+        for h, following in lm._ngrams[n].items():
+            if not following:
+                continue
+            seen = sum(10.0 ** p for p in following.values())
+            lower = sum(10.0 ** lm.log_p_raw(h[1:] + (z,)) for z in following)
+            if seen < 1.0 and lower < 1.0:
+                lm._ngrams[n][h].log_bo = math.log10((1.0 - seen) / (1.0 - lower))
+    lm.update_counts()
+    with atomic_path(Path(arpa)) as tmp, open(tmp, "w", encoding="utf-8") as f, \
+            contextlib.redirect_stderr(io.StringIO()):
+        lm.write(f)
+    return len(new)
 
 
 def arpa_to_g(arpa: Union[str, Path], words_txt: Union[str, Path], order: int = -1) -> k2.Fsa:

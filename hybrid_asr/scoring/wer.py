@@ -8,7 +8,7 @@ from that alignment and agree with :func:`kaldialign.edit_distance`.
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import kaldialign
 
@@ -121,6 +121,21 @@ class WerResult:
         if self.sentences == 0:
             return 0.0
         return 100.0 * self.sentence_errors / self.sentences
+
+    def breakdown(self, utt2key: Mapping[str, str], missing: str = "unknown") -> Dict[str, "WerResult"]:
+        """Split the scores by a property of the utterance (speaker, group of speakers, ...).
+
+        Args:
+            utt2key: utterance id -> key (e.g. its speaker).
+            missing: key of utterances that ``utt2key`` lacks.
+
+        Returns:
+            ``{key: WerResult of its utterances}``, keys sorted.
+        """
+        parts: Dict[str, List[UttScore]] = {}
+        for u in self.utts:
+            parts.setdefault(utt2key.get(u.utt_id, missing), []).append(u)
+        return {k: WerResult.from_utts(parts[k]) for k in sorted(parts)}
 
     def summary(self) -> str:
         """Kaldi ``compute-wer`` style two-line summary, without a trailing newline::
@@ -284,25 +299,40 @@ def format_alignment(utt: UttScore) -> str:
     )
 
 
-def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer") -> Tuple[Path, Path]:
+def format_breakdown(title: str, parts: Mapping[str, WerResult]) -> List[str]:
+    """Lines of a table with one row per key: ``key  %WER  errors / words  %SER  sentences``."""
+    width = max([len(k) for k in parts] + [len(title)])
+    lines = [f"{title:<{width}}  %WER    errors / words  %SER    sentences"]
+    for k, r in parts.items():
+        lines.append(f"{k:<{width}}  {r.wer:6.2f}  {r.errors:6d} / {r.words:<5d}  {r.ser:6.2f}  {r.sentences}")
+    return lines
+
+
+def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer",
+                 breakdowns: Optional[Mapping[str, Mapping[str, str]]] = None) -> Tuple[Path, Path]:
     """Write a summary report and a per-utterance alignment report, each atomically.
 
     Args:
         result: the scores to report.
         out_dir: directory for the reports; created if missing.
         name: base name of the files.
+        breakdowns: ``{title: {utterance id: key}}``, e.g. ``{"speaker": utt2spk}``: the summary
+            gets a table of WER per key for each (as sclite's per-speaker report).
 
     Returns:
-        ``(out_dir/<name>.txt, out_dir/<name>_details.txt)``. The first holds :meth:`WerResult.summary`
-        and the (up to) 10 utterances with most errors; the second one :func:`format_alignment`
-        block per utterance, separated by blank lines.
+        ``(out_dir/<name>.txt, out_dir/<name>_details.txt)``. The first holds :meth:`WerResult.summary`,
+        the breakdown tables and the (up to) 10 utterances with most errors; the second one
+        :func:`format_alignment` block per utterance, separated by blank lines.
     """
     out_dir = Path(out_dir)
     summary_path = out_dir / f"{name}.txt"
     details_path = out_dir / f"{name}_details.txt"
 
     worst = sorted((u for u in result.utts if u.errors > 0), key=lambda u: (-u.errors, u.utt_id))[:TOP_N]
-    lines = [result.summary(), "", f"Utterances with most errors (up to {TOP_N}):"]
+    lines = [result.summary(), ""]
+    for title, utt2key in (breakdowns or {}).items():
+        lines += format_breakdown(title, result.breakdown(utt2key)) + [""]
+    lines.append(f"Utterances with most errors (up to {TOP_N}):")
     if not worst:
         lines.append("(none)")
     id_width = max((len(u.utt_id) for u in worst), default=0)

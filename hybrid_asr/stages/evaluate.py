@@ -1,9 +1,11 @@
 """Decode a feature store and score it: hypotheses, WER reports and timing for each acoustic scale.
 
-A decode directory holds ``ref.txt``; per acoustic scale ``hyp_ac<scale>.txt``; ``timing.json``
+A decode directory holds ``ref.txt`` and ``utt2spk``; per acoustic scale ``hyp_ac<scale>.txt``; ``timing.json``
 (utterances, audio, model and search seconds, scales; written last by the decoding job); and,
 once scored, ``wer_ac<scale>.txt``, ``wer_ac<scale>_details.txt`` (per-utterance REF/HYP
-alignment) and ``decode_stats.json`` (RTF and WER per scale, the best scale; written last).
+alignment; the summary has tables of WER per speaker and, given a ``spk2group`` map, per group of
+speakers) and ``decode_stats.json`` (RTF and WER per scale, per group at each scale, the best scale;
+written last).
 Sharded decoding writes one decode directory per shard; :func:`merge_decode_dirs` concatenates
 them and the scoring is then that of a single job.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 from hybrid_asr.bundle import ModelBundle, load_graph, save_search_config
+from hybrid_asr.data.kaldi_dir import read_kaldi_map
 from hybrid_asr.decoding.dataset import decode_store
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
@@ -42,6 +45,7 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
     results, timing = decode_store(bundle, hlg, store, [replace(search, acoustic_scale=s) for s in scales],
                                    cmvn, max_frames, [u.id for u in utts])
     write_transcripts(out / "ref.txt", {u.id: u.text.split() for u in utts})
+    write_text_atomic(out / "utt2spk", "".join(f"{u.id} {u.speaker}\n" for u in utts))
     for scale, hyp_ids in zip(scales, results):
         write_transcripts(out / f"hyp_ac{scale:g}.txt", {u: [words.get(i) for i in ids] for u, ids in hyp_ids.items()})
     info = {"utterances": len(utts), "audio_seconds": timing.audio_seconds, "model_seconds": timing.model_seconds,
@@ -63,6 +67,13 @@ def _timing(d: Path) -> dict:
     return json.loads((d / "timing.json").read_text())
 
 
+def _read_map(path: Path, required: bool = False) -> Dict[str, str]:
+    """A ``<key> <value>`` file (Kaldi ``utt2spk``, ``spk2gender``...); empty if absent and not required."""
+    if not path.is_file() and not required:
+        return {}
+    return read_kaldi_map(path)
+
+
 def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str, Path]) -> None:
     """Concatenate the references, hypotheses and timings of decode directories (the shards of
     one decode) into ``out_dir``, which :func:`score_decode_dir` then scores.
@@ -79,6 +90,11 @@ def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str
     for d in shard_dirs:
         refs.update(read_transcripts(Path(d) / "ref.txt"))
     write_transcripts(out / "ref.txt", refs)
+    utt2spk = {}
+    for d in shard_dirs:
+        utt2spk.update(_read_map(Path(d) / "utt2spk"))
+    if utt2spk:
+        write_text_atomic(out / "utt2spk", "".join(f"{u} {k}\n" for u, k in sorted(utt2spk.items())))
     for s in scales:
         hyps: Dict[str, List[str]] = {}
         for d in shard_dirs:
@@ -93,33 +109,52 @@ def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str
 
 
 def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, Path]] = None,
-                     store_best: bool = False) -> Dict[float, float]:
+                     store_best: bool = False, spk2group: Optional[Union[str, Path]] = None) -> Dict[float, float]:
     """Score a decode directory: WER reports per acoustic scale, ``decode_stats.json`` (last), a
     summary line per scale printed; with ``store_best`` the best scale becomes the default of
     ``model_dir`` (its ``search_config.json``).
+
+    Args:
+        out_dir: the decode directory.
+        model_dir: its model directory (for ``store_best``).
+        store_best: see above.
+        spk2group: ``<speaker> <group>`` file (e.g. ``spk2gender``, children/adults): WER per
+            group too; speakers it lacks count as group ``unknown``.
 
     Returns:
         ``{acoustic scale: WER %}``.
 
     Raises:
-        InputError: the directory is incomplete.
+        InputError: the directory is incomplete, or ``spk2group`` is missing or malformed.
     """
     out = Path(out_dir)
     timing = _timing(out)
     refs = read_transcripts(out / "ref.txt")
+    utt2spk = _read_map(out / "utt2spk")
+    breakdowns = {"speaker": utt2spk} if utt2spk else {}
+    if spk2group is not None:
+        groups = _read_map(Path(spk2group), required=True)
+        breakdowns["group"] = {u: groups.get(k, "unknown") for u, k in utt2spk.items()}
+    by_group: Dict[str, Dict[str, float]] = {}
     wers: Dict[float, float] = {}
     audio = max(timing["audio_seconds"], 1e-9)
     rtf = {s: (timing["model_seconds"] + t) / audio for s, t in timing["search_seconds"].items()}
     for s in timing["search_seconds"]:
         result = score(refs, read_transcripts(out / f"hyp_ac{s}.txt"))
-        write_report(result, out, f"wer_ac{s}")
+        write_report(result, out, f"wer_ac{s}", breakdowns)
         wers[float(s)] = result.wer
         lines = result.summary().splitlines()
-        print(f"acoustic scale {s}: {lines[0]}  {lines[1]}  RTF {rtf[s]:.4f}")
+        groups_text = ""
+        if "group" in breakdowns:
+            by_group[s] = {k: r.wer for k, r in result.breakdown(breakdowns["group"]).items()}
+            groups_text = "  (" + ", ".join(f"{k} {w:.2f}" for k, w in by_group[s].items()) + ")"
+        print(f"acoustic scale {s}: {lines[0]}  {lines[1]}  RTF {rtf[s]:.4f}{groups_text}")
     best = min(wers, key=wers.get)
     keys = ("utterances", "audio_seconds", "model_seconds", "search_seconds", "cmvn", "chunk_frames")
     stats = {**{k: timing.get(k) for k in keys},
              "rtf": rtf, "wer": {f"{s:g}": w for s, w in wers.items()}, "best_acoustic_scale": best}
+    if by_group:
+        stats["wer_by_group"] = by_group
     write_text_atomic(out / "decode_stats.json", json.dumps(stats, indent=2) + "\n")
     if store_best and model_dir is not None:
         _, _, search = load_graph(model_dir)
@@ -139,6 +174,7 @@ def evaluate_store(
     shard: Shard = Shard(),
     nj: int = 1,
     chunk_frames: Optional[int] = None,
+    spk2group: Optional[Union[str, Path]] = None,
 ) -> Dict[float, float]:
     """Decode a feature store with a model directory and score it (see the module docstring for
     what ``out_dir`` receives).
@@ -156,6 +192,7 @@ def evaluate_store(
         nj: decode ``nj`` local shards in parallel processes, merge and score them.
         chunk_frames: recurrent models: score in chunks of this many output frames (0: whole
             utterances) instead of the model's ``decode_chunk_frames``.
+        spk2group: report the WER per group of speakers too (see :func:`score_decode_dir`).
 
     Returns:
         ``{acoustic scale: WER %}`` (empty for one shard of several).
@@ -170,4 +207,4 @@ def evaluate_store(
         decode_to_dir(model_dir, feats_dir, out_dir, acoustic_scales, cmvn, max_frames, shard, chunk_frames)
         if shard.count > 1:
             return {}
-    return score_decode_dir(out_dir, model_dir, store_best)
+    return score_decode_dir(out_dir, model_dir, store_best, spk2group)

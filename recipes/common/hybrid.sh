@@ -11,7 +11,8 @@
 #   --dev-fraction X             hold out this share of the training speakers as the dev split (stage 1;
 #                                0, the default: no dev set). The acoustic scale is then chosen on dev
 #                                (the --acoustic-scales sweep) and the test set decoded once with it.
-#   --dev-groups FILE            '<speaker> <group>' lines: hold out the fraction within each group
+#   --dev-groups FILE            '<speaker> <group>' lines: hold out the fraction within each group, and
+#                                report the WER per group
 #   --dev-split S                use the existing manifest split S as the dev set instead
 #   --sample-rate HZ --num-mel-bins N --cmvn MODE --speed-perturb "0.9,1.1"
 #   --num-rounds N --epochs "2 2 3 3 4" (last value repeats)
@@ -145,7 +146,7 @@ decode_test() {
   else
     log "decoding $sweep_split with the $2 model (acoustic scales $acoustic_scales)"
     "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$sweep_split" "$out" --acoustic-scales "$acoustic_scales" \
-      ${dev_split:+--store-best}
+      ${dev_split:+--store-best} ${dev_groups:+--spk2group "$dev_groups"}
   fi
   best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
     "$out/decode_stats.json")
@@ -156,7 +157,8 @@ decode_test() {
     if [[ -f $out/decode_stats.json ]]; then log "$2 $test_split decode exists, skipping"
     else
       log "decoding $test_split with the $2 model at the dev-chosen acoustic scale $best_scale"
-      "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$test_split" "$out" --acoustic-scales "$best_scale"
+      "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$test_split" "$out" --acoustic-scales "$best_scale" \
+        ${dev_groups:+--spk2group "$dev_groups"}
     fi
   fi
   log "$2 $test_split WER at acoustic scale $best_scale ($out/wer_ac${best_scale}.txt):"
