@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torchaudio
 from conftest import FSDD
@@ -13,6 +14,7 @@ from conftest import FSDD
 from hybrid_asr.cli.main import main
 from hybrid_asr.data import prepare_fsdd, write_split
 from hybrid_asr.data.kaldi_dir import read_kaldi_map
+from hybrid_asr.features import FeatureStore
 from hybrid_asr.scoring import read_transcripts, score
 
 pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason="shared FSDD corpus not present")
@@ -121,7 +123,6 @@ def test_build_tree_command_on_real_alignments(exp):
 def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
     """Two shards merged (array-job style) and --nj 2 (local processes) give exactly the single
     job's alignments, transition probabilities, hypotheses and WER."""
-    import numpy as np
 
     from hybrid_asr.hmm.alignment import load_alignment_dir
 
@@ -165,3 +166,24 @@ def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
         assert groups[group] == pytest.approx(score({u: refs[u] for u in mine}, {u: hyps[u] for u in mine}).wer)
     report = (tmp_path / "dec_merged" / "wer_ac0.5.txt").read_text()
     assert "speaker" in report and "george" in report and "\ngroup" in report
+
+
+def test_sharded_feature_extraction_equals_one_job(exp, tmp_path):
+    args = ["--sample-rate", 8000, "--num-mel-bins", 23]
+    for i in range(2):
+        run("compute-features", exp / "manifests", "test", tmp_path / f"f{i}", *args, "--num-shards", 2,
+            "--shard-index", i)
+    run("merge-feature-stores", tmp_path / "merged", tmp_path / "f0", tmp_path / "f1")
+    run("compute-features", exp / "manifests", "test", tmp_path / "nj", *args, "--nj", 2)
+    one = FeatureStore(exp / "fbank" / "test")
+    halves = [FeatureStore(tmp_path / f"f{i}") for i in range(2)]
+    assert min(len(h) for h in halves) > 0 and sum(len(h) for h in halves) == len(one)
+    for d in ("merged", "nj"):
+        store = FeatureStore(tmp_path / d)
+        assert (tmp_path / d / "feats.npy").read_bytes() == (exp / "fbank" / "test" / "feats.npy").read_bytes()
+        assert store.utterances == one.utterances and store.config == one.config
+        assert set(store.cmvn) == set(one.cmvn)
+        for spk, stats in one.cmvn.items():
+            assert store.cmvn[spk].count == stats.count
+            assert np.allclose(store.cmvn[spk].sum, stats.sum, rtol=1e-12)
+        assert not (tmp_path / d / "shards").exists() and not (tmp_path / d / ".feats.raw").exists()

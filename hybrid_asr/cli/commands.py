@@ -90,30 +90,49 @@ def add_hold_out_speakers(sub) -> None:
 
 # ---------------------------------------------------------------- features
 def _compute_features(args) -> int:
+    from hybrid_asr.cli.options import config_overrides
+    from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureConfig
     from hybrid_asr.stages.features import compute_split_features
+    from hybrid_asr.stages.shards import Shard
 
-    config = FeatureConfig(kind=args.kind, sample_rate=args.sample_rate, num_mel_bins=args.num_mel_bins,
-                           num_ceps=args.num_ceps, deltas=args.deltas, cmvn=args.cmvn)
-    _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir, args.speed_perturb)
+    try:
+        config = FeatureConfig(**config_overrides(args, FeatureConfig))
+    except ValueError as e:
+        raise HybridAsrError(f"compute-features: {e}") from None
+    _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir, args.speed_perturb,
+                                       Shard(args.shard_index, args.num_shards), args.nj)
     return 2 if failed else 0
 
 
 def add_compute_features(sub) -> None:
+    from hybrid_asr.cli.options import add_config_options
+    from hybrid_asr.features import FeatureConfig
+
     p = sub.add_parser("compute-features", help="manifests of a split -> feature store with per-speaker CMVN stats")
     p.add_argument("manifest_dir")
     p.add_argument("split")
     p.add_argument("out_dir")
-    p.add_argument("--kind", choices=["fbank", "mfcc"], default="fbank")
-    p.add_argument("--sample-rate", type=int, default=16000, help="Hz; audio is resampled to it")
-    p.add_argument("--num-mel-bins", type=int, default=40)
-    p.add_argument("--num-ceps", type=int, default=13)
-    p.add_argument("--deltas", action="store_true", help="append delta and delta-delta features")
-    p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default="utterance",
-                   help="mean/variance normalization the models trained on this store will use")
     p.add_argument("--speed-perturb", type=_floats, default=[],
                    help="comma-separated speed factors to add perturbed copies, e.g. 0.9,1.1 (training data)")
+    _add_shard_options(p)
+    add_config_options(p, [FeatureConfig], (), "front end (FeatureConfig: kind fbank|mfcc; cmvn "
+                       "utterance|speaker|global, the normalization models trained on this store use)")
     p.set_defaults(func=_compute_features)
+
+
+def _merge_feature_stores(args) -> int:
+    from hybrid_asr.features.storage import merge_feature_stores
+
+    merge_feature_stores(args.shard_dirs, args.out_dir)
+    return 0
+
+
+def add_merge_feature_stores(sub) -> None:
+    p = sub.add_parser("merge-feature-stores", help="combine the stores of sharded 'compute-features' jobs into one")
+    p.add_argument("out_dir")
+    p.add_argument("shard_dirs", nargs="+", help="in shard-index order")
+    p.set_defaults(func=_merge_feature_stores)
 
 
 # ---------------------------------------------------------------- lang
@@ -504,6 +523,6 @@ def add_align_audio(sub) -> None:
     p.set_defaults(func=_align_audio)
 
 
-REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_prepare_lang, add_align,
-            add_merge_alignments, add_train, add_make_graph, add_decode_dataset, add_merge_decodes, add_score,
+REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
+            add_prepare_lang, add_align, add_merge_alignments, add_train, add_make_graph, add_decode_dataset, add_merge_decodes, add_score,
             add_decode, add_plot_alignment, add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

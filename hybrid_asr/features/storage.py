@@ -1,6 +1,7 @@
 """Feature storage: one float32 array per split plus a JSON index and per-speaker CMVN stats.
 
-Layout of a store directory (written once per split by :func:`compute_feature_store`)::
+Layout of a store directory (written once per split by :func:`compute_feature_store`, or by
+:func:`merge_feature_stores` from the stores of several jobs)::
 
     feats.npy      float32 [total_frames, F]   raw (un-normalized) features, utterances back to back
     index.json     {"config": FeatureConfig, "utterances": [{id, speaker, text, offset, frames}, ...]}
@@ -13,10 +14,10 @@ Layout of a store directory (written once per split by :func:`compute_feature_st
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -171,19 +172,42 @@ def file_loader(path: Union[str, Path], offset: float = 0.0, duration: Optional[
     return lambda rate: load_audio(path, rate, offset, duration)
 
 
+def _write_npy(dst: Path, parts: Sequence[Tuple[Path, int, int]], rows: int, dim: int) -> None:
+    """Write a float32 ``[rows, dim]`` ``.npy`` file atomically from raw row bytes held in other
+    files: ``(file, byte offset, byte count)`` each, copied in order in blocks (memory stays flat)."""
+    with atomic_path(dst) as tmp, open(tmp, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+        for path, offset, count in parts:
+            with open(path, "rb") as src:
+                src.seek(offset)
+                while count > 0:
+                    block = src.read(min(count, _COPY_BLOCK))
+                    if not block:
+                        raise InputError(path, "feature data shorter than its index says (file truncated?)")
+                    out.write(block)
+                    count -= len(block)
+
+
+_COPY_BLOCK = 64 << 20
+
+
 def compute_feature_store(
-    segments: List[Tuple[str, str, str, AudioLoader]],
+    segments: Iterable[Tuple[str, str, str, AudioLoader]],
     config: FeatureConfig,
     out_dir: Union[str, Path],
+    total: Optional[int] = None,
 ) -> Tuple[int, List[str]]:
     """Compute features for a list of utterances and write a store to ``out_dir``.
 
-    A file that cannot be read is logged, listed in ``failed.txt`` and skipped; the rest continue.
+    Rows are written to disk as each utterance is computed, so memory does not grow with the
+    corpus. A file that cannot be read is logged, listed in ``failed.txt`` and skipped; the rest
+    continue.
 
     Args:
         segments: ``(utt_id, speaker, text, audio loader)`` per utterance.
         config: front-end settings.
         out_dir: store directory to create.
+        total: number of segments, for the progress bar (default ``len(segments)`` if it has one).
 
     Returns:
         ``(number of utterances stored, ids of the failed ones)``.
@@ -193,31 +217,84 @@ def compute_feature_store(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    chunks, entries, failed = [], [], []
-    per_speaker: Dict[str, List[CmvnStats]] = {}
+    entries, failed = [], []
+    per_speaker: Dict[str, CmvnStats] = {}
     offset = 0
-    for utt_id, speaker, text, loader in progress(segments, desc=f"features {out_dir.name}", unit="utt"):
-        try:
-            wave = loader(config.sample_rate)
-            feats = compute_features(wave, config)
-        except (InputError, ValueError) as e:
-            log.error("skipping %s: %s", utt_id, e)
-            failed.append(f"{utt_id} {e}")
-            continue
-        chunks.append(feats.numpy())
-        entries.append(asdict(Utterance(utt_id, speaker, text, offset, int(feats.shape[0]))))
-        per_speaker.setdefault(speaker, []).append(CmvnStats.from_features(feats))
-        offset += int(feats.shape[0])
-    if not chunks:
-        raise HybridAsrError(f"{out_dir}: no utterance could be processed ({len(failed)} failed)")
-    if failed:
-        write_text_atomic(out_dir / "failed.txt", "\n".join(failed) + "\n")
-        log.warning("%d of %d utterances failed; see %s", len(failed), len(segments), out_dir / "failed.txt")
-    with atomic_path(out_dir / "feats.npy") as tmp:
-        np.save(tmp, np.concatenate(chunks).astype(np.float32))
-    cmvn = {spk: CmvnStats.merge(s).to_dict() for spk, s in per_speaker.items()}
-    write_text_atomic(out_dir / "cmvn.json", json.dumps(cmvn))
+    if total is None and hasattr(segments, "__len__"):
+        total = len(segments)  # type: ignore[arg-type]
+    raw_path = out_dir / ".feats.raw"
+    try:
+        with open(raw_path, "wb") as raw:
+            for utt_id, speaker, text, loader in progress(segments, desc=f"features {out_dir.name}", unit="utt",
+                                                          total=total):
+                try:
+                    wave = loader(config.sample_rate)
+                    feats = compute_features(wave, config)
+                except (InputError, ValueError) as e:
+                    log.error("skipping %s: %s", utt_id, e)
+                    failed.append(f"{utt_id} {e}")
+                    continue
+                raw.write(np.ascontiguousarray(feats.numpy(), dtype=np.float32).tobytes())
+                entries.append(asdict(Utterance(utt_id, speaker, text, offset, int(feats.shape[0]))))
+                stats = CmvnStats.from_features(feats)
+                per_speaker[speaker] = CmvnStats.merge([per_speaker[speaker], stats]) if speaker in per_speaker else stats
+                offset += int(feats.shape[0])
+        if not entries:
+            raise HybridAsrError(f"{out_dir}: no utterance could be processed ({len(failed)} failed)")
+        if failed:
+            write_text_atomic(out_dir / "failed.txt", "\n".join(failed) + "\n")
+            log.warning("%d of %d utterances failed; see %s", len(failed), len(entries) + len(failed),
+                        out_dir / "failed.txt")
+        _write_npy(out_dir / "feats.npy", [(raw_path, 0, offset * 4 * config.dim)], offset, config.dim)
+    finally:
+        raw_path.unlink(missing_ok=True)
+    write_text_atomic(out_dir / "cmvn.json", json.dumps({spk: st.to_dict() for spk, st in per_speaker.items()}))
     index = {"config": asdict(config), "utterances": entries}
     write_text_atomic(out_dir / "index.json", json.dumps(index, indent=0))
     log.info("wrote %d utterances, %d frames to %s", len(entries), offset, out_dir)
     return len(entries), [f.split()[0] for f in failed]
+
+
+def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str, Path]) -> int:
+    """Concatenate feature stores (the shards of one ``compute-features``) into one store.
+
+    Utterances keep the order of ``shard_dirs`` and, within each, their own; per-speaker CMVN
+    statistics of a speaker found in several shards are summed; ``failed.txt`` files are joined.
+
+    Returns:
+        The number of utterances of the merged store.
+
+    Raises:
+        InputError: a shard is not a complete store, or the shards' feature configs differ, or an
+            utterance id appears in two shards.
+    """
+    stores = [FeatureStore(d) for d in shard_dirs]
+    if not stores:
+        raise HybridAsrError("merge-feature-stores: no shard directories given")
+    for st in stores[1:]:
+        if st.config != stores[0].config:
+            raise InputError(st.path, f"feature config differs from that of {stores[0].path}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries, seen, cmvn, failed, offset = [], set(), {}, [], 0
+    for st in stores:
+        for u in st.utterances:
+            if u.id in seen:
+                raise InputError(st.path, f"utterance {u.id} is in two shards")
+            seen.add(u.id)
+            entries.append(asdict(replace(u, offset=u.offset + offset)))
+        for spk, stats in st.cmvn.items():
+            cmvn[spk] = CmvnStats.merge([cmvn[spk], stats]) if spk in cmvn else stats
+        if (st.path / "failed.txt").is_file():
+            failed.append((st.path / "failed.txt").read_text())
+        offset += st.num_frames
+    dim = stores[0].dim
+    _write_npy(out / "feats.npy", [(st._feats_path, st._data_offset, st.num_frames * 4 * dim) for st in stores],
+               offset, dim)
+    if failed:
+        write_text_atomic(out / "failed.txt", "".join(failed))
+    write_text_atomic(out / "cmvn.json", json.dumps({spk: st.to_dict() for spk, st in cmvn.items()}))
+    index = {"config": asdict(stores[0].config), "utterances": entries}
+    write_text_atomic(out / "index.json", json.dumps(index, indent=0))
+    log.info("merged %d stores: %d utterances, %d frames -> %s", len(stores), len(entries), offset, out)
+    return len(entries)

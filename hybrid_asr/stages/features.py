@@ -11,7 +11,10 @@ from lhotse import Recording, SupervisionSegment
 from hybrid_asr.data.manifests import read_split
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.config import FeatureConfig
-from hybrid_asr.features.storage import AudioLoader, compute_feature_store
+from hybrid_asr.features.storage import AudioLoader, compute_feature_store, merge_feature_stores
+from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
+
+Segment = Tuple[str, str, str, AudioLoader]
 
 
 def lhotse_loader(recording: Recording, supervision: SupervisionSegment) -> AudioLoader:
@@ -32,12 +35,30 @@ def lhotse_loader(recording: Recording, supervision: SupervisionSegment) -> Audi
     return load
 
 
+def split_segments(recordings, supervisions, speed_perturb: Sequence[float] = ()) -> List[Segment]:
+    """The utterances of a split as :func:`compute_feature_store` segments, speed-perturbed copies
+    after the originals (see :func:`compute_split_features`)."""
+    segments = []
+    for factor in [1.0] + [f for f in speed_perturb if f != 1.0]:
+        for sup in supervisions:
+            rec = recordings[sup.recording_id]
+            if factor == 1.0:
+                segments.append((sup.id, sup.speaker, sup.text, lhotse_loader(rec, sup)))
+            else:
+                psup = sup.perturb_speed(factor, rec.sampling_rate)
+                segments.append((psup.id, f"{sup.speaker}_sp{factor}", sup.text,
+                                 lhotse_loader(rec.perturb_speed(factor), psup)))
+    return segments
+
+
 def compute_split_features(
     manifest_dir: Union[str, Path],
     split: str,
     config: FeatureConfig,
     out_dir: Union[str, Path],
     speed_perturb: Sequence[float] = (),
+    shard: Shard = Shard(),
+    nj: int = 1,
 ) -> Tuple[int, List[str]]:
     """Features of every supervision of a split, stored with :func:`compute_feature_store`.
 
@@ -52,6 +73,11 @@ def compute_split_features(
         config: front-end settings.
         out_dir: store directory to write.
         speed_perturb: extra speed factors (1.0 is always included once, unperturbed).
+        shard: compute only this shard's contiguous block of the utterances (e.g. one task of an
+            array job); :func:`~hybrid_asr.features.storage.merge_feature_stores` joins the shards
+            into the store one job would have written. Contiguous blocks, not round robin, so that
+            the merged store keeps the utterance order.
+        nj: compute ``nj`` blocks in parallel processes (``<out>/shards/<i>``), merge, remove them.
 
     Returns:
         ``(utterances stored, failed utterance ids)``.
@@ -59,15 +85,17 @@ def compute_split_features(
     Raises:
         InputError: the manifests are missing or malformed.
     """
+    if nj > 1:
+        dirs = shard_dirs(out_dir, nj)
+        results = run_local_shards(_features_job, [(str(manifest_dir), split, config, str(d), tuple(speed_perturb),
+                                                    Shard(i, nj)) for i, d in enumerate(dirs)], nj)
+        stored = merge_feature_stores(dirs, out_dir)
+        remove_shard_dirs(out_dir)
+        return stored, [u for _, failed in results for u in failed]
     recordings, supervisions = read_split(Path(manifest_dir), split)
-    segments = []
-    for factor in [1.0] + [f for f in speed_perturb if f != 1.0]:
-        for sup in supervisions:
-            rec = recordings[sup.recording_id]
-            if factor == 1.0:
-                segments.append((sup.id, sup.speaker, sup.text, lhotse_loader(rec, sup)))
-            else:
-                psup = sup.perturb_speed(factor, rec.sampling_rate)
-                segments.append((psup.id, f"{sup.speaker}_sp{factor}", sup.text,
-                                 lhotse_loader(rec.perturb_speed(factor), psup)))
+    segments = shard.block(split_segments(recordings, supervisions, speed_perturb))
     return compute_feature_store(segments, config, out_dir)
+
+
+def _features_job(manifest_dir: str, split: str, config: FeatureConfig, out_dir: str, speed_perturb, shard: Shard):
+    return compute_split_features(manifest_dir, split, config, out_dir, speed_perturb, shard)

@@ -2,9 +2,10 @@
 directory convention of a sharded run.
 
 A stage run with ``--num-shards K --shard-index i`` handles the utterances ``i, i + K, i + 2K, ...``
-of the store (in store order) and writes a complete output directory for them, e.g. as one task of
+of the store (in store order; feature extraction takes the i-th contiguous block instead, so that
+the merged store keeps the manifest order) and writes a complete output directory for them, e.g. as one task of
 a Slurm array job; a merge command then combines the K directories into the one a single job
-would have written (``hybrid-asr merge-alignments``, ``hybrid-asr merge-decodes``). ``--nj N`` does
+would have written (``hybrid-asr merge-feature-stores``, ``merge-alignments``, ``merge-decodes``). ``--nj N`` does
 both on one machine: N worker processes (spawned, one torch thread each) write
 ``<out>/shards/<i>``, the merge writes ``<out>``, and the shard directories are removed.
 """
@@ -41,6 +42,12 @@ class Shard:
     def select(self, items: Sequence[T]) -> List[T]:
         """Every ``count``-th item from ``index`` (round robin, so shards have similar sizes)."""
         return list(items[self.index :: self.count])
+
+    def block(self, items: Sequence[T]) -> List[T]:
+        """The ``index``-th of ``count`` contiguous blocks of near-equal size (concatenating the
+        blocks in index order gives ``items`` back)."""
+        n = len(items)
+        return list(items[self.index * n // self.count : (self.index + 1) * n // self.count])
 
 
 def _init_worker() -> None:
