@@ -62,6 +62,9 @@ def decode_store(
 ) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
     """Decode every utterance of a store, once per search setting (acoustic scales share scores).
 
+    Works batch by batch (``max_frames`` input frames each): the acoustic scores of a batch are
+    computed, searched with every setting and dropped, so memory does not grow with the store.
+
     Args:
         bundle: acoustic model, priors, global CMVN.
         hlg: decoding graph.
@@ -76,22 +79,23 @@ def decode_store(
         ``(per search setting {utt_id: word ids}, timing)``.
     """
     cmvn = cmvn or bundle.feature_config.cmvn
-    timing = DecodeTiming()
+    timing = DecodeTiming(search_seconds=[0.0] * len(searches))
     utts = store.utterances if utt_ids is None else [store.utterance(u) for u in utt_ids]
     results: List[Dict[str, List[int]]] = [{} for _ in searches]
-    start = time.time()
-    scores = {u.id: log_likelihoods(bundle.model, store.normalized(u.id, cmvn, bundle.cmvn), bundle.log_priors)
-              for u in progress(utts, desc="acoustic scores", unit="utt")}
-    timing.model_seconds = time.time() - start
     timing.audio_seconds = sum(u.frames for u in utts) * store.config.frame_shift_ms / 1000
-    for k, search in enumerate(searches):
+    # batch by batch: score a batch, search it at every setting, drop its scores (memory: one batch)
+    batches = list(frame_batches([u.frames for u in utts], max_frames))
+    for batch in progress(batches, desc="decode", unit="batch"):
+        ids = [utts[i].id for i in batch]
         start = time.time()
-        for batch in progress(list(frame_batches([u.frames for u in utts], max_frames)),
-                          desc=f"search ac={search.acoustic_scale}", unit="batch"):
-            ids = [utts[i].id for i in batch]
-            for utt, words in zip(ids, decode_scores(hlg, [scores[u] for u in ids], search)):
+        scores = [log_likelihoods(bundle.model, store.normalized(u, cmvn, bundle.cmvn), bundle.log_priors)
+                  for u in ids]
+        timing.model_seconds += time.time() - start
+        for k, search in enumerate(searches):
+            start = time.time()
+            for utt, words in zip(ids, decode_scores(hlg, scores, search)):
                 results[k][utt] = words
-        timing.search_seconds.append(time.time() - start)
+            timing.search_seconds[k] += time.time() - start
     return results, timing
 
 

@@ -49,5 +49,5 @@ if [[ $stage -le 0 ]]; then
   fi
 fi
 ../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/lexicon.txt --test-split dev \
-  --cd-leaves 1000 "${rest[@]}"
+  --dev-groups data/manifests/spk2group --cd-leaves 1000 "${rest[@]}"
 echo "$(date '+%F %T') done in $(( $(date +%s) - start )) s"
