@@ -231,3 +231,12 @@ def test_breakdown_by_group_and_report_table(tmp_path):
     summary, _ = write_report(result, tmp_path, breakdowns={"group": {"a1": "ga", "a2": "ga", "b1": "gb"}})
     rows = {line.split()[0]: line.split() for line in summary.read_text().splitlines() if line.startswith("g")}
     assert rows["ga"][1] == "33.33" and rows["gb"][1] == "75.00"
+
+
+def test_speaker_breakdowns_map_utterances_to_their_speakers_group():
+    from hybrid_asr.scoring import speaker_breakdowns
+
+    assert speaker_breakdowns({}, {"s1": "g"}) == {}
+    b = speaker_breakdowns({"u1": "s1", "u2": "s2"}, {"s1": "child"})
+    assert b == {"speaker": {"u1": "s1", "u2": "s2"}, "group": {"u1": "child", "u2": "unknown"}}
+    assert "group" not in speaker_breakdowns({"u1": "s1"})

@@ -137,6 +137,7 @@ def add_merge_feature_stores(sub) -> None:
 
 # ---------------------------------------------------------------- lang
 def _prepare_lang(args) -> int:
+    from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.data import read_split
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.lang import LangConfig, cmudict_lexicon, prepare_lang, read_lexicon
@@ -152,8 +153,7 @@ def _prepare_lang(args) -> int:
             log.warning("%d words not in CMUdict (they map to <UNK>): %s", len(missing), " ".join(missing[:20]))
         if not lexicon.entries:
             raise HybridAsrError("no training word was found in CMUdict")
-    overrides = {k: getattr(args, k) for k in ("sil_prob", "lm_order", "lm_vocabulary") if getattr(args, k) is not None}
-    prepare_lang(lexicon, texts, args.out_dir, LangConfig(**overrides))
+    prepare_lang(lexicon, texts, args.out_dir, LangConfig(**config_overrides(args, LangConfig)))
     return 0
 
 
@@ -188,6 +188,11 @@ def _align(args) -> int:
     else:
         realign(store, lang, args.model, args.out_dir, shard=Shard(args.shard_index, args.num_shards), nj=args.nj)
     return 0
+
+
+def _add_spk2group_option(p) -> None:
+    p.add_argument("--spk2group", default=None,
+                   help="'<speaker> <group>' file (e.g. spk2gender, child/adult): WER per group too")
 
 
 def _add_shard_options(p) -> None:
@@ -326,8 +331,7 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("--chunk-frames", type=int, default=None,
                    help="recurrent models: score in chunks of N output frames (0: whole utterances) instead of "
                    "the model's decode_chunk_frames")
-    p.add_argument("--spk2group", default=None,
-                   help="'<speaker> <group>' file (e.g. spk2gender, child/adult): WER per group too")
+    _add_spk2group_option(p)
     _add_shard_options(p)
     p.set_defaults(func=_decode_dataset)
 
@@ -346,30 +350,24 @@ def add_merge_decodes(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("shard_dirs", nargs="+")
     p.add_argument("--store-best", action="store_true", help="store the best acoustic scale as the model's default")
-    p.add_argument("--spk2group", default=None,
-                   help="'<speaker> <group>' file (e.g. spk2gender, child/adult): WER per group too")
+    _add_spk2group_option(p)
     p.set_defaults(func=_merge_decodes)
 
 
 def _score(args) -> int:
     from hybrid_asr.data.kaldi_dir import read_kaldi_map
     from hybrid_asr.errors import HybridAsrError
-    from hybrid_asr.scoring import read_transcripts, score, write_report
+    from hybrid_asr.scoring import read_transcripts, score, speaker_breakdowns, write_report
 
     result = score(read_transcripts(args.ref), read_transcripts(args.hyp))
-    breakdowns = {}
     if args.spk2group and not args.utt2spk:
         raise HybridAsrError("score: --spk2group needs --utt2spk")
-    if args.utt2spk:
-        breakdowns["speaker"] = read_kaldi_map(args.utt2spk)
-    if args.spk2group:
-        groups = read_kaldi_map(args.spk2group)
-        breakdowns["group"] = {u: groups.get(k, "unknown") for u, k in breakdowns["speaker"].items()}
+    breakdowns = speaker_breakdowns(read_kaldi_map(args.utt2spk) if args.utt2spk else {},
+                                    read_kaldi_map(args.spk2group) if args.spk2group else None)
     write_report(result, Path(args.out_dir), args.name, breakdowns)
     print(result.summary())
-    for title, utt2key in breakdowns.items():
-        if title == "group":
-            print(", ".join(f"{k} {r.wer:.2f}%" for k, r in result.breakdown(utt2key).items()))
+    if "group" in breakdowns:
+        print(", ".join(f"{k} {r.wer:.2f}%" for k, r in result.breakdown(breakdowns["group"]).items()))
     return 0
 
 
@@ -380,8 +378,7 @@ def add_score(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("--name", default="wer")
     p.add_argument("--utt2spk", default=None, help="Kaldi utt2spk: the report gets a table of WER per speaker")
-    p.add_argument("--spk2group", default=None,
-                   help="'<speaker> <group>' file (e.g. spk2gender, child/adult): WER per group too")
+    _add_spk2group_option(p)
     p.set_defaults(func=_score)
 
 
@@ -524,5 +521,5 @@ def add_align_audio(sub) -> None:
 
 
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
-            add_prepare_lang, add_align, add_merge_alignments, add_train, add_make_graph, add_decode_dataset, add_merge_decodes, add_score,
-            add_decode, add_plot_alignment, add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]
+            add_prepare_lang, add_align, add_merge_alignments, add_train, add_make_graph, add_decode_dataset,
+            add_merge_decodes, add_score, add_decode, add_plot_alignment, add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -172,6 +172,9 @@ def file_loader(path: Union[str, Path], offset: float = 0.0, duration: Optional[
     return lambda rate: load_audio(path, rate, offset, duration)
 
 
+_COPY_BLOCK = 64 << 20  # bytes per read when concatenating feature files
+
+
 def _write_npy(dst: Path, parts: Sequence[Tuple[Path, int, int]], rows: int, dim: int) -> None:
     """Write a float32 ``[rows, dim]`` ``.npy`` file atomically from raw row bytes held in other
     files: ``(file, byte offset, byte count)`` each, copied in order in blocks (memory stays flat)."""
@@ -188,14 +191,10 @@ def _write_npy(dst: Path, parts: Sequence[Tuple[Path, int, int]], rows: int, dim
                     count -= len(block)
 
 
-_COPY_BLOCK = 64 << 20
-
-
 def compute_feature_store(
-    segments: Iterable[Tuple[str, str, str, AudioLoader]],
+    segments: Sequence[Tuple[str, str, str, AudioLoader]],
     config: FeatureConfig,
     out_dir: Union[str, Path],
-    total: Optional[int] = None,
 ) -> Tuple[int, List[str]]:
     """Compute features for a list of utterances and write a store to ``out_dir``.
 
@@ -207,7 +206,6 @@ def compute_feature_store(
         segments: ``(utt_id, speaker, text, audio loader)`` per utterance.
         config: front-end settings.
         out_dir: store directory to create.
-        total: number of segments, for the progress bar (default ``len(segments)`` if it has one).
 
     Returns:
         ``(number of utterances stored, ids of the failed ones)``.
@@ -220,13 +218,10 @@ def compute_feature_store(
     entries, failed = [], []
     per_speaker: Dict[str, CmvnStats] = {}
     offset = 0
-    if total is None and hasattr(segments, "__len__"):
-        total = len(segments)  # type: ignore[arg-type]
     raw_path = out_dir / ".feats.raw"
     try:
         with open(raw_path, "wb") as raw:
-            for utt_id, speaker, text, loader in progress(segments, desc=f"features {out_dir.name}", unit="utt",
-                                                          total=total):
+            for utt_id, speaker, text, loader in progress(segments, desc=f"features {out_dir.name}", unit="utt"):
                 try:
                     wave = loader(config.sample_rate)
                     feats = compute_features(wave, config)
@@ -243,8 +238,7 @@ def compute_feature_store(
             raise HybridAsrError(f"{out_dir}: no utterance could be processed ({len(failed)} failed)")
         if failed:
             write_text_atomic(out_dir / "failed.txt", "\n".join(failed) + "\n")
-            log.warning("%d of %d utterances failed; see %s", len(failed), len(entries) + len(failed),
-                        out_dir / "failed.txt")
+            log.warning("%d of %d utterances failed; see %s", len(failed), len(segments), out_dir / "failed.txt")
         _write_npy(out_dir / "feats.npy", [(raw_path, 0, offset * 4 * config.dim)], offset, config.dim)
     finally:
         raw_path.unlink(missing_ok=True)
@@ -265,6 +259,7 @@ def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
         The number of utterances of the merged store.
 
     Raises:
+        HybridAsrError: no shard directory given.
         InputError: a shard is not a complete store, or the shards' feature configs differ, or an
             utterance id appears in two shards.
     """

@@ -83,7 +83,7 @@ def add_vocabulary(arpa: Union[str, Path], words: Sequence[str], unseen_mass: fl
     Raises:
         HybridAsrError: ``unseen_mass`` outside (0, 1).
     """
-    from kaldingram.prune import ArpaParser
+    from kaldingram.prune import ArpaParser  # its ARPA model: p(w|h) lookups with back-off, writing
 
     if not 0.0 < unseen_mass < 1.0:
         raise HybridAsrError(f"{arpa}: the unseen-word probability mass must be in (0, 1), got {unseen_mass}")
@@ -97,9 +97,8 @@ def add_vocabulary(arpa: Union[str, Path], words: Sequence[str], unseen_mass: fl
     uniform = unseen_mass / len(vocab)
     for w in vocab:
         p = 10.0 ** unigrams[w] if w in unigrams else 0.0
-        unigrams[w] = math.log10((1.0 - unseen_mass) * p + uniform)
-        lm._vocabulary.add(w)
-    # back-off weights, history length 1 first: a history's weight uses the (new) lower orders only
+        lm.add_entry((w,), math.log10((1.0 - unseen_mass) * p + uniform))  # keeps w's back-off weight
+    # back-off weights (kaldingram's model has no public setter for them: its history tables), history length 1 first: a history's weight uses the (new) lower orders only
     for n in range(1, lm.order()):
         for h, following in lm._ngrams[n].items():
             if not following:

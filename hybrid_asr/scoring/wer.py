@@ -122,16 +122,17 @@ class WerResult:
             return 0.0
         return 100.0 * self.sentence_errors / self.sentences
 
-    def breakdown(self, utt2key: Mapping[str, str], missing: str = "unknown") -> Dict[str, "WerResult"]:
+    def breakdown(self, utt2key: Mapping[str, str], missing: Optional[str] = None) -> Dict[str, "WerResult"]:
         """Split the scores by a property of the utterance (speaker, group of speakers, ...).
 
         Args:
             utt2key: utterance id -> key (e.g. its speaker).
-            missing: key of utterances that ``utt2key`` lacks.
+            missing: key of utterances that ``utt2key`` lacks (default :data:`UNKNOWN_GROUP`).
 
         Returns:
             ``{key: WerResult of its utterances}``, keys sorted.
         """
+        missing = UNKNOWN_GROUP if missing is None else missing
         parts: Dict[str, List[UttScore]] = {}
         for u in self.utts:
             parts.setdefault(utt2key.get(u.utt_id, missing), []).append(u)
@@ -297,6 +298,23 @@ def format_alignment(utt: UttScore) -> str:
         + "".join(row.rstrip() + "\n" for row in rows)
         + f"#csid: {utt.correct} {utt.substitutions} {utt.insertions} {utt.deletions}\n"
     )
+
+
+#: Group of a speaker that a ``spk2group`` map lacks (and of an utterance without a speaker).
+UNKNOWN_GROUP = "unknown"
+
+
+def speaker_breakdowns(utt2spk: Mapping[str, str],
+                       spk2group: Optional[Mapping[str, str]] = None) -> Dict[str, Dict[str, str]]:
+    """The ``breakdowns`` of :func:`write_report` for a per-speaker table and, with ``spk2group``,
+    a per-group one: ``{"speaker": utt2spk, "group": {utt: group of its speaker}}`` (speakers the
+    map lacks are in :data:`UNKNOWN_GROUP`); empty without ``utt2spk``."""
+    if not utt2spk:
+        return {}
+    out = {"speaker": dict(utt2spk)}
+    if spk2group is not None:
+        out["group"] = {u: spk2group.get(spk, UNKNOWN_GROUP) for u, spk in utt2spk.items()}
+    return out
 
 
 def format_breakdown(title: str, parts: Mapping[str, WerResult]) -> List[str]:

@@ -22,7 +22,7 @@ from hybrid_asr.decoding.dataset import decode_store
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.likelihoods import decode_chunk_frames
-from hybrid_asr.scoring import read_transcripts, score, write_report, write_transcripts
+from hybrid_asr.scoring import read_transcripts, score, speaker_breakdowns, write_report, write_transcripts
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
@@ -67,11 +67,10 @@ def _timing(d: Path) -> dict:
     return json.loads((d / "timing.json").read_text())
 
 
-def _read_map(path: Path, required: bool = False) -> Dict[str, str]:
-    """A ``<key> <value>`` file (Kaldi ``utt2spk``, ``spk2gender``...); empty if absent and not required."""
-    if not path.is_file() and not required:
-        return {}
-    return read_kaldi_map(path)
+def _read_utt2spk(decode_dir: Path) -> Dict[str, str]:
+    """The ``utt2spk`` of a decode directory; empty if it has none (written before it existed)."""
+    path = decode_dir / "utt2spk"
+    return read_kaldi_map(path) if path.is_file() else {}
 
 
 def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str, Path]) -> None:
@@ -92,7 +91,7 @@ def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str
     write_transcripts(out / "ref.txt", refs)
     utt2spk = {}
     for d in shard_dirs:
-        utt2spk.update(_read_map(Path(d) / "utt2spk"))
+        utt2spk.update(_read_utt2spk(Path(d)))
     if utt2spk:
         write_text_atomic(out / "utt2spk", "".join(f"{u} {k}\n" for u, k in sorted(utt2spk.items())))
     for s in scales:
@@ -130,11 +129,8 @@ def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, P
     out = Path(out_dir)
     timing = _timing(out)
     refs = read_transcripts(out / "ref.txt")
-    utt2spk = _read_map(out / "utt2spk")
-    breakdowns = {"speaker": utt2spk} if utt2spk else {}
-    if spk2group is not None:
-        groups = _read_map(Path(spk2group), required=True)
-        breakdowns["group"] = {u: groups.get(k, "unknown") for u, k in utt2spk.items()}
+    groups = read_kaldi_map(Path(spk2group)) if spk2group is not None else None
+    breakdowns = speaker_breakdowns(_read_utt2spk(out), groups)
     by_group: Dict[str, Dict[str, float]] = {}
     wers: Dict[float, float] = {}
     audio = max(timing["audio_seconds"], 1e-9)
