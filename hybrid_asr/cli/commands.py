@@ -167,8 +167,8 @@ def add_prepare_lang(sub) -> None:
     p.add_argument("--train-split", default="train")
     p.add_argument("--keep-stress", action="store_true", help="keep ARPAbet stress digits")
     p.add_argument("--sil-prob", type=float, default=None,
-                   help="probability of optional silence between words (default: LangConfig's, 0.5)")
-    p.add_argument("--lm-order", type=int, default=None, help="n-gram order (default: LangConfig's, 3)")
+                   help="probability of optional silence between words (default: LangConfig's)")
+    p.add_argument("--lm-order", type=int, default=None, help="n-gram order, 1-5 (default: LangConfig's)")
     p.add_argument("--lm-vocabulary", choices=["lexicon", "text"], default=None,
                    help="words the LM can emit: every lexicon word (default) or only those of the training text")
     p.set_defaults(func=_prepare_lang)
