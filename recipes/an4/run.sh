@@ -39,6 +39,6 @@ if [[ $stage -le 0 ]]; then
   fi
 fi
 ../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/an4.dic --dev-fraction 0.1 \
-  --dev-groups data/manifests/spk2gender --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 --cd-epochs "2 4" \
-  --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32" "${rest[@]}"
+  --dev-groups data/manifests/spk2gender --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 --cd-epochs "1 4" \
+  --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32" --acoustic-scales 0.15,0.2,0.25 "${rest[@]}"
 echo "$(date '+%F %T') done in $(( $(date +%s) - start )) s"
