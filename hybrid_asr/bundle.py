@@ -10,10 +10,11 @@ Layout::
     topology.json         HmmTopology (phones, states, pdf-ids, self-loop probabilities)
     tree.json             DecisionTree, for context-dependent models only (then pdf-ids are senones)
     train_config.json     TrainConfig used (informational)
-    HLG.pt                decoding graph (added by ``make-graph``, like the next three)
+    HLG.pt or HCLG.pt     decoding graph (added by ``make-graph``, like the next three): HLG for a
+                          monophone model, HCLG for a model with a tree
     words.txt, phones.txt symbol tables of the lang dir the graph was built from
     search_config.json    default acoustic scale and beams (added by ``make-graph``)
-    graph_info.json       how HLG was built (transition scale, lang dir) and its size
+    graph_info.json       how the graph was built (GraphConfig, lang dir), its size and build time
 """
 
 import json
@@ -28,8 +29,8 @@ import torch
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
-from hybrid_asr.graph.h import make_h
-from hybrid_asr.graph.h_cd import make_h_cd
+from hybrid_asr.graph.h import HmmGraph, monophone_hmm_graph
+from hybrid_asr.graph.h_cd import cd_hmm_graph
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import load_fsa, save_fsa
@@ -37,7 +38,9 @@ from hybrid_asr.models import AcousticModel, create_model, load_model_config
 from hybrid_asr.utils import atomic_path, write_text_atomic
 
 MODEL_FILES = ("model.pt", "model_config.json", "feature_config.json", "cmvn.json", "priors.pt", "topology.json")
-GRAPH_FILES = ("HLG.pt", "words.txt", "search_config.json")
+GRAPH_FILES = ("words.txt", "search_config.json")
+DECODING_GRAPHS = ("HCLG.pt", "HLG.pt")
+"""File names of the decoding graph: HCLG (context-dependent H) or HLG (monophone H)."""
 
 
 @dataclass(frozen=True)
@@ -46,17 +49,27 @@ class SearchConfig:
 
     Attributes:
         acoustic_scale: multiplies the log-likelihoods before adding graph (LM + transition) scores.
-        search_beam: beam of ``k2.intersect_dense_pruned`` (log base e).
+        search_beam: search beam (log base e). 16 gave the words of 20 on AN4 dev with both
+            backends at half the search time (benchmarks/README.md).
         output_beam: lattice beam.
         min_active_states: lower bound on active states per frame.
         max_active_states: upper bound on active states per frame (bounds memory).
+        backend: ``"kaldi"`` (default: Kaldi's FasterDecoder from PyPI ``kaldi-decoder``; CPU, one
+            utterance at a time, best path only; ``search_beam``, ``min/max_active_states`` are its
+            beam and token limits; 1.3x faster than k2 on one core at equal words) or ``"k2"``
+            (``k2.intersect_dense_pruned``: batches, lattices, GPU).
     """
 
     acoustic_scale: float = 0.2
-    search_beam: float = 20.0
+    search_beam: float = 16.0
     output_beam: float = 8.0
     min_active_states: int = 30
     max_active_states: int = 7000
+    backend: str = "kaldi"
+
+    def __post_init__(self):
+        if self.backend not in ("k2", "kaldi"):
+            raise ValueError(f"search backend must be k2 or kaldi, not {self.backend!r}")
 
 
 @dataclass
@@ -84,11 +97,20 @@ class ModelBundle:
         """Model outputs: the tree's senones, or the topology's pdfs for a monophone model."""
         return self.tree.num_pdfs if self.tree is not None else self.topology.num_pdfs
 
-    def make_h(self, transition_scale: float = 1.0) -> k2.Fsa:
-        """The H transducer matching this model (context-dependent if it has a tree)."""
+    def hmm_graph(self) -> HmmGraph:
+        """The H of this model (context-dependent if it has a tree), before rendering."""
         if self.tree is not None:
-            return make_h_cd(self.topology, self.tree, transition_scale)
-        return make_h(self.topology, transition_scale)
+            return cd_hmm_graph(self.topology, self.tree)
+        return monophone_hmm_graph(self.topology)
+
+    def make_h(self, self_loop_scale: float = 1.0) -> k2.Fsa:
+        """The H transducer with self-loops matching this model (for alignment)."""
+        return self.hmm_graph().with_self_loops(self.topology, self_loop_scale)
+
+    @property
+    def graph_file(self) -> str:
+        """File name of this model's decoding graph: ``HCLG.pt`` with a tree, else ``HLG.pt``."""
+        return DECODING_GRAPHS[0] if self.tree is not None else DECODING_GRAPHS[1]
 
     def save(self, path: Union[str, Path]) -> None:
         """Write the model files of the bundle (each atomically) into directory ``path``;
@@ -144,15 +166,21 @@ def _load_tensors(path: Path):
         raise InputError(path, f"cannot be loaded as tensors only: {str(e).splitlines()[0][:200]}") from None
 
 
-def save_graph(path: Union[str, Path], hlg: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig,
-               info: Optional[dict] = None) -> None:
-    """Add the decoding graph, the symbol tables of ``lang_dir`` (``words.txt``, ``phones.txt``),
-    the search settings and ``graph_info.json`` (how the graph was built: ``info`` plus its size)
-    to a model directory."""
+def save_graph(path: Union[str, Path], graph: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig,
+               info: Optional[dict] = None, name: str = "HLG.pt") -> None:
+    """Add the decoding graph (as ``name``, one of :data:`DECODING_GRAPHS`; another graph file
+    of the directory is removed), the symbol tables of ``lang_dir`` (``words.txt``,
+    ``phones.txt``), the search settings and ``graph_info.json`` (how the graph was built:
+    ``info`` plus its size) to a model directory."""
+    if name not in DECODING_GRAPHS:
+        raise ValueError(f"graph file name must be one of {DECODING_GRAPHS}, not {name!r}")
     d = Path(path)
-    save_fsa(hlg, d / "HLG.pt")
-    info = {"lang_dir": str(Path(lang_dir).resolve()), **(info or {}), "states": int(hlg.shape[0]),
-            "arcs": int(hlg.num_arcs)}
+    save_fsa(graph, d / name)
+    for other in DECODING_GRAPHS:
+        if other != name and (d / other).exists():
+            (d / other).unlink()
+    info = {"lang_dir": str(Path(lang_dir).resolve()), **(info or {}), "states": int(graph.shape[0]),
+            "arcs": int(graph.num_arcs)}
     write_text_atomic(d / "graph_info.json", json.dumps(info, indent=2) + "\n")
     for table in ("words.txt", "phones.txt"):
         with atomic_path(d / table) as tmp:
@@ -165,14 +193,30 @@ def save_search_config(path: Union[str, Path], search: SearchConfig) -> None:
     write_text_atomic(Path(path) / "search_config.json", json.dumps(asdict(search), indent=2) + "\n")
 
 
-def load_graph(path: Union[str, Path]):
-    """``(HLG, word SymbolTable, SearchConfig)`` of a model directory; InputError if missing."""
+def graph_path(path: Union[str, Path]) -> Path:
+    """The decoding graph file of a model directory (``HCLG.pt`` or ``HLG.pt``).
+
+    Raises:
+        InputError: the directory has neither (names ``HLG.pt``).
+    """
     d = Path(path)
+    for name in DECODING_GRAPHS:
+        if (d / name).is_file():
+            return d / name
+    raise InputError(d / DECODING_GRAPHS[1], "missing from the model directory (run make-graph)")
+
+
+def load_graph(path: Union[str, Path]):
+    """``(decoding graph, word SymbolTable, SearchConfig)`` of a model directory; InputError if
+    a file is missing."""
+    d = Path(path)
+    graph = graph_path(d)
     for f in GRAPH_FILES:
         if not (d / f).is_file():
             raise InputError(d / f, "missing from the model directory (run make-graph)")
     search = SearchConfig(**json.loads((d / "search_config.json").read_text()))
-    return load_fsa(d / "HLG.pt"), k2.SymbolTable.from_file(str(d / "words.txt")), search
+    return load_fsa(graph), k2.SymbolTable.from_file(str(d / "words.txt")), search
 
 
-__all__ = ["ModelBundle", "SearchConfig", "load_graph", "save_graph", "save_search_config"]
+__all__ = ["DECODING_GRAPHS", "ModelBundle", "SearchConfig", "graph_path", "load_graph", "save_graph",
+           "save_search_config"]

@@ -31,7 +31,7 @@ def test_rtf():
 
 
 def test_decode_scores_returns_results_in_input_order(toy_lang, toy_topo):
-    hlg = make_hlg(toy_lang, toy_topo, transition_scale=0.3)
+    hlg = make_hlg(toy_lang, toy_topo, self_loop_scale=0.3)
 
     def peaked(phones, frames_per_state):
         seq = [toy_topo.pdf_id(p, s) for p in phones for s in range(toy_topo.num_states[toy_topo.phones.index(p)])
@@ -44,3 +44,25 @@ def test_decode_scores_returns_results_in_input_order(toy_lang, toy_topo):
     long = peaked(["SIL", "B", "A", "SIL"], 3)    # BA, 30 frames: sorted first inside k2
     words = decode_scores(hlg, [short, long], SearchConfig(acoustic_scale=1.0))
     assert [[toy_lang.word_table[w] for w in ws] for ws in words] == [["AB"], ["BA"]]
+
+
+def test_kaldi_faster_decoder_finds_the_same_words_as_k2(toy_lang, toy_topo):
+    """The graph converted to OpenFst and searched by Kaldi's FasterDecoder gives the words of
+    k2's search, utterance by utterance, on peaked and on random scores (wide beams)."""
+    from test_h_cd import toy_tree
+
+    from hybrid_asr.decoding.kaldi_search import KaldiSearch
+    from hybrid_asr.graph import GraphConfig, make_decoding_graph
+    from hybrid_asr.graph.h_cd import cd_hmm_graph
+
+    graph = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()), GraphConfig())
+    config = SearchConfig(acoustic_scale=1.0, search_beam=30.0, output_beam=30.0)
+    gen = torch.Generator().manual_seed(1)
+    scores = [torch.randn(t, 13, generator=gen) * 2 for t in (6, 9, 12, 15, 20)]
+    peaked = torch.full((12, 13), -20.0)
+    peaked[torch.arange(12), torch.tensor([8, 9, 10, 6, 6, 7, 2, 3, 3, 8, 9, 10])] = 0.0  # "BA"
+    scores.append(peaked)
+    k2_words = decode_scores(graph, scores, config)
+    kaldi_words = KaldiSearch(graph, config).decode(scores)
+    assert kaldi_words == k2_words
+    assert [toy_lang.word_table[w] for w in kaldi_words[-1]] == ["BA"]

@@ -5,7 +5,9 @@ import torch
 from fsa_paths import enumerate_paths
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
-from hybrid_asr.graph import TrainingGraphCompiler, make_h, make_hlg
+from hybrid_asr.graph import (GraphConfig, TrainingGraphCompiler, add_self_loops, make_decoding_graph, make_h,
+                              make_hlg, monophone_hmm_graph)
+from hybrid_asr.graph.h import HmmLabels
 
 
 def test_h_arc_and_state_counts(toy_topo):
@@ -76,3 +78,65 @@ def test_hlg_is_epsilon_free_and_decodes_peaked_scores(toy_lang, toy_topo):
     scores[torch.arange(len(seq)), torch.tensor(seq)] = 0.0
     words = decode_scores(hlg, [scores], SearchConfig(acoustic_scale=1.0))
     assert [toy_lang.word_table[w] for w in words[0]] == ["AB"]
+
+
+def _best(graph, scores):
+    """Exact (unpruned) Viterbi: total score and words of the best path."""
+    import k2
+
+    segs = torch.tensor([[0, 0, scores.shape[1]]], dtype=torch.int32)
+    best = k2.shortest_path(k2.intersect_dense(graph, k2.DenseFsaVec(scores, segs), output_beam=1000.0),
+                            use_double_scores=True)
+    words = best.aux_labels.values if hasattr(best.aux_labels, "values") else best.aux_labels
+    return float(best.get_tot_scores(True, False)), [int(w) for w in words.tolist() if w > 0]
+
+
+@pytest.mark.parametrize("context_dependent", [False, True])
+@pytest.mark.parametrize("minimize, tolerance", [(False, 1e-3), (True, 2e-2)])
+def test_mkgraph_and_composed_graph_give_the_same_best_paths(toy_lang, toy_topo, context_dependent, minimize,
+                                                             tolerance):
+    """The determinized graph with self-loops added last and the composed one are equivalent in
+    the tropical semiring: on random scores of any length the best path has the same score and
+    words (exact search, no pruning), with non-uniform self-loop probabilities and a scale.
+    Minimization quantizes weights to 1/1024 per arc, hence its looser tolerance."""
+    from test_h_cd import toy_tree
+
+    from hybrid_asr.graph.h_cd import cd_hmm_graph
+
+    saved = list(toy_topo.self_loop_prob)
+    gen = torch.Generator().manual_seed(0)
+    toy_topo.self_loop_prob = (torch.rand(toy_topo.num_pdfs, generator=gen) * 0.8 + 0.1).tolist()
+    hmm = cd_hmm_graph(toy_topo, toy_tree()) if context_dependent else monophone_hmm_graph(toy_topo)
+    graphs = [make_decoding_graph(toy_lang, toy_topo, hmm, GraphConfig(self_loop_scale=0.5, construction=c,
+                                                                       minimize=minimize))
+              for c in ("compose", "mkgraph")]
+    toy_topo.self_loop_prob = saved
+    num_labels = int(graphs[0].labels.max())
+    assert int(graphs[1].labels.max()) <= num_labels  # no HMM-state or disambiguation label left
+    assert int((graphs[1].labels == 0).sum()) == 0
+    for frames in range(4, 24):
+        scores = torch.randn(1, frames, num_labels + 1, generator=gen) * 3
+        scores[:, :, 0] = -1e4
+        (s0, w0), (s1, w1) = (_best(g, scores) for g in graphs)
+        assert s1 == pytest.approx(s0, abs=tolerance) and w1 == w0
+
+
+def test_add_self_loops_splits_a_state_entered_from_two_hmm_states():
+    """State 1 is entered by HMM-state labels 1 and 2 (different self-loops): it is split in
+    two, each copy with its own self-loop and a copy of the outgoing arc; labels become pdf + 1."""
+    import k2
+
+    labels = HmmLabels(pdf=torch.tensor([-1, 4, 7, 9]), phone=torch.tensor([0, 1, 1, 2]),
+                       state=torch.tensor([0, 0, 1, 0]), loop_score=torch.tensor([0.0, -0.1, -0.2, -0.3]))
+    g = k2.Fsa.from_str("0 1 1 0.5\n0 1 2 0.25\n1 2 3 1.0\n2 3 -1 0.0\n3")
+    g.aux_labels = k2.RaggedTensor([[5], [6], [], [-1]])
+    out = add_self_loops(g, labels)
+    arcs = sorted((s, d, lab, round(float(sc), 3)) for (s, d, lab), sc in zip(out.arcs.values()[:, :3].tolist(),
+                                                                            out.scores))
+    assert out.shape[0] == 5  # start, two copies of state 1, state 2, final
+    assert arcs == sorted([(0, 1, 5, 0.5), (0, 3, 8, 0.25),   # pdf 4 -> label 5, pdf 7 -> 8
+                           (1, 1, 5, -0.1), (3, 3, 8, -0.2),   # each copy's self-loop
+                           (1, 2, 10, 1.0), (3, 2, 10, 1.0),   # the outgoing arc copied
+                           (2, 2, 10, -0.3), (2, 4, -1, 0.0)])
+    words = {(s, d): w for (s, d, _), w in zip(out.arcs.values()[:, :3].tolist(), out.aux_labels.tolist())}
+    assert words[(0, 1)] == [5] and words[(0, 3)] == [6] and words[(1, 1)] == []

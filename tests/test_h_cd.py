@@ -1,11 +1,12 @@
 """Context-dependent H (triphone context expansion) on a toy lexicon with a hand-made tree."""
 
+import pytest
 import torch
 from fsa_paths import enumerate_paths
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
-from hybrid_asr.graph import TrainingGraphCompiler, make_hlg
-from hybrid_asr.graph.h_cd import make_h_cd
+from hybrid_asr.graph import GraphConfig, TrainingGraphCompiler, make_decoding_graph, make_hlg
+from hybrid_asr.graph.h_cd import cd_hmm_graph, make_h_cd
 from hybrid_asr.hmm.tree import DecisionTree
 
 
@@ -54,7 +55,7 @@ def test_training_graph_uses_the_triphone_senones(toy_lang, toy_topo):
 
 
 def test_hclg_decodes_context_dependent_senones(toy_lang, toy_topo):
-    hclg = make_hlg(toy_lang, toy_topo, h=make_h_cd(toy_topo, toy_tree(), transition_scale=0.3))
+    hclg = make_hlg(toy_lang, toy_topo, h=make_h_cd(toy_topo, toy_tree(), self_loop_scale=0.3))
     assert int((hclg.labels == 0).sum()) == 0
 
     def scores(senones):
@@ -115,11 +116,13 @@ def test_triphone_forced_alignment_gives_senone_and_phone_boundaries(toy_lang, t
     assert [s for s, _, _ in senone_segments(ali.pdfs, ali.phone_marks)] == [8, 9, 10, 0, 1, 4, 5, 8, 9, 10]
 
 
-def test_hclg_accepts_exactly_the_triphone_senones_of_a_word(toy_lang, toy_topo):
+@pytest.mark.parametrize("construction", ["mkgraph", "compose"])
+def test_hclg_accepts_exactly_the_triphone_senones_of_a_word(toy_lang, toy_topo, construction):
     """Enumerate every 4-frame path of HCLG (one frame per HMM state, no silence): the paths that
     output the word AB carry exactly A-before-B + B-after-A senones, those that output BA carry
-    B-at-start + A-at-end senones, whatever else the LM allows."""
-    hclg = make_hlg(toy_lang, toy_topo, h=make_h_cd(toy_topo, toy_tree()))
+    B-at-start + A-at-end senones, whatever else the LM allows; for both graph constructions."""
+    hclg = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()),
+                               GraphConfig(self_loop_scale=1.0, construction=construction))
     by_words = {}
     for labels, words, _ in enumerate_paths(hclg, 5, "aux_labels", exact_arcs=5):
         by_words.setdefault(tuple(toy_lang.word_table[w] for w in words), set()).add(labels)

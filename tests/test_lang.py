@@ -144,3 +144,44 @@ def test_lexicon_words_missing_from_the_text_are_in_G_only_with_lm_vocabulary_le
         prepare_lang(lexicon, ["AB BA", "BA AB", "AB"], tmp_path / vocabulary, LangConfig(lm_order=2, lm_vocabulary=vocabulary))
         lang = Lang(tmp_path / vocabulary)
         assert (lang.word_table["AA"] in set(lang.G.aux_labels.tolist())) == expected
+
+
+def _random_text(n, seed=0):
+    import random
+
+    rng = random.Random(seed)
+    words = ["W%d" % i for i in range(30)]
+    return [" ".join(rng.choice(words[: rng.randint(3, 30)]) for _ in range(rng.randint(2, 9))) for _ in range(n)]
+
+
+def test_train_arpa_entropy_pruning_drops_ngrams_and_keeps_unigrams(tmp_path):
+    from hybrid_asr.lang.lm import arpa_sizes, lm_perplexity, train_arpa
+
+    text = _random_text(400)
+    full = train_arpa(text, tmp_path / "full.arpa", 3)
+    pruned = train_arpa(text, tmp_path / "pruned.arpa", 3, prune_threshold=1e-4)
+    assert full == arpa_sizes(tmp_path / "full.arpa") and pruned == arpa_sizes(tmp_path / "pruned.arpa")
+    assert pruned[1] == full[1] == 32  # 30 words, <s> and </s>: unigrams are never pruned
+    assert pruned[3] < full[3] and pruned[2] <= full[2]
+    held_out = _random_text(50, seed=1)
+    ppl_full = lm_perplexity(tmp_path / "full.arpa", held_out)["perplexity"]
+    ppl_pruned = lm_perplexity(tmp_path / "pruned.arpa", held_out)["perplexity"]
+    assert ppl_pruned != ppl_full and 1 < ppl_pruned < 32 and 1 < ppl_full < 32
+
+
+def test_lm_perplexity_by_hand_on_a_unigram_model_with_an_oov(tmp_path):
+    """Unigram model: perplexity = 10^(-(sum of log10 p(w) + log10 p(</s>) per sentence) /
+    (words + sentences)); the OOV token is counted and left out, as SRILM does."""
+    from hybrid_asr.lang.lm import lm_perplexity, train_arpa
+
+    train_arpa(["A B", "A A", "B"], tmp_path / "uni.arpa", 1)
+    logp = {}
+    for line in (tmp_path / "uni.arpa").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1] in ("A", "B", "</s>"):
+            logp[fields[1]] = float(fields[0])
+    stats = lm_perplexity(tmp_path / "uni.arpa", ["A B", "B C"])
+    assert (stats["words"], stats["oov_words"], stats["sentences"]) == (4, 1, 2)
+    assert stats["oov_rate"] == pytest.approx(25.0)
+    total = logp["A"] + 2 * logp["B"] + 2 * logp["</s>"]
+    assert stats["perplexity"] == pytest.approx(10 ** (-total / (3 + 2)), rel=1e-4)

@@ -1,5 +1,6 @@
 """Sub-commands of ``hybrid-asr``. Each parses arguments and calls one library function."""
 
+import argparse
 import json
 import logging
 import sys
@@ -142,8 +143,11 @@ def _prepare_lang(args) -> int:
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.lang import LangConfig, cmudict_lexicon, prepare_lang, read_lexicon
 
-    _, sups = read_split(Path(args.manifest_dir), args.train_split)
-    texts = [s.text for s in sups]
+    if args.lm_text:
+        texts = _read_text_lines(args.lm_text)
+    else:
+        _, sups = read_split(Path(args.manifest_dir), args.train_split)
+        texts = [s.text for s in sups]
     if args.lexicon:
         lexicon = read_lexicon(args.lexicon, keep_stress=args.keep_stress)
     else:
@@ -157,9 +161,20 @@ def _prepare_lang(args) -> int:
     return 0
 
 
+def _read_text_lines(path) -> list:
+    from hybrid_asr.errors import InputError
+
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, f"cannot read the text: {e}") from None
+
+
 def add_prepare_lang(sub) -> None:
-    p = sub.add_parser("prepare-lang", help="lexicon + TRAIN transcripts -> lang dir (phones, words, L, G)")
-    p.add_argument("manifest_dir", help="manifests; the LM is trained on the --train-split transcripts only")
+    p = sub.add_parser("prepare-lang", help="lexicon + LM text (TRAIN transcripts or any text) -> lang dir "
+                       "(phones, words, L, G)")
+    p.add_argument("manifest_dir", help="manifests; the LM is trained on the --train-split transcripts only "
+                   "(unless --lm-text)")
     p.add_argument("out_dir")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--lexicon", help="pronunciation dictionary (CMU/Sphinx .dic or Kaldi lexicon.txt)")
@@ -171,7 +186,48 @@ def add_prepare_lang(sub) -> None:
     p.add_argument("--lm-order", type=int, default=None, help="n-gram order, 1-5 (default: LangConfig's)")
     p.add_argument("--lm-vocabulary", choices=["lexicon", "text"], default=None,
                    help="words the LM can emit: every lexicon word (default) or only those of the training text")
+    p.add_argument("--lm-prune", type=float, default=None,
+                   help="entropy-pruning threshold of the LM, e.g. 1e-7 (default: LangConfig's, no pruning)")
+    p.add_argument("--lm-text", default=None,
+                   help="train the LM on this text (one sentence per line; e.g. domain text) instead of the "
+                   "transcripts; with --cmudict its words are looked up")
     p.set_defaults(func=_prepare_lang)
+
+
+def _train_lm(args) -> int:
+    from hybrid_asr.lang.lm import train_arpa
+
+    train_arpa(_read_text_lines(args.text), args.out_arpa, args.order, args.prune)
+    return 0
+
+
+def add_train_lm(sub) -> None:
+    from hybrid_asr.lang import LangConfig
+
+    p = sub.add_parser("train-lm", help="Kneser-Ney n-gram LM (ARPA) from any text, optionally entropy-pruned")
+    p.add_argument("text", help="one sentence per line, words separated by spaces")
+    p.add_argument("out_arpa")
+    p.add_argument("--order", type=int, default=LangConfig.lm_order, help="n-gram order 1-5 (default %(default)s)")
+    p.add_argument("--prune", type=float, default=LangConfig.lm_prune,
+                   help="entropy-pruning threshold (default %(default)s: none)")
+    p.set_defaults(func=_train_lm)
+
+
+def _lm_perplexity(args) -> int:
+    from hybrid_asr.lang.lm import lm_perplexity
+
+    stats = lm_perplexity(args.arpa, _read_text_lines(args.text))
+    print(f"{args.text}: {stats['sentences']} sentences, {stats['words']} words, {stats['oov_words']} OOV "
+          f"({stats['oov_rate']:.2f}%), perplexity {stats['perplexity']:.2f} "
+          f"({stats['perplexity_without_eos']:.2f} without </s>)")
+    return 0
+
+
+def add_lm_perplexity(sub) -> None:
+    p = sub.add_parser("lm-perplexity", help="perplexity and OOV rate of an ARPA LM on held-out text")
+    p.add_argument("arpa")
+    p.add_argument("text", help="one sentence per line (never the text the LM was trained on)")
+    p.set_defaults(func=_lm_perplexity)
 
 
 # ---------------------------------------------------------------- align / train
@@ -280,28 +336,27 @@ def add_train(sub) -> None:
 
 # ---------------------------------------------------------------- graph / decode / score
 def _make_graph(args) -> int:
-    from hybrid_asr.bundle import ModelBundle, save_graph
-    from hybrid_asr.decoding import SearchConfig
-    from hybrid_asr.graph import make_hlg
-    from hybrid_asr.lang import Lang
+    from hybrid_asr.cli.options import config_overrides
+    from hybrid_asr.graph import GraphConfig
+    from hybrid_asr.stages.graph import make_graph
 
-    lang = Lang(args.lang_dir)
-    bundle = ModelBundle.load(args.model_dir)
-    start = time.time()
-    hlg = make_hlg(lang, bundle.topology, h=bundle.make_h(args.transition_scale))
-    save_graph(args.model_dir, hlg, lang.path, SearchConfig(acoustic_scale=args.acoustic_scale),
-               {"transition_scale": args.transition_scale, "build_seconds": round(time.time() - start, 3)})
+    make_graph(args.model_dir, args.lang_dir, GraphConfig(**config_overrides(args, GraphConfig)), args.acoustic_scale)
     return 0
 
 
 def add_make_graph(sub) -> None:
-    p = sub.add_parser("make-graph", help="HLG for a model dir (H from its topology, L and G from a lang dir)")
+    from hybrid_asr.bundle import SearchConfig
+    from hybrid_asr.cli.options import add_config_options
+    from hybrid_asr.graph import GraphConfig
+
+    p = sub.add_parser("make-graph", help="decoding graph for a model dir: HLG (monophone) or HCLG (with a tree), "
+                       "from its H and the L and G of a lang dir")
     p.add_argument("model_dir")
     p.add_argument("lang_dir")
-    p.add_argument("--acoustic-scale", type=float, default=0.2, help="default acoustic scale stored with the graph")
-    p.add_argument("--transition-scale", type=float, default=0.3,
-                   help="scale of the HMM transition log-probs in HLG (about the acoustic scale; "
-                   "Kaldi's self-loop scale)")
+    p.add_argument("--acoustic-scale", type=float, default=None,
+                   help=f"default acoustic scale stored with the graph (default {SearchConfig.acoustic_scale})")
+    add_config_options(p, [GraphConfig], (), "graph")
+    p.add_argument("--transition-scale", dest="self_loop_scale", type=float, help=argparse.SUPPRESS)
     p.set_defaults(func=_make_graph)
 
 
@@ -310,9 +365,12 @@ def _decode_dataset(args) -> int:
 
     from hybrid_asr.stages.shards import Shard
 
+    from hybrid_asr.bundle import SearchConfig
+    from hybrid_asr.cli.options import config_overrides
+
     evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
                    args.store_best, Shard(args.shard_index, args.num_shards), args.nj, args.chunk_frames,
-                   args.spk2group)
+                   args.spk2group, config_overrides(args, SearchConfig, ("acoustic_scale",)))
     return 0
 
 
@@ -333,6 +391,7 @@ def add_decode_dataset(sub) -> None:
                    "the model's decode_chunk_frames")
     _add_spk2group_option(p)
     _add_shard_options(p)
+    _add_search_options(p, ("acoustic_scale",))
     p.set_defaults(func=_decode_dataset)
 
 
@@ -385,13 +444,14 @@ def add_score(sub) -> None:
 def _decode(args) -> int:
     from dataclasses import replace
 
-    from hybrid_asr.bundle import ModelBundle, load_graph
+    from hybrid_asr.bundle import ModelBundle, SearchConfig, load_graph
     from hybrid_asr.decoding.dataset import decode_files
+
+    from hybrid_asr.cli.options import config_overrides
 
     bundle = ModelBundle.load(args.model_dir)
     hlg, words, search = load_graph(args.model_dir)
-    if args.acoustic_scale is not None:
-        search = replace(search, acoustic_scale=args.acoustic_scale)
+    search = replace(search, **config_overrides(args, SearchConfig))
     failures = 0
     for path, hyp, error in decode_files(bundle, hlg, words, args.files, search, args.cmvn):
         if error is not None:
@@ -415,8 +475,15 @@ def add_decode(sub) -> None:
                    help="text: '<file><TAB><words>' per line; json: one JSON object per line")
     p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
                    help="override the model's CMVN mode: the file's own statistics or the training ones")
-    p.add_argument("--acoustic-scale", type=float, default=None)
+    _add_search_options(p)
     p.set_defaults(func=_decode)
+
+
+def _add_search_options(p, skip=()) -> None:
+    from hybrid_asr.bundle import SearchConfig
+    from hybrid_asr.cli.options import add_config_options
+
+    add_config_options(p, [SearchConfig], skip, "search (defaults: the model's search_config.json, else these)")
 
 
 def _build_tree(args) -> int:
@@ -521,5 +588,6 @@ def add_align_audio(sub) -> None:
 
 
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
-            add_prepare_lang, add_align, add_merge_alignments, add_train, add_make_graph, add_decode_dataset,
-            add_merge_decodes, add_score, add_decode, add_plot_alignment, add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]
+            add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_train,
+            add_make_graph, add_decode_dataset, add_merge_decodes, add_score, add_decode, add_plot_alignment,
+            add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -1,6 +1,6 @@
-"""Decoding: k2 search over HLG/HCLG, dataset and file decoding."""
+"""Decoding: search over HLG/HCLG (k2, or Kaldi's FasterDecoder on CPU), dataset and file decoding."""
 
 from hybrid_asr.bundle import SearchConfig
-from hybrid_asr.decoding.search import decode_scores
+from hybrid_asr.decoding.search import Searcher, decode_scores
 
-__all__ = ["SearchConfig", "decode_scores"]
+__all__ = ["SearchConfig", "Searcher", "decode_scores"]

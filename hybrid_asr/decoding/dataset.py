@@ -10,7 +10,7 @@ import k2
 
 from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.likelihoods import audio_log_likelihoods, log_likelihoods
-from hybrid_asr.decoding.search import SearchConfig, decode_scores
+from hybrid_asr.decoding.search import SearchConfig, Searcher
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.utils import progress
@@ -85,6 +85,7 @@ def decode_store(
     timing.audio_seconds = sum(u.frames for u in utts) * store.config.frame_shift_ms / 1000
     # batch by batch: score a batch, search it at every setting, drop its scores (memory: one batch)
     batches = list(frame_batches([u.frames for u in utts], max_frames))
+    search_graph = Searcher(hlg)
     for batch in progress(batches, desc="decode", unit="batch"):
         ids = [utts[i].id for i in batch]
         start = time.time()
@@ -93,7 +94,7 @@ def decode_store(
         timing.model_seconds += time.time() - start
         for k, search in enumerate(searches):
             start = time.time()
-            for utt, words in zip(ids, decode_scores(hlg, scores, search)):
+            for utt, words in zip(ids, search_graph(scores, search)):
                 results[k][utt] = words
             timing.search_seconds[k] += time.time() - start
     return results, timing
@@ -123,6 +124,7 @@ def decode_files(
         ``(path, words or None, error message or None)`` per file; a bad file yields its error and
         the rest continue.
     """
+    search_graph = Searcher(hlg)
     for path in paths:
         path = Path(path)
         try:
@@ -130,7 +132,7 @@ def decode_files(
         except InputError as e:
             yield path, None, str(e)
             continue
-        ids = decode_scores(hlg, [scores], search)[0]
+        ids = search_graph([scores], search)[0]
         yield path, [words.get(i) for i in ids], None
 
 

@@ -1,6 +1,7 @@
-"""k2 search: pruned intersection of HLG with the scaled log-likelihoods, best path to words."""
+"""Search: pruned intersection of the decoding graph with the scaled log-likelihoods, best path to
+words, with k2 or (``SearchConfig.backend == "kaldi"``) Kaldi's FasterDecoder."""
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import k2
 import torch
@@ -43,3 +44,28 @@ def decode_scores(hlg: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchCon
     for k, i in enumerate(order):
         out[i] = words[k]
     return out
+
+
+class Searcher:
+    """Best-path search over one decoding graph with the backend each call's config names; the
+    graph is converted for Kaldi's FasterDecoder once, on first use.
+
+    Args:
+        graph: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU.
+    """
+
+    def __init__(self, graph: k2.Fsa):
+        self.graph = graph
+        self._kaldi = None
+
+    def __call__(self, scores: Sequence[torch.Tensor], config: SearchConfig) -> List[List[int]]:
+        """Word ids of the best path of each utterance (``[T_i, S]`` float32 unscaled
+        log-likelihoods); an empty list where no path was found."""
+        if config.backend == "kaldi":
+            from hybrid_asr.decoding.kaldi_search import KaldiSearch
+
+            if self._kaldi is None:
+                self._kaldi: Optional[KaldiSearch] = KaldiSearch(self.graph, config)
+            self._kaldi.set_config(config)
+            return self._kaldi.decode(scores)
+        return decode_scores(self.graph, scores, config)

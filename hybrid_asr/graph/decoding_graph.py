@@ -1,57 +1,228 @@
-"""The decoding graph HLG = H o det(L o G), built with k2."""
+"""The decoding graph: HLG (monophone H) or HCLG (context-dependent H), built with k2.
+
+Two constructions (:class:`GraphConfig.construction`):
+
+- ``mkgraph`` (default), as Kaldi's ``mkgraph.sh``: H without self-loops, labelled by HMM states,
+  composed with ``det(L o G)`` with the disambiguation symbols still in; the result determinized
+  (with log-semiring weight pushing); disambiguation symbols and epsilons removed; minimized
+  (OpenFst, through kaldifst); then the self-loops added back with the self-loop scale
+  (:func:`add_self_loops`). Determinizing on
+  HMM-state labels merges the paths of triphones that share senones, which the composed graph
+  keeps apart.
+- ``compose``: ``H o det(L o G)`` with H's self-loops inside, never determinized (smaller to
+  build, larger to search).
+
+Both are epsilon-free on the input side, as ``k2.intersect_dense_pruned`` needs: every arc
+consumes one frame, its label is ``pdf-id + 1``. Both give every pdf sequence the same best
+word sequence and score (tests/test_graph.py checks it).
+"""
 
 import logging
 import time
-from typing import Optional
+from dataclasses import dataclass
 
 import k2
+import numpy as np
+import torch
 
-from hybrid_asr.graph.h import make_h
+from hybrid_asr.graph.h import HmmGraph, HmmLabels
+from hybrid_asr.graph.openfst import minimize
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.lang.lang_dir import Lang
+from hybrid_asr.utils import JsonDataclass
 
 log = logging.getLogger(__name__)
 
 
-def make_hlg(lang: Lang, topo: HmmTopology, transition_scale: float = 1.0, h: Optional[k2.Fsa] = None) -> k2.Fsa:
-    """Compose H, L and G into the decoding graph.
+@dataclass(frozen=True)
+class GraphConfig(JsonDataclass):
+    """How ``make-graph`` builds the decoding graph (saved in ``graph_info.json``).
 
-    Steps (Mohri, Pereira & Riley 2002, section 4; as in Kaldi's mkgraph.sh but with k2):
-    ``LG = det(connect(L_disambig o G))``; disambiguation symbols (phones >= ``#0`` and the word
-    ``#0``) are replaced by epsilon and removed with ``k2.remove_epsilon``, so LG is
-    epsilon-free on the phone side; then ``HLG = connect(H o LG)``. HLG is not determinized on
-    the pdf level (H is not functional there) and k2 has no minimization; the graph is small.
+    Attributes:
+        self_loop_scale: multiplies the HMM transition log-probabilities (self-loops and the
+            forward transitions that complement them; Kaldi's ``--self-loop-scale``). About the
+            acoustic scale, so that transitions and acoustics keep their relative weight and only
+            the LM is boosted; 0.3 was best on AN4 (docs/recipes/an4.md).
+        construction: ``mkgraph`` (determinized, self-loops added last) or ``compose`` (H with
+            self-loops composed with LG, not determinized).
+        minimize: ``mkgraph`` only: minimize the determinized graph before adding the self-loops
+            (OpenFst's encoded minimization through ``kaldifst``, as Kaldi's
+            ``fstminimizeencoded``; weights quantized to 1/1024).
+    """
+
+    self_loop_scale: float = 0.3
+    construction: str = "mkgraph"
+    minimize: bool = True
+
+    json_what = "graph config"
+
+    def __post_init__(self):
+        if self.construction not in ("mkgraph", "compose"):
+            raise ValueError(f"construction must be mkgraph or compose, not {self.construction!r}")
+        if self.self_loop_scale < 0:
+            raise ValueError(f"self_loop_scale must be >= 0, not {self.self_loop_scale}")
+
+
+def make_lg(lang: Lang, keep_disambig: bool = False) -> k2.Fsa:
+    """``det(connect(L_disambig o G))`` (Mohri, Pereira & Riley 2002, section 4).
 
     Args:
-        lang: lang directory (L_disambig, G, symbol tables).
-        topo: HMM topology (for H).
-        transition_scale: scale of H's transition log-probabilities (see :func:`make_h`).
-        h: an H to use instead of the monophone one (e.g. the context-dependent
-            :func:`hybrid_asr.graph.h_cd.make_h_cd`, built with its own transition scale).
+        lang: lang directory (L_disambig, G).
+        keep_disambig: keep the disambiguation symbols (for composing with a self-loop-free H
+            and determinizing again); else they are replaced by epsilon (phones >= ``#0``, the
+            word ``#0`` and above) and removed with ``k2.remove_epsilon``.
 
     Returns:
-        k2 Fsa, ``labels`` = pdf-id + 1 (never 0), ``aux_labels`` (ragged) = word ids, attribute
-        ``phones``; arc-sorted, scores = log transition probs + log LM probs + log silence probs.
+        arc-sorted k2 transducer: ``labels`` = phone ids, ragged ``aux_labels`` = word ids.
     """
-    start = time.time()
     L = k2.arc_sort(lang.L_disambig)
     G = k2.arc_sort(lang.G)
     LG = k2.connect(k2.compose(L, G))
     LG = k2.connect(k2.determinize(LG)).clone()  # clone: determinize may return its input object
-    labels = LG.labels.clone()
-    labels[labels >= lang.first_phone_disambig] = 0
-    LG.labels = labels
-    aux = LG.aux_labels.clone()
-    aux.values[aux.values >= lang.first_word_disambig] = 0
-    LG.aux_labels = aux
-    LG = k2.connect(k2.remove_epsilon(LG))
-    LG.aux_labels = LG.aux_labels.remove_values_eq(0)
-    LG = k2.arc_sort(LG)
-    H = make_h(topo, transition_scale) if h is None else h
-    HLG = k2.arc_sort(k2.connect(k2.compose(H, LG, inner_labels="phones")))
-    if HLG.num_arcs == 0:
+    if keep_disambig:
+        return k2.arc_sort(LG)
+    LG = _remove_disambig(LG, lang.first_phone_disambig, lang.first_word_disambig)
+    return k2.arc_sort(LG)
+
+
+def _remove_disambig(fsa: k2.Fsa, first_label_disambig: int, first_word_disambig: int) -> k2.Fsa:
+    """Disambiguation labels and words -> epsilon, then ``k2.remove_epsilon``."""
+    labels = fsa.labels.clone()
+    labels[labels >= first_label_disambig] = 0
+    fsa.labels = labels
+    aux = fsa.aux_labels.clone()
+    aux.values[aux.values >= first_word_disambig] = 0
+    fsa.aux_labels = aux
+    fsa = k2.connect(k2.remove_epsilon(fsa))
+    fsa.aux_labels = fsa.aux_labels.remove_values_eq(0)
+    return fsa
+
+
+def make_decoding_graph(lang: Lang, topo: HmmTopology, hmm: HmmGraph, config: GraphConfig = GraphConfig()) -> k2.Fsa:
+    """Build HLG (monophone ``hmm``) or HCLG (context-dependent ``hmm``).
+
+    Args:
+        lang: lang directory (L_disambig, G, symbol tables).
+        topo: HMM topology (self-loop probabilities).
+        hmm: the H to use: :func:`hybrid_asr.graph.h.monophone_hmm_graph` or
+            :func:`hybrid_asr.graph.h_cd.cd_hmm_graph`.
+        config: construction and self-loop scale.
+
+    Returns:
+        arc-sorted k2 Fsa, ``labels`` = pdf-id + 1 (never 0), ragged ``aux_labels`` = word ids;
+        scores = scaled log transition probs + log LM probs + log silence probs (base e).
+
+    Raises:
+        RuntimeError: the graph is empty (L, G and the topology share no path).
+    """
+    start = time.time()
+    if config.construction == "compose":
+        LG = make_lg(lang)
+        graph = k2.arc_sort(k2.connect(k2.compose(hmm.with_self_loops(topo, config.self_loop_scale), LG)))
+        log.info("graph (compose): %d states, %d arcs (LG %d states, %d arcs)", graph.shape[0],
+                 graph.num_arcs, LG.shape[0], LG.num_arcs)
+    else:
+        LG = make_lg(lang, keep_disambig=True)
+        num_disambig = max(lang.phone_table[s] for s in lang.phone_table.symbols) - lang.first_phone_disambig + 1
+        H, labels = hmm.without_self_loops(topo, config.self_loop_scale, num_disambig, lang.first_phone_disambig)
+        composed = k2.connect(k2.compose(H, LG))
+        det = k2.determinize(composed, k2.DeterminizeWeightPushingType.kLogWeightPushing)
+        det = k2.connect(det).clone()
+        det = _remove_disambig(det, labels.first_disambig, lang.first_word_disambig)
+        small = minimize(det) if config.minimize else det
+        graph = k2.arc_sort(add_self_loops(small, labels))
+        log.info("graph (mkgraph): H o LG %d states, %d arcs; determinized %d states, %d arcs; minimized %d states, "
+                 "%d arcs; with self-loops %d states, %d arcs (LG %d states, %d arcs)", composed.shape[0],
+                 composed.num_arcs, det.shape[0], det.num_arcs, small.shape[0], small.num_arcs, graph.shape[0],
+                 graph.num_arcs, LG.shape[0], LG.num_arcs)
+    if graph.num_arcs == 0:
+        raise RuntimeError("the decoding graph is empty: L, G and the topology share no path")
+    assert int((graph.labels == 0).sum()) == 0, "the decoding graph must be epsilon-free on the input side"
+    log.info("decoding graph built in %.1f s", time.time() - start)
+    return graph
+
+
+def add_self_loops(graph: k2.Fsa, labels: HmmLabels) -> k2.Fsa:
+    """Add the HMM self-loops to a graph over HMM-state labels and relabel it with pdf-ids.
+
+    Every state entered by arcs labelled with HMM state ``h`` gets ``h``'s self-loop (label
+    ``pdf(h) + 1``, score ``labels.loop_score[h]``), like Kaldi's ``AddSelfLoops`` without
+    reordering. A state entered by arcs of several HMM states is split into one copy per HMM
+    state, each with all of the state's outgoing arcs, so that the graph stays epsilon-free (k2's
+    dense intersection has no input epsilons).
+
+    Args:
+        graph: epsilon-free on the input side, ``labels`` = HMM-state labels (1 .. L) or -1 on
+            final arcs, ragged ``aux_labels``.
+        labels: the table of :meth:`HmmGraph.without_self_loops`.
+
+    Returns:
+        k2 Fsa with ``labels`` = pdf-id + 1 and the same ``aux_labels`` on every copied arc (none
+        on the self-loops).
+    """
+    row_splits = graph.arcs.shape().row_splits(1).long().numpy()
+    arcs = graph.arcs.values()
+    src = arcs[:, 0].long().numpy()
+    dst = arcs[:, 1].long().numpy()
+    lab = graph.labels.long().numpy()
+    scores = graph.scores.detach().numpy()
+    final = graph.shape[0] - 1
+    m = labels.first_disambig
+    entering = lab > 0
+    pairs = np.unique(dst[entering] * m + lab[entering])  # (state, HMM state) pairs, sorted by state
+    pair_state, pair_label = pairs // m, pairs % m
+    first = np.r_[True, pair_state[1:] != pair_state[:-1]] & (pair_state != 0)  # the start state keeps no loop
+    num_copies = int((~first).sum())
+    new_state = np.where(first, pair_state, final + np.cumsum(~first) - 1)
+    new_final = final + num_copies
+    # states of the result (except the final one): originals, then copies; their HMM states
+    orig = np.r_[np.arange(final), pair_state[~first]]
+    state_label = np.zeros(new_final, dtype=np.int64)
+    state_label[new_state] = pair_label
+    # every state carries the outgoing arcs of its original
+    counts = row_splits[orig + 1] - row_splits[orig]
+    offsets = np.cumsum(counts) - counts
+    arc_index = np.repeat(row_splits[orig] - offsets, counts) + np.arange(int(counts.sum()))
+    out_src = np.repeat(np.arange(new_final), counts)
+    a_dst, a_lab = dst[arc_index], lab[arc_index]
+    out_dst = np.full_like(a_dst, new_final)
+    enter = a_lab > 0
+    out_dst[enter] = new_state[np.searchsorted(pairs, a_dst[enter] * m + a_lab[enter])]
+    pdf = labels.pdf.numpy()
+    out_lab = np.where(enter, pdf[np.maximum(a_lab, 0)] + 1, -1)
+    looped = np.nonzero(state_label > 0)[0]
+    all_src = np.r_[out_src, looped]
+    order = np.argsort(all_src, kind="stable")
+    table = np.stack([all_src, np.r_[out_dst, looped], np.r_[out_lab, pdf[state_label[looped]] + 1]], axis=1)[order]
+    all_scores = np.r_[scores[arc_index], labels.loop_score.numpy()[state_label[looped]]].astype(np.float32)[order]
+    rows = torch.from_numpy(np.concatenate([table, np.zeros((len(table), 1), dtype=np.int64)], axis=1)).to(torch.int32)
+    rows[:, 3] = torch.from_numpy(all_scores).view(torch.int32)
+    out = k2.Fsa(rows)
+    aux_index = torch.from_numpy(np.r_[arc_index, np.full(len(looped), -1)][order]).to(torch.int32)
+    out.aux_labels, _ = graph.aux_labels.index(aux_index, axis=0)
+    if num_copies:
+        log.info("self-loops: %d states entered from several HMM states were split (%d copies)",
+                 len(np.unique(pair_state[~first])), num_copies)
+    return out
+
+
+def make_hlg(lang: Lang, topo: HmmTopology, self_loop_scale: float = 1.0, h=None) -> k2.Fsa:
+    """The composed graph ``connect(H o det(L o G))`` (construction ``compose``).
+
+    Args:
+        lang: lang directory.
+        topo: HMM topology (for the monophone H).
+        self_loop_scale: scale of H's transition log-probabilities (see :func:`make_h`).
+        h: an H with self-loops to use instead of the monophone one (e.g.
+            :func:`hybrid_asr.graph.h_cd.make_h_cd`, built with its own scale).
+
+    Returns:
+        arc-sorted k2 Fsa as :func:`make_decoding_graph` returns.
+    """
+    from hybrid_asr.graph.h import make_h
+
+    H = make_h(topo, self_loop_scale) if h is None else h
+    graph = k2.arc_sort(k2.connect(k2.compose(H, make_lg(lang))))
+    if graph.num_arcs == 0:
         raise RuntimeError("HLG is empty: L, G and the topology share no path")
-    assert int((HLG.labels == 0).sum()) == 0, "HLG must be epsilon-free on the input side"
-    log.info("HLG: %d states, %d arcs (LG %d states, %d arcs), built in %.1f s",
-             HLG.shape[0], HLG.num_arcs, LG.shape[0], LG.num_arcs, time.time() - start)
-    return HLG
+    return graph

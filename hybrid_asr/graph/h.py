@@ -1,59 +1,194 @@
-"""H: the HMM transducer from pdf-id sequences to phone sequences."""
+"""H: the HMM transducer from pdf-id sequences to phone sequences.
 
-from typing import List, Tuple
+Both the monophone H (:func:`make_h`) and the context-dependent one
+(:func:`hybrid_asr.graph.h_cd.make_h_cd`) are first described as an :class:`HmmGraph`: which HMM
+state every FSA state is, and which transitions enter it. It is then rendered either with its
+self-loops, for alignment and the composed decoding graph (:meth:`HmmGraph.with_self_loops`), or
+without them, labelled by HMM-state labels, for Kaldi-style graph construction
+(:meth:`HmmGraph.without_self_loops`; the self-loops are added back after determinization by
+:func:`hybrid_asr.graph.decoding_graph.add_self_loops`).
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
 
 import k2
+import numpy as np
+import torch
 
 from hybrid_asr.hmm.topology import HmmTopology
 
+StateKey = Tuple[int, int, int]
+"""``(phone id, HMM state index within the phone, pdf-id)`` of an FSA state of H."""
 
-def make_h(topo: HmmTopology, transition_scale: float = 1.0) -> k2.Fsa:
-    """Build H over all phones of ``topo``, epsilon-free on the input side.
 
-    k2's dense intersection reads score column ``l`` for graph label ``l`` and has no input
-    epsilon, so every arc consumes one frame: labels are ``pdf_id + 1`` (label 0 is never used)
-    and the phone is emitted on the arc entering the phone's first state. Instead of a shared
-    epsilon "hub" between phones, the last state of every phone connects directly to the first
-    state of every phone (``P^2`` arcs)::
+@dataclass(frozen=True)
+class HmmLabels:
+    """What an HMM-state label of the self-loop-free H stands for (index 0 is unused).
+
+    The label of an arc is the HMM state it enters, identified by ``(phone, state index, pdf)``
+    as Kaldi's transition-ids identify ``(phone, HMM state, pdf)``: two triphones with the same
+    centre phone and the same senone in a state share that state's label, so determinization can
+    merge their paths until their senones differ.
+
+    Attributes:
+        pdf: int64 ``[L + 1]`` pdf-id (senone) of each label.
+        phone: int64 ``[L + 1]`` phones.txt id of the phone.
+        state: int64 ``[L + 1]`` HMM state index within the phone (0 = the phone's first state).
+        loop_score: float32 ``[L + 1]`` self-loop score, ``self_loop_scale * log p_loop`` (base e).
+        first_disambig: label of the first disambiguation symbol (``L + 1``); disambiguation
+            label ``first_disambig + k`` passes phones.txt's ``#k`` through H.
+    """
+
+    pdf: torch.Tensor
+    phone: torch.Tensor
+    state: torch.Tensor
+    loop_score: torch.Tensor
+
+    @property
+    def first_disambig(self) -> int:
+        return int(self.pdf.numel())
+
+
+@dataclass
+class HmmGraph:
+    """An HMM transducer described by its states and the transitions that enter them.
+
+    State 0 is the start state (no HMM state); states ``1 .. num_states - 1`` are HMM states; the
+    final state is added when rendering. Every entry ``(src, dst, phone)`` consumes one frame of
+    ``dst``'s pdf; ``phone`` (phones.txt id, 0 = none) is output where a phone is entered. States
+    in ``exits`` may end the utterance.
+
+    Attributes:
+        num_states: states including the start state (the final state not included).
+        keys: ``(phone id, state index, pdf-id)`` per state; ``keys[0]`` is unused.
+        hmm_state: per state, the topology's pdf index whose self-loop probability applies
+            (the monophone HMM state; shared by all contexts); ``hmm_state[0]`` is unused.
+        entries: ``(src, dst, phone)`` transitions.
+        exits: states with a transition to the final state.
+    """
+
+    num_states: int = 1
+    keys: List[StateKey] = field(default_factory=lambda: [(0, 0, -1)])
+    hmm_state: List[int] = field(default_factory=lambda: [-1])
+    entries: List[Tuple[int, int, int]] = field(default_factory=list)
+    exits: List[int] = field(default_factory=list)
+
+    def add_state(self, key: StateKey, hmm_state: int) -> int:
+        """Append an HMM state; returns its FSA state id."""
+        self.keys.append(key)
+        self.hmm_state.append(hmm_state)
+        self.num_states += 1
+        return self.num_states - 1
+
+    def with_self_loops(self, topo: HmmTopology, self_loop_scale: float = 1.0) -> k2.Fsa:
+        """Render H with self-loops: the transducer alignment and the composed graph use.
+
+        Scores: a self-loop on state ``s`` is ``log p_loop(s)``, every transition leaving ``s``
+        (to the next state, the next phone or the end) ``log(1 - p_loop(s))``, all times
+        ``self_loop_scale``; arcs from the start state score 0.
+
+        Returns:
+            k2 transducer, ``labels`` = pdf-id + 1 (never 0), ``aux_labels`` = phone id on the
+            arcs that enter a phone, 0 elsewhere; the final state is ``num_states``.
+        """
+        loop_lp, fwd_lp = (self_loop_scale * lp for lp in topo.loop_log_probs())
+        hmm, final = self.hmm_state, self.num_states
+        arcs = [(s, d, self.keys[d][2] + 1, p, 0.0 if s == 0 else float(fwd_lp[hmm[s]])) for s, d, p in self.entries]
+        arcs += [(s, s, self.keys[s][2] + 1, 0, float(loop_lp[hmm[s]])) for s in range(1, self.num_states)]
+        arcs += [(s, final, -1, -1, float(fwd_lp[hmm[s]])) for s in self.exits]
+        return _fsa(arcs, final)
+
+    def without_self_loops(self, topo: HmmTopology, self_loop_scale: float,
+                           num_disambig: int, first_phone_disambig: int) -> Tuple[k2.Fsa, HmmLabels]:
+        """Render H without self-loops, labelled by HMM-state labels (Kaldi's ``H`` of mkgraph,
+        built with ``--self-loop-scale``; Povey et al., "Generating exact lattices in the WFST
+        framework", 2012, section 2 describes that construction).
+
+        The leaving score ``log(1 - p_loop(s))`` of every HMM state is put on the arc that enters
+        it, so that a path's score is unchanged once :func:`add_self_loops` adds the loops back.
+        Disambiguation symbols pass through (``#k`` in, ``#k`` out) on the start state and on
+        every state where a phone may end, so that ``det(H o LG)`` exists.
+
+        Args:
+            topo: self-loop probabilities.
+            self_loop_scale: multiplies every HMM transition log-probability.
+            num_disambig: number of phone disambiguation symbols of the lang dir.
+            first_phone_disambig: phones.txt id of ``#0``.
+
+        Returns:
+            ``(H, labels)``: H has ``labels`` = HMM-state label (1 .. L) or disambiguation label,
+            ``aux_labels`` = phone or disambiguation phone id where a phone is entered, else 0.
+        """
+        loop_lp, fwd_lp = (self_loop_scale * lp for lp in topo.loop_log_probs())
+        order = sorted(set(self.keys[1:]))
+        label_of: Dict[StateKey, int] = {k: i + 1 for i, k in enumerate(order)}
+        label = [0] + [label_of[k] for k in self.keys[1:]]
+        final, hmm = self.num_states, self.hmm_state
+        first_disambig = len(order) + 1
+        arcs = [(s, d, label[d], p, float(fwd_lp[hmm[d]])) for s, d, p in self.entries]
+        arcs += [(s, final, -1, -1, 0.0) for s in self.exits]
+        boundary = sorted({0, *self.exits, *(s for s, _, p in self.entries if p > 0)})
+        arcs += [(s, s, first_disambig + k, first_phone_disambig + k, 0.0) for s in boundary for k in range(num_disambig)]
+        loop_of_label = np.zeros(first_disambig, dtype=np.float32)
+        for key, h in zip(self.keys[1:], hmm[1:]):
+            loop_of_label[label_of[key]] = loop_lp[h]
+        keys = np.array([(0, 0, -1)] + order, dtype=np.int64)
+        table = HmmLabels(pdf=torch.from_numpy(keys[:, 2].copy()), phone=torch.from_numpy(keys[:, 0].copy()),
+                          state=torch.from_numpy(keys[:, 1].copy()), loop_score=torch.from_numpy(loop_of_label))
+        return _fsa(arcs, final), table
+
+
+def _fsa(arcs: Sequence[Tuple[int, int, int, int, float]], final: int) -> k2.Fsa:
+    arcs = sorted(arcs, key=lambda a: a[0])
+    text = "\n".join(f"{s} {d} {lab} {o} {w:.6f}" for s, d, lab, o, w in arcs) + f"\n{final}\n"
+    return k2.arc_sort(k2.Fsa.from_str(text, acceptor=False))
+
+
+def monophone_hmm_graph(topo: HmmTopology) -> HmmGraph:
+    """The monophone H as an :class:`HmmGraph`.
+
+    State ``pdf + 1`` is the HMM state of that pdf. Instead of a shared epsilon "hub" between
+    phones, the last state of every phone connects directly to the first state of every phone
+    (``P^2`` arcs), so every arc consumes a frame::
 
         start --pdf(p,0)+1 : p--> p.0   (for every phone p)
-        p.j   --pdf(p,j)+1 : eps--> p.j            self-loop, log p_loop(p,j)
-        p.j   --pdf(p,j+1)+1 : eps--> p.j+1        forward,   log(1 - p_loop(p,j))
-        p.last --pdf(q,0)+1 : q--> q.0             phone change, log(1 - p_loop(p,last))
-        p.last --(-1) : (-1)--> final              end,          log(1 - p_loop(p,last))
-
-    Args:
-        topo: phone HMMs and self-loop probabilities.
-        transition_scale: multiplies every transition log-probability. 1 for alignment; for
-            decoding, about the acoustic scale, so that transitions and acoustics keep their
-            relative weight and only the LM is boosted (Kaldi's ``--transition-scale`` /
-            ``--self-loop-scale`` in ``mkgraph.sh``).
-
-    Returns:
-        k2 transducer: ``labels`` = pdf-id + 1 (int32), ``aux_labels`` = phones.txt id on phone
-        entries, 0 elsewhere; scores are log transition probabilities (base e) x ``transition_scale``.
-        States: ``1 + num_pdfs + 1``; arcs: ``P + 2*num_pdfs - P + P*P + P`` for P phones.
+        p.j   --pdf(p,j+1)+1 : eps--> p.j+1        forward
+        p.last --pdf(q,0)+1 : q--> q.0             phone change
+        p.last --> final                           end
     """
-    loop_lp, fwd_lp = (transition_scale * lp for lp in topo.loop_log_probs())
-    state_of = lambda pdf: pdf + 1  # noqa: E731  state 0 is the start state
-    final = topo.num_pdfs + 1
-    entries: List[Tuple[int, int]] = []  # (first pdf, phone id)
+    g = HmmGraph()
+    firsts: List[Tuple[int, int]] = []  # (first state, phone id)
     lasts: List[int] = []
     for phone, phone_id in zip(topo.phones, topo.phone_ids):
         first, end = topo.pdf_range(phone)
-        entries.append((first, phone_id))
-        lasts.append(end - 1)
-    arcs = [(0, state_of(first), first + 1, pid, 0.0) for first, pid in entries]
-    for phone in topo.phones:
-        first, end = topo.pdf_range(phone)
-        for pdf in range(first, end):
-            arcs.append((state_of(pdf), state_of(pdf), pdf + 1, 0, loop_lp[pdf]))
-            if pdf + 1 < end:
-                arcs.append((state_of(pdf), state_of(pdf + 1), pdf + 2, 0, fwd_lp[pdf]))
-    for last in lasts:
-        for first, pid in entries:
-            arcs.append((state_of(last), state_of(first), first + 1, pid, fwd_lp[last]))
-        arcs.append((state_of(last), final, -1, -1, fwd_lp[last]))
-    arcs.sort(key=lambda a: a[0])
-    text = "\n".join(f"{s} {d} {l} {o} {w:.6f}" for s, d, l, o, w in arcs) + f"\n{final}\n"
-    return k2.arc_sort(k2.Fsa.from_str(text, acceptor=False))
+        states = [g.add_state((phone_id, j, pdf), pdf) for j, pdf in enumerate(range(first, end))]
+        g.entries += [(a, b, 0) for a, b in zip(states, states[1:])]
+        firsts.append((states[0], phone_id))
+        lasts.append(states[-1])
+    g.entries = [(0, s, p) for s, p in firsts] + g.entries + [(last, s, p) for last in lasts for s, p in firsts]
+    g.exits = lasts
+    return g
+
+
+def make_h(topo: HmmTopology, self_loop_scale: float = 1.0) -> k2.Fsa:
+    """Build the monophone H over all phones of ``topo``, epsilon-free on the input side.
+
+    k2's dense intersection reads score column ``l`` for graph label ``l`` and has no input
+    epsilon, so every arc consumes one frame: labels are ``pdf_id + 1`` (label 0 is never used)
+    and the phone is emitted on the arc entering the phone's first state
+    (:func:`monophone_hmm_graph` draws it).
+
+    Args:
+        topo: phone HMMs and self-loop probabilities.
+        self_loop_scale: multiplies every transition log-probability (our topologies have only a
+            self-loop and a forward transition per state, so this is Kaldi's
+            ``--self-loop-scale``). 1 for alignment; for decoding, about the acoustic scale, so
+            that transitions and acoustics keep their relative weight and only the LM is boosted.
+
+    Returns:
+        k2 transducer: ``labels`` = pdf-id + 1 (int32), ``aux_labels`` = phones.txt id on phone
+        entries, 0 elsewhere; scores are log transition probabilities (base e) x ``self_loop_scale``.
+        States: ``1 + num_pdfs + 1``; arcs: ``P + 2*num_pdfs - P + P*P + P`` for P phones.
+    """
+    return monophone_hmm_graph(topo).with_self_loops(topo, self_loop_scale)

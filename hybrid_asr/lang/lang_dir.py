@@ -41,11 +41,13 @@ class LangConfig:
             training text lacks share the Good-Turing unseen-word probability through a uniform
             unigram (:func:`~hybrid_asr.lang.lm.add_vocabulary`), as Kaldi's SRILM recipes pass the
             lexicon's word list as ``-vocab``. ``"text"``: only words of the training text.
+        lm_prune: entropy-pruning threshold of the LM (SRILM ``-prune``; 0: no pruning).
     """
 
     sil_prob: float = 0.5
     lm_order: int = 3
     lm_vocabulary: str = "lexicon"
+    lm_prune: float = 0.0
 
     def __post_init__(self):
         if self.lm_vocabulary not in ("lexicon", "text"):
@@ -103,7 +105,8 @@ def prepare_lang(
 
     Args:
         lexicon: pronunciations of the vocabulary (``<UNK> SPN`` is added).
-        train_texts: TRAINING transcripts only, for the LM; out-of-vocabulary words become ``<UNK>``.
+        train_texts: the LM text: training transcripts, or any domain text (never test text);
+            out-of-vocabulary words become ``<UNK>`` (their count is logged).
         out_dir: directory to write.
         config: silence probability and LM order.
     """
@@ -132,7 +135,7 @@ def prepare_lang(
     if oov:
         log.warning("%d training-text tokens are out of vocabulary; they become %s in the LM", oov, UNK)
     lm_text = [" ".join(map_oov(t.split(), vocab)) for t in train_texts]
-    train_arpa(lm_text, out / "lm.arpa", config.lm_order)
+    train_arpa(lm_text, out / "lm.arpa", config.lm_order, config.lm_prune)
     if config.lm_vocabulary == "lexicon":
         mass = unseen_word_mass(lm_text)
         added = add_vocabulary(out / "lm.arpa", [w for w in lexicon.words if w != UNK], mass)

@@ -4,9 +4,10 @@ import contextlib
 import io
 import logging
 import math
+import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Dict, Iterable, Sequence, Union
 
 import k2
 import kaldilm
@@ -17,36 +18,125 @@ from hybrid_asr.utils import atomic_path, write_text_atomic
 log = logging.getLogger(__name__)
 
 
-def train_arpa(sentences: Iterable[str], out_arpa: Union[str, Path], order: int = 3) -> None:
+def train_arpa(sentences: Iterable[str], out_arpa: Union[str, Path], order: int = 3,
+               prune_threshold: float = 0.0) -> Dict[int, int]:
     """Estimate an interpolated-backoff Kneser-Ney n-gram LM and write it in ARPA format.
 
-    Uses kaldingram (SRILM-equivalent ``ngram-count -ukndiscount``; Kneser & Ney 1995, Chen &
-    Goodman 1998). Only pass training transcripts: never test text.
+    Uses kaldingram's Python API (SRILM-equivalent ``ngram-count -ukndiscount``; Kneser & Ney
+    1995, Chen & Goodman 1998) and, with ``prune_threshold > 0``, its entropy-based pruning
+    (SRILM ``ngram -prune``; Stolcke 1998, "Entropy-based pruning of backoff language models"):
+    n-grams of order >= 2 whose removal changes the model's relative entropy by less than the
+    threshold are dropped and the back-off weights recomputed. Only pass training or domain
+    text: never test text.
 
     Args:
-        sentences: one transcript per item, words separated by spaces (no ``<s>``/``</s>``).
+        sentences: one sentence per item, words separated by spaces (no ``<s>``/``</s>``).
         out_arpa: ARPA file to write (atomically).
         order: n-gram order, 1..5.
+        prune_threshold: relative-entropy threshold (e.g. 1e-8 .. 1e-6); 0 keeps every n-gram.
+
+    Returns:
+        n-gram counts per order of the written model, ``{1: ..., 2: ..., ...}``.
 
     Raises:
-        HybridAsrError: no non-empty sentence, or an order outside 1..5.
+        HybridAsrError: no non-empty sentence, an order outside 1..5 or a negative threshold.
     """
-    from kaldingram import train as kn
+    from kaldingram.prune import ArpaParser, prune
+    from kaldingram.train import NgramCounts
 
     if not 1 <= order <= 5:
         raise HybridAsrError(f"LM order must be between 1 and 5, got {order}")
-    lines = [s.strip() for s in sentences if s.strip()]
-    if not lines:
+    if prune_threshold < 0:
+        raise HybridAsrError(f"LM pruning threshold must be >= 0, got {prune_threshold}")
+    counts = NgramCounts(order)
+    num = 0
+    for s in sentences:
+        if s.strip():
+            counts.add_raw_counts_from_line(s.strip())
+            num += 1
+    if not num:
         raise HybridAsrError(f"{out_arpa}: no training text for the language model")
-    out_arpa = Path(out_arpa)
-    text_file = out_arpa.with_suffix(".train.txt")
-    write_text_atomic(text_file, "\n".join(lines) + "\n")
-    with atomic_path(out_arpa) as tmp, contextlib.redirect_stderr(io.StringIO()):  # its progress bars
+    text = io.StringIO()
+    with contextlib.redirect_stderr(io.StringIO()):  # its progress bars
+        counts.cal_discounting_constants()
+        counts.cal_f()
+        counts.cal_bow()
+        counts.print_as_arpa(fout=text)
+    if prune_threshold > 0:
+        with tempfile.TemporaryDirectory() as tmp_dir, contextlib.redirect_stderr(io.StringIO()):
+            raw = Path(tmp_dir) / "lm.arpa"
+            raw.write_text(text.getvalue(), encoding="utf-8")
+            lm = ArpaParser().loadf(str(raw), encoding="utf-8")[0]
+            prune(lm, prune_threshold, 2)
+            text = io.StringIO()
+            lm.write(text)
+    write_text_atomic(out_arpa, text.getvalue())
+    sizes = arpa_sizes(out_arpa)
+    log.info("trained %d-gram LM on %d sentences -> %s (n-grams per order: %s)", order, num, out_arpa,
+             ", ".join(f"{k}: {v}" for k, v in sorted(sizes.items())))
+    return sizes
+
+
+def arpa_sizes(arpa: Union[str, Path]) -> Dict[int, int]:
+    """n-gram counts per order from the ``\\data\\`` header of an ARPA file (``ngram N=count``)."""
+    sizes: Dict[int, int] = {}
+    with open(arpa, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("ngram ") and "=" in line:
+                n, count = line[6:].split("=")
+                sizes[int(n)] = int(count)
+            elif line.startswith("\\1-grams"):
+                break
+    return sizes
+
+
+def lm_perplexity(arpa: Union[str, Path], sentences: Iterable[str]) -> Dict[str, float]:
+    """Perplexity and out-of-vocabulary rate of an ARPA LM on held-out text, as SRILM's
+    ``ngram -ppl`` computes them: OOV tokens are not scored and the context restarts after one;
+    one ``</s>`` per sentence is scored and counted.
+
+    Args:
+        arpa: ARPA file (read with kaldingram's ARPA parser).
+        sentences: one sentence per item.
+
+    Returns:
+        ``{"perplexity", "perplexity_without_eos", "sentences", "words", "oov_words", "oov_rate"}``
+        (``oov_rate`` in % of the words; ``perplexity_without_eos`` divides by the words only).
+
+    Raises:
+        InputError: the ARPA file cannot be read.
+    """
+    from kaldingram.prune import ArpaParser
+
+    from hybrid_asr.errors import InputError
+
+    with contextlib.redirect_stderr(io.StringIO()):
         try:
-            kn.main(["--ngram-order", str(order), "--text", str(text_file), "--lm", str(tmp)])
-        except SystemExit as e:  # its argparse rejected something: never exit the caller's process
-            raise HybridAsrError(f"{out_arpa}: kaldingram refused the LM options (exit {e.code})") from None
-    log.info("trained %d-gram LM on %d sentences -> %s", order, len(lines), out_arpa)
+            lm = ArpaParser().loadf(str(arpa), encoding="utf-8")[0]
+        except (OSError, ValueError, IndexError, KeyError) as e:
+            raise InputError(arpa, f"not a readable ARPA LM: {e}") from None
+    order = lm.order()
+    logprob, scored, words, oov, num = 0.0, 0, 0, 0, 0
+    for sentence in sentences:
+        tokens = sentence.split()
+        if not tokens:
+            continue
+        num += 1
+        words += len(tokens)
+        history = ["<s>"]
+        for w in tokens + ["</s>"]:
+            if w != "</s>" and not lm.contains_word(w):
+                oov += 1
+                history = []
+                continue
+            logprob += lm.log_p_raw(tuple((history + [w])[-order:]))
+            scored += 1
+            history.append(w)
+    in_vocab = scored - num
+    return {"perplexity": 10.0 ** (-logprob / scored) if scored else float("inf"),
+            "perplexity_without_eos": 10.0 ** (-logprob / in_vocab) if in_vocab else float("inf"),
+            "sentences": num, "words": words, "oov_words": oov, "oov_rate": 100.0 * oov / max(words, 1)}
 
 
 def unseen_word_mass(sentences: Iterable[str]) -> float:

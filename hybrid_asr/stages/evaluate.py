@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],
                   acoustic_scales: Optional[Sequence[float]] = None, cmvn: Optional[str] = None,
-                  max_frames: int = 3000, shard: Shard = Shard(), chunk_frames: Optional[int] = None) -> None:
+                  max_frames: int = 3000, shard: Shard = Shard(), chunk_frames: Optional[int] = None,
+                  search_overrides: Optional[dict] = None) -> None:
     """Decode the utterances of ``shard`` and write ``ref.txt``, ``hyp_ac<scale>.txt`` and
     ``timing.json`` (last) into ``out_dir``; see :func:`evaluate_store` for the arguments."""
     out = Path(out_dir)
@@ -39,6 +40,7 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
     if chunk_frames is not None and hasattr(bundle.model.config, "decode_chunk_frames"):
         bundle.model.config = replace(bundle.model.config, decode_chunk_frames=chunk_frames)
     hlg, words, search = load_graph(model_dir)
+    search = replace(search, **(search_overrides or {}))
     store = FeatureStore(feats_dir)
     scales = list(acoustic_scales) if acoustic_scales else [search.acoustic_scale]
     utts = shard.select(store.utterances)
@@ -57,8 +59,8 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
 
 
 def _decode_job(model_dir: str, feats_dir: str, out_dir: str, scales, cmvn, max_frames: int, shard: Shard,
-                chunk_frames: Optional[int]) -> None:
-    decode_to_dir(model_dir, feats_dir, out_dir, scales, cmvn, max_frames, shard, chunk_frames)
+                chunk_frames: Optional[int], search_overrides: Optional[dict]) -> None:
+    decode_to_dir(model_dir, feats_dir, out_dir, scales, cmvn, max_frames, shard, chunk_frames, search_overrides)
 
 
 def _timing(d: Path) -> dict:
@@ -171,6 +173,7 @@ def evaluate_store(
     nj: int = 1,
     chunk_frames: Optional[int] = None,
     spk2group: Optional[Union[str, Path]] = None,
+    search_overrides: Optional[dict] = None,
 ) -> Dict[float, float]:
     """Decode a feature store with a model directory and score it (see the module docstring for
     what ``out_dir`` receives).
@@ -189,6 +192,8 @@ def evaluate_store(
         chunk_frames: recurrent models: score in chunks of this many output frames (0: whole
             utterances) instead of the model's ``decode_chunk_frames``.
         spk2group: report the WER per group of speakers too (see :func:`score_decode_dir`).
+        search_overrides: fields of :class:`~hybrid_asr.bundle.SearchConfig` to change (beams,
+            backend) for this decode; the rest come from the model's ``search_config.json``.
 
     Returns:
         ``{acoustic scale: WER %}`` (empty for one shard of several).
@@ -196,11 +201,12 @@ def evaluate_store(
     if nj > 1:
         dirs = shard_dirs(out_dir, nj)
         run_local_shards(_decode_job, [(str(model_dir), str(feats_dir), str(d), acoustic_scales, cmvn, max_frames,
-                                        Shard(i, nj), chunk_frames) for i, d in enumerate(dirs)], nj)
+                                        Shard(i, nj), chunk_frames, search_overrides) for i, d in enumerate(dirs)], nj)
         merge_decode_dirs(dirs, out_dir)
         remove_shard_dirs(out_dir)
     else:
-        decode_to_dir(model_dir, feats_dir, out_dir, acoustic_scales, cmvn, max_frames, shard, chunk_frames)
+        decode_to_dir(model_dir, feats_dir, out_dir, acoustic_scales, cmvn, max_frames, shard, chunk_frames,
+                      search_overrides)
         if shard.count > 1:
             return {}
     return score_decode_dir(out_dir, model_dir, store_best, spk2group)

@@ -18,7 +18,8 @@
 #   --num-rounds N --epochs "2 2 3 3 4" (last value repeats)
 #   --train-opts "..."           extra options of every 'hybrid-asr train' (e.g. "--hidden-dim 256"); the
 #                                model and training defaults live in their config dataclasses
-#   --lm-order N --transition-scale X --acoustic-scale X (stored with the graph) --acoustic-scales "a,b,c"
+#   --lm-order N --self-loop-scale X --acoustic-scale X (stored with the graph; defaults: GraphConfig,
+#                                SearchConfig) --acoustic-scales "a,b,c"
 #   --threads N
 #   --cd-leaves N                context-dependent senones (stages 7-10) with a decision tree of N leaves;
 #                                0 (default) stops after the monophone system. --cd-epochs "4 4": epochs
@@ -35,7 +36,7 @@ data_dir=data; exp_dir=exp
 train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
 num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
-lm_order=3; transition_scale=0.3; acoustic_scale=0.2; acoustic_scales="0.1,0.15,0.2,0.25"
+lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"
 threads=2
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 
@@ -49,7 +50,7 @@ while [[ $# -gt 0 ]]; do
     --sample-rate) sample_rate=$2 ;; --num-mel-bins) num_mel_bins=$2 ;; --cmvn) cmvn=$2 ;;
     --speed-perturb) speed_perturb=$2 ;;
     --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --train-opts) train_opts=$2 ;;
-    --lm-order) lm_order=$2 ;; --transition-scale) transition_scale=$2 ;;
+    --lm-order) lm_order=$2 ;; --self-loop-scale|--transition-scale) self_loop_scale=$2 ;;
     --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
     --threads) threads=$2 ;;
     --cd-leaves) cd_leaves=$2 ;; --cd-epochs) cd_epochs=$2 ;;
@@ -130,10 +131,10 @@ align_with() {
 }
 # make_graph MODEL_DIR WHAT: the decoding graph (HLG, or HCLG for a senone model) unless it exists
 make_graph() {
-  if [[ -f $1/HLG.pt ]]; then log "$2 exists, skipping"; return; fi
+  if [[ -f $1/HLG.pt || -f $1/HCLG.pt ]]; then log "$2 exists, skipping"; return; fi
   log "building $2 for $1"
-  "${hybrid_asr[@]}" make-graph "$1" "$data_dir/lang" --acoustic-scale "$acoustic_scale" \
-    --transition-scale "$transition_scale"
+  "${hybrid_asr[@]}" make-graph "$1" "$data_dir/lang" ${acoustic_scale:+--acoustic-scale "$acoustic_scale"} \
+    ${self_loop_scale:+--self-loop-scale "$self_loop_scale"}
 }
 # decode_test MODEL_DIR WHAT: decode unless done and print the WER. With a dev set: the acoustic-scale
 # sweep on dev, the best scale stored as the model's default, then the test set at that scale only.
@@ -150,7 +151,8 @@ decode_test() {
   fi
   best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
     "$out/decode_stats.json")
-  [[ -n $dev_split ]] || best_scale=$(printf '%g' "$acoustic_scale")
+  [[ -n $dev_split ]] || best_scale=$("$python" -c \
+    'import json, sys; print("%g" % json.load(open(sys.argv[1]))["acoustic_scale"])' "$1/search_config.json")
   if [[ -n $dev_split ]]; then
     log "$2 $dev_split WER at the best acoustic scale $best_scale:"; head -1 "$out/wer_ac${best_scale}.txt"
     out=$1/decode_$test_split
