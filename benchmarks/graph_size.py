@@ -4,7 +4,8 @@ order, self-loops added after determinization).
 
 LMs: the model's own lang dir (e.g. the AN4 3-gram) and a larger 3-gram trained on English text
 (``--text FILE``, one sentence per line; by default the prose lines of the documentation files
-that ship with Python and the installed packages, uppercased, restricted to CMUdict words),
+that ship with Python and the installed packages: lines of which at least 80% of the tokens
+are CMUdict words, uppercased, the other tokens dropped),
 entropy-pruned to about 10k, 100k and 1M n-grams (``--thresholds``). The lexicon is CMUdict's
 first pronunciation of each word of the LM text, its phones mapped onto the model's phone set
 when the model lacks them (AN4 has no DH, NG, OY, SH, UH, ZH). Every graph is built in its own
@@ -49,11 +50,10 @@ def default_text(out: Path, max_sentences: int) -> None:
                 continue
             for line in text.splitlines():
                 line = line.strip().lstrip("#").strip()
-                tokens = [t.strip(".,;:!?()\"'").upper() for t in line.split()]
-                if len(tokens) < 4 or not all(WORD.match(t) for t in tokens):
-                    continue
-                if sum(t in vocab for t in tokens) == len(tokens):
-                    sentences.append(" ".join(tokens))
+                tokens = [t.strip(".,;:!?()\"'`*").upper() for t in line.split()]
+                words = [t for t in tokens if WORD.match(t) and t in vocab]
+                if len(words) >= 4 and len(words) >= 0.8 * len(tokens):  # prose, not code
+                    sentences.append(" ".join(words))
             if len(sentences) >= max_sentences:
                 break
     out.write_text("\n".join(sentences[:max_sentences]) + "\n")

@@ -80,8 +80,10 @@ def log_likelihoods(model: AcousticModel, feats: torch.Tensor, log_priors: torch
     return log_posteriors(model, feats, chunk_frames) - log_priors
 
 
-def audio_log_likelihoods(bundle: "ModelBundle", path: Union[str, Path], cmvn: Optional[str] = None) -> torch.Tensor:
-    """Pseudo log-likelihoods of an audio file of any rate and channel count.
+def audio_log_likelihoods(bundle: "ModelBundle", path: Union[str, Path], cmvn: Optional[str] = None,
+                          offset: float = 0.0, duration: Optional[float] = None) -> torch.Tensor:
+    """Pseudo log-likelihoods of an audio file (or of ``duration`` seconds of it from ``offset``
+    seconds) of any rate and channel count.
 
     The file is downmixed, resampled to the model's rate, turned into the model's features and
     normalized: with its own statistics (``cmvn="utterance"``) or the model's training statistics
@@ -95,7 +97,8 @@ def audio_log_likelihoods(bundle: "ModelBundle", path: Union[str, Path], cmvn: O
         InputError: the file cannot be read or is too short for one frame (names the file).
     """
     try:
-        feats = compute_features(load_audio(path, bundle.feature_config.sample_rate), bundle.feature_config)
+        feats = compute_features(load_audio(path, bundle.feature_config.sample_rate, offset, duration),
+                                 bundle.feature_config)
     except ValueError as e:
         raise InputError(path, str(e)) from None
     mode = cmvn or bundle.feature_config.cmvn

@@ -187,3 +187,41 @@ def test_sharded_feature_extraction_equals_one_job(exp, tmp_path):
             assert store.cmvn[spk].count == stats.count
             assert np.allclose(store.cmvn[spk].sum, stats.sum, rtol=1e-12)
         assert not (tmp_path / d / "shards").exists() and not (tmp_path / d / ".feats.raw").exists()
+
+
+def test_decode_kaldi_dir_with_segments_directories_long_audio_ctm_and_nbest(exp, tmp_path, capsys):
+    """One recording holding two digits (with silence between) given as a Kaldi wav.scp with a
+    segments file: each segment is decoded on its own, and the CTM times are relative to the
+    recording and inside each segment; the same recording decoded whole, cut in pieces by the
+    long-audio segmentation, gives the same words; a nested directory is searched; confidences
+    lie in [0, 1] and N-best posteriors sum to at most 1."""
+    import torch
+
+    utts = ["3_george_0", "7_lucas_1"]
+    waves = [torchaudio.load(str(FSDD / "recordings" / f"{u}.wav"))[0] for u in utts]
+    joined = torch.cat(waves, dim=1)  # FSDD clips begin and end with their own quiet
+    rec_dir = tmp_path / "kaldi"
+    (rec_dir / "audio").mkdir(parents=True)
+    torchaudio.save(str(rec_dir / "audio" / "two.wav"), joined, 8000)
+    first_end = waves[0].shape[1] / 8000
+    (rec_dir / "wav.scp").write_text("rec1 audio/two.wav\n")
+    (rec_dir / "segments").write_text(f"seg_a rec1 0 {first_end:.4f}\nseg_b rec1 {first_end:.4f} -1\n")
+    per_file = {u: _dataset_hyp(exp, u) for u in utts}
+    capsys.readouterr()
+    assert main(["decode", str(exp / "dnn2"), str(rec_dir / "wav.scp"), "--output", "ctm"]) == 0
+    ctm = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [c[4] for c in ctm] == per_file[utts[0]] + per_file[utts[1]]
+    assert all(c[0] == "rec1" and 0 <= float(c[5]) <= 1 for c in ctm)
+    bounds = [(0.0, first_end), (first_end, joined.shape[1] / 8000)]
+    for c, (lo, hi) in zip(ctm, bounds):  # one word per segment here
+        assert lo <= float(c[2]) and float(c[2]) + float(c[3]) <= hi + 0.02
+    # the whole recording, cut into pieces at its quietest moment (each piece shorter than both clips)
+    longest = max(w.shape[1] for w in waves) / 8000
+    assert main(["decode", str(exp / "dnn2"), str(rec_dir / "audio"), "--output", "json", "--nbest", "3",
+                 "--max-segment-seconds", f"{longest + 0.05:.3f}"]) == 0
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(out) == 1 and out[0]["words"] == per_file[utts[0]] + per_file[utts[1]]
+    assert len(out[0]["nbest"]) >= 2  # several pieces, each with its N-best list
+    for piece in out[0]["nbest"]:
+        assert 0 < sum(h["posterior"] for h in piece) <= 1.0 + 1e-6
+        assert [h["posterior"] for h in piece] == sorted((h["posterior"] for h in piece), reverse=True)

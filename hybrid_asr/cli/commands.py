@@ -442,37 +442,58 @@ def add_score(sub) -> None:
 
 
 def _decode(args) -> int:
-    from dataclasses import replace
-
-    from hybrid_asr.bundle import ModelBundle, SearchConfig, load_graph
-    from hybrid_asr.decoding.dataset import decode_files
-
+    from hybrid_asr.bundle import SearchConfig
     from hybrid_asr.cli.options import config_overrides
+    from hybrid_asr.stages.decode_audio import DecodeOptions, ctm_lines, decode_inputs
 
-    bundle = ModelBundle.load(args.model_dir)
-    hlg, words, search = load_graph(args.model_dir)
-    search = replace(search, **config_overrides(args, SearchConfig))
+    times = args.output == "ctm" or args.word_times
+    options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", nbest=args.nbest,
+                            max_segment_seconds=args.max_segment_seconds, cmvn=args.cmvn)
     failures = 0
-    for path, hyp, error in decode_files(bundle, hlg, words, args.files, search, args.cmvn):
-        if error is not None:
+    for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig), options):
+        seg = result.segment
+        if result.error is not None:
             failures += 1
-            print(f"hybrid-asr decode: error: {error}", file=sys.stderr)
+            print(f"hybrid-asr decode: error: {result.error}", file=sys.stderr)
             if args.output == "json":
-                print(json.dumps({"file": str(path), "error": error}))
+                print(json.dumps({"id": seg.id, "file": str(seg.path), "error": result.error}))
         elif args.output == "json":
-            print(json.dumps({"file": str(path), "text": " ".join(hyp), "words": hyp}))
+            entry = {"id": seg.id, "file": str(seg.path), "recording": seg.recording, "text": result.text,
+                     "words": [w.word for w in result.words]}
+            if times or args.confidence:
+                entry["word_info"] = [{k: v for k, v in vars(w).items() if v is not None} for w in result.words]
+            if args.nbest:
+                entry["nbest"] = [[{"text": t, "posterior": p} for t, p in piece] for piece in result.nbest]
+            print(json.dumps(entry))
+        elif args.output == "ctm":
+            for line in ctm_lines(result):
+                print(line)
         else:
-            print(f"{path}\t{' '.join(hyp)}")
+            print(f"{seg.id}\t{result.text}")
+            for piece in result.nbest:
+                for rank, (text, posterior) in enumerate(piece, 1):
+                    print(f"{seg.id}\t{rank}\t{posterior:.3f}\t{text}")
         sys.stdout.flush()
     return 2 if failures else 0
 
 
 def add_decode(sub) -> None:
-    p = sub.add_parser("decode", help="transcribe audio files (any rate / channel count)")
+    from hybrid_asr.stages.decode_audio import DecodeOptions
+
+    p = sub.add_parser("decode", help="recognise audio: files, directories (recursive), a Kaldi wav.scp (with "
+                       "segments beside it) or a lhotse recording/cut manifest")
     p.add_argument("model_dir")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--output", choices=["text", "json"], default="text",
-                   help="text: '<file><TAB><words>' per line; json: one JSON object per line")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--output", choices=["text", "json", "ctm"], default="text",
+                   help="text: '<id><TAB><words>' per segment; json: one object per segment; ctm: '<recording> 1 "
+                   "<start> <duration> <word> <confidence>' per word (times in seconds)")
+    p.add_argument("--word-times", action="store_true", help="word start times and durations (json)")
+    p.add_argument("--confidence", action="store_true", help="a posterior per word (json; always in ctm)")
+    p.add_argument("--nbest", type=int, default=DecodeOptions.nbest,
+                   help="N-best hypotheses with their posteriors, per piece of audio (k2 lattice)")
+    p.add_argument("--max-segment-seconds", type=float, default=DecodeOptions.max_segment_seconds,
+                   help="longer audio is cut at its quietest moments into pieces of at most this length "
+                   "(default %(default)s)")
     p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
                    help="override the model's CMVN mode: the file's own statistics or the training ones")
     _add_search_options(p)

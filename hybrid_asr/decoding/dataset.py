@@ -1,17 +1,15 @@
-"""Decode a feature store (a test set) and decode audio files, with timing for the RTF."""
+"""Decode a feature store (a test set), with timing for the RTF."""
 
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import k2
 
 from hybrid_asr.bundle import ModelBundle
-from hybrid_asr.likelihoods import audio_log_likelihoods, log_likelihoods
 from hybrid_asr.decoding.search import SearchConfig, Searcher
-from hybrid_asr.errors import InputError
+from hybrid_asr.likelihoods import log_likelihoods
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.utils import progress
 
@@ -100,40 +98,4 @@ def decode_store(
     return results, timing
 
 
-def decode_files(
-    bundle: ModelBundle,
-    hlg: k2.Fsa,
-    words: k2.SymbolTable,
-    paths: Sequence[Union[str, Path]],
-    search: SearchConfig,
-    cmvn: Optional[str] = None,
-) -> Iterator[Tuple[Path, Optional[List[str]], Optional[str]]]:
-    """Decode audio files one by one: any rate and channel count (downmixed and resampled).
-
-    Args:
-        bundle: model bundle.
-        hlg: decoding graph.
-        words: word symbol table.
-        paths: audio files.
-        search: acoustic scale and beams.
-        cmvn: ``"utterance"`` (the file's own statistics) or ``"global"`` (the model's training
-            statistics); default the model's mode, where ``"speaker"`` becomes ``"global"`` since a
-            file decoded alone has no speaker statistics.
-
-    Yields:
-        ``(path, words or None, error message or None)`` per file; a bad file yields its error and
-        the rest continue.
-    """
-    search_graph = Searcher(hlg)
-    for path in paths:
-        path = Path(path)
-        try:
-            scores = audio_log_likelihoods(bundle, path, cmvn)
-        except InputError as e:
-            yield path, None, str(e)
-            continue
-        ids = search_graph([scores], search)[0]
-        yield path, [words.get(i) for i in ids], None
-
-
-__all__ = ["DecodeTiming", "decode_files", "decode_store", "frame_batches"]
+__all__ = ["DecodeTiming", "decode_store", "frame_batches"]

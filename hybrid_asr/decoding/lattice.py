@@ -1,0 +1,93 @@
+"""k2 lattices of one utterance: N-best lists and word confidences from paths sampled from the
+lattice's posterior (the sampling icefall's N-best rescoring uses)."""
+
+from collections import Counter
+from typing import Dict, List, Sequence, Tuple
+
+import k2
+import kaldialign
+import numpy as np
+import torch
+
+from hybrid_asr.bundle import SearchConfig
+from hybrid_asr.likelihoods import pad_scores
+
+
+def lattice_of(graph: k2.Fsa, scores: torch.Tensor, config: SearchConfig) -> k2.Fsa:
+    """The pruned lattice of one utterance (``k2.intersect_dense_pruned``, output beam
+    ``config.output_beam``); arc scores = graph score + acoustic scale x log-likelihood.
+
+    Args:
+        graph: decoding graph (labels = pdf-id + 1, ragged word ``aux_labels``).
+        scores: ``[T, S]`` float32 unscaled log-likelihoods.
+        config: acoustic scale and beams.
+
+    Returns:
+        FsaVec of one lattice (empty when no path survived), attribute ``frame`` = output frame
+        of each arc.
+    """
+    dense = pad_scores([scores], config.acoustic_scale)
+    segs = torch.tensor([[0, 0, scores.shape[0]]], dtype=torch.int32)
+    return k2.intersect_dense_pruned(graph, k2.DenseFsaVec(dense, segs), search_beam=config.search_beam,
+                                     output_beam=config.output_beam, min_active_states=config.min_active_states,
+                                     max_active_states=config.max_active_states, frame_idx_name="frame")
+
+
+def sample_word_sequences(lattice: k2.Fsa, num_paths: int) -> List[Tuple[Tuple[int, ...], float]]:
+    """Sample paths of a one-lattice FsaVec in proportion to their posterior (``k2.random_paths``,
+    log semiring) and read their words.
+
+    Returns:
+        ``(word ids, path score)`` per sampled path (a path may be drawn several times).
+    """
+    if lattice.num_arcs == 0:
+        return []
+    paths = k2.random_paths(lattice, use_double_scores=True, num_paths=num_paths)  # [fsa][path][arc]
+    arcs = paths.values.long()
+    lengths = np.diff(paths.shape.row_splits(2).long().numpy())
+    words, _ = lattice.aux_labels.index(arcs.to(torch.int32), axis=0)
+    counts = np.diff(words.shape.row_splits(1).long().numpy())
+    path_of_arc = np.repeat(np.arange(len(lengths)), lengths)
+    path_of_word = np.repeat(path_of_arc, counts)
+    values = words.values.long().numpy()
+    arc_scores = lattice.scores.detach().double().numpy()[arcs.numpy()]
+    path_scores = np.bincount(path_of_arc, weights=arc_scores, minlength=len(lengths))
+    out = []
+    for p in range(len(lengths)):
+        w = values[path_of_word == p]
+        out.append((tuple(int(x) for x in w if x > 0), float(path_scores[p])))
+    return out
+
+
+def nbest_from_samples(samples: Sequence[Tuple[Tuple[int, ...], float]], n: int) -> List[Tuple[Tuple[int, ...], float]]:
+    """The ``n`` distinct word sequences drawn most often, with their estimated posterior (share
+    of the samples), most probable first; ties broken by the best path score drawn."""
+    counts = Counter(w for w, _ in samples)
+    best: Dict[Tuple[int, ...], float] = {}
+    for words, score in samples:
+        best[words] = max(score, best.get(words, -np.inf))
+    ranked = sorted(counts, key=lambda w: (-counts[w], -best[w]))[:n]
+    return [(w, counts[w] / len(samples)) for w in ranked]
+
+
+def word_confidences(hyp: Sequence[int], samples: Sequence[Tuple[Tuple[int, ...], float]]) -> List[float]:
+    """Posterior of each word of ``hyp``: the share of sampled paths that, aligned to ``hyp`` by
+    edit distance (kaldialign), have the same word at that position; a Monte-Carlo estimate of
+    the word posteriors a confusion network gives (Mangu, Brill & Stolcke 2000).
+
+    Returns:
+        one value in [0, 1] per word of ``hyp`` (1.0 each if there are no samples).
+    """
+    if not samples:
+        return [1.0] * len(hyp)
+    hits = np.zeros(len(hyp))
+    ref = [str(w) for w in hyp]
+    for words, count in Counter(w for w, _ in samples).items():
+        i = 0
+        for a, b in kaldialign.align(ref, [str(w) for w in words], "*"):
+            if a == "*":
+                continue
+            if a == b:
+                hits[i] += count
+            i += 1
+    return list(hits / len(samples))

@@ -1,0 +1,197 @@
+"""Stage: ``hybrid-asr decode``: recognise audio inputs of any kind and length.
+
+Inputs (:func:`hybrid_asr.data.inputs.collect_inputs`) become segments; a segment longer than
+``max_segment_seconds`` is cut at its quietest moments (:mod:`hybrid_asr.features.segment`) and
+each piece is read, scored and searched on its own, so memory does not grow with the recording.
+Per piece: the best path (the model's search backend); word times from a forced alignment of the
+words found (the model's own H, through L; times at the feature frame rate); word confidences and
+N-best lists from paths sampled from the piece's k2 lattice (:mod:`hybrid_asr.decoding.lattice`).
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+from hybrid_asr.align.viterbi import viterbi_align
+from hybrid_asr.align.words import word_spans
+from hybrid_asr.bundle import ModelBundle, load_graph
+from hybrid_asr.data.inputs import AudioSegment, collect_inputs
+from hybrid_asr.decoding.lattice import lattice_of, nbest_from_samples, sample_word_sequences, word_confidences
+from hybrid_asr.decoding.search import Searcher
+from hybrid_asr.errors import AlignmentError, HybridAsrError, InputError
+from hybrid_asr.features.segment import segment_long_audio
+from hybrid_asr.graph.training import TrainingGraphCompiler
+from hybrid_asr.hmm.alignment import segments_from_marks, upsample_alignment
+from hybrid_asr.lang.lang_dir import Lang
+from hybrid_asr.likelihoods import audio_log_likelihoods
+from hybrid_asr.utils import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What ``hybrid-asr decode`` computes besides the words.
+
+    Attributes:
+        word_times: word start times and durations (forced alignment of the words found).
+        confidences: a posterior per word (needs the k2 lattice).
+        nbest: number of N-best hypotheses to return (0: none; needs the k2 lattice).
+        num_paths: paths sampled from each lattice for confidences and N-best lists.
+        max_segment_seconds: longer audio is cut into pieces of at most this length.
+        cmvn: ``"utterance"`` or ``"global"`` (default: the model's mode; ``speaker`` -> global).
+    """
+
+    word_times: bool = False
+    confidences: bool = False
+    nbest: int = 0
+    num_paths: int = 100
+    max_segment_seconds: float = 30.0
+    cmvn: Optional[str] = None
+
+
+@dataclass
+class DecodedWord:
+    """A recognised word: ``start`` (seconds, from the start of the recording) and ``duration``
+    (seconds) when word times were asked for; ``confidence`` in [0, 1] when asked for."""
+
+    word: str
+    start: Optional[float] = None
+    duration: Optional[float] = None
+    confidence: Optional[float] = None
+
+
+@dataclass
+class DecodedSegment:
+    """The result for one input segment: its words, N-best ``(text, posterior)`` per piece
+    (for a segment of one piece: of the segment), audio seconds, or the error that stopped it."""
+
+    segment: AudioSegment
+    words: List[DecodedWord] = field(default_factory=list)
+    nbest: List[List[Tuple[str, float]]] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    error: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.word for w in self.words)
+
+
+class AudioDecoder:
+    """Decodes audio segments with a model directory (graph, words, search settings loaded once).
+
+    Args:
+        model_dir: model directory with a graph.
+        search_overrides: fields of :class:`~hybrid_asr.bundle.SearchConfig` to change.
+        options: what to compute besides the words.
+
+    Raises:
+        InputError: the model directory is incomplete, or word times need the lang dir the graph
+            was built from and it is gone.
+    """
+
+    def __init__(self, model_dir: Union[str, Path], search_overrides: Optional[dict] = None,
+                 options: DecodeOptions = DecodeOptions()):
+        import json
+
+        self.bundle = ModelBundle.load(model_dir)
+        self.graph, self.words, search = load_graph(model_dir)
+        self.search = replace(search, **(search_overrides or {}))
+        self.options = options
+        self.searcher = Searcher(self.graph)
+        self.frame_shift = self.bundle.feature_config.frame_shift_ms / 1000
+        self.compiler = None
+        if options.word_times:
+            info = json.loads((Path(model_dir) / "graph_info.json").read_text())
+            lang_dir = Path(info.get("lang_dir", ""))
+            if not (lang_dir / "lang.json").is_file():
+                raise InputError(Path(model_dir) / "graph_info.json", f"word times need the lang dir {lang_dir} "
+                                 "the graph was built from (its L and lexicon); it is missing")
+            self.lang = Lang(lang_dir)
+            self.compiler = TrainingGraphCompiler(self.lang, self.bundle.topology, self.bundle.make_h())
+
+    def decode(self, segment: AudioSegment) -> DecodedSegment:
+        """Decode one segment (all its pieces); errors are returned in the result, not raised."""
+        out = DecodedSegment(segment)
+        try:
+            pieces = segment_long_audio(segment.path, segment.start, segment.duration,
+                                        self.options.max_segment_seconds)
+            for start, duration in pieces:
+                words, nbest = self._decode_piece(segment.path, start, duration)
+                out.words += words
+                if nbest:
+                    out.nbest.append(nbest)
+                out.audio_seconds += duration
+        except (InputError, AlignmentError) as e:
+            out.error = str(e)
+        return out
+
+    def _decode_piece(self, path: Path, start: float, duration: float):
+        scores = audio_log_likelihoods(self.bundle, path, self.options.cmvn, start, duration)
+        ids = self.searcher([scores], self.search)[0]
+        names = [self.words.get(i) for i in ids]
+        words = [DecodedWord(w) for w in names]
+        nbest: List[Tuple[str, float]] = []
+        if self.options.confidences or self.options.nbest:
+            lattice = lattice_of(self.graph, scores, replace(self.search, backend="k2"))
+            samples = sample_word_sequences(lattice, self.options.num_paths)
+            if self.options.confidences:
+                for w, c in zip(words, word_confidences(ids, samples)):
+                    w.confidence = round(float(c), 4)
+            nbest = [(" ".join(self.words.get(i) for i in seq), round(p, 4))
+                     for seq, p in nbest_from_samples(samples, self.options.nbest)]
+        if self.compiler is not None and names:
+            ali = viterbi_align(self.compiler, [" ".join(names)], [scores])[0]
+            if not len(ali.pdfs):
+                raise AlignmentError(f"{path}: the words found cannot be aligned to the audio at {start:.2f} s")
+            factor = self.bundle.model.subsampling_factor
+            ali = upsample_alignment(ali, factor, scores.shape[0] * factor)
+            phones = segments_from_marks(ali.phone_marks, self.bundle.topology.phone_names)
+            for w, (_, a, b) in zip(words, word_spans(phones, names, self.lang.lexicon)):
+                w.start = round(start + a * self.frame_shift, 3)
+                w.duration = round((b - a) * self.frame_shift, 3)
+        return words, nbest
+
+
+def decode_inputs(model_dir: Union[str, Path], inputs: Sequence[Union[str, Path]],
+                  search_overrides: Optional[dict] = None,
+                  options: DecodeOptions = DecodeOptions()) -> Iterator[DecodedSegment]:
+    """Decode every segment of ``inputs`` (files, directories, ``wav.scp``, lhotse manifests)
+    with a progress bar, yielding results in input order; a segment that fails yields its error
+    and the rest continue; an input that yields no segment is reported as a failed segment. Logs
+    a final line with the audio duration, the wall time and the real-time factor.
+
+    Raises:
+        InputError: the model directory is incomplete.
+    """
+    decoder = AudioDecoder(model_dir, search_overrides, options)
+    segments, problems = collect_inputs(inputs)
+    for item, message in problems:
+        yield DecodedSegment(AudioSegment(item, Path(item), item), error=message)
+    start, audio, failed = time.time(), 0.0, len(problems)
+    for seg in progress(segments, desc="decode", unit="file"):
+        result = decoder.decode(seg)
+        audio += result.audio_seconds
+        failed += result.error is not None
+        yield result
+    wall = time.time() - start
+    log.info("decoded %d segments (%d failed): %.1f s of audio in %.1f s, real-time factor %.3f",
+             len(segments), failed, audio, wall, wall / max(audio, 1e-9))
+
+
+def ctm_lines(result: DecodedSegment) -> List[str]:
+    """CTM lines of a result (``<recording> 1 <start> <duration> <word> [<confidence>]``, times
+    in seconds from the start of the recording), as Kaldi's ``lattice-to-ctm-conf`` writes them.
+
+    Raises:
+        HybridAsrError: the result has no word times.
+    """
+    out = []
+    for w in result.words:
+        if w.start is None:
+            raise HybridAsrError("CTM output needs word times")
+        conf = "" if w.confidence is None else f" {w.confidence:.2f}"
+        out.append(f"{result.segment.recording} 1 {w.start:.2f} {w.duration:.2f} {w.word}{conf}")
+    return out
