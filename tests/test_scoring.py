@@ -214,8 +214,10 @@ def test_report_lists_ten_worst_utterances(tmp_path):
     hyps = {f"u{i:02d}": ["B"] * (i % 6) + ["A"] * (5 - i % 6) for i in range(15)}
     summary_path, _ = write_report(score(refs, hyps), tmp_path)
     lines = summary_path.read_text(encoding="utf-8").splitlines()
-    listed = [line.split()[0] for line in lines[lines.index("Utterances with most errors (up to 10):") + 1:]]
+    first = lines.index("Utterances with most errors (up to 10):") + 1
+    listed = [line.split()[0] for line in lines[first:first + 10]]
     assert listed == ["u05", "u11", "u04", "u10", "u03", "u09", "u02", "u08", "u14", "u01"]
+    assert lines[first + 10] == ""  # then the confusion lists
 
 
 def test_breakdown_by_group_and_report_table(tmp_path):
@@ -240,3 +242,61 @@ def test_speaker_breakdowns_map_utterances_to_their_speakers_group():
     b = speaker_breakdowns({"u1": "s1", "u2": "s2"}, {"s1": "child"})
     assert b == {"speaker": {"u1": "s1", "u2": "s2"}, "group": {"u1": "child", "u2": "unknown"}}
     assert "group" not in speaker_breakdowns({"u1": "s1"})
+
+
+def test_error_totals_and_wer_agree_with_jiwer_on_random_pairs():
+    """Total errors (S + D + I) and WER equal jiwer's on 2,000 random pairs over tiny
+    vocabularies (many equal-cost alignments). The split into S, D and I may differ where
+    alignments tie: kaldialign and jiwer break ties differently, as Kaldi and sclite do."""
+    import random
+
+    import jiwer
+
+    rng = random.Random(0)
+    refs, hyps = {}, {}
+    for t in range(2000):
+        vocab = ["a", "b", "c", "d"][: rng.randint(1, 4)]
+        refs[f"u{t}"] = [rng.choice(vocab) for _ in range(rng.randint(1, 9))]
+        hyps[f"u{t}"] = [rng.choice(vocab) for _ in range(rng.randint(1, 9))]
+        mine = score({"u": refs[f"u{t}"]}, {"u": hyps[f"u{t}"]})
+        theirs = jiwer.process_words(" ".join(refs[f"u{t}"]), " ".join(hyps[f"u{t}"]))
+        assert mine.errors == theirs.substitutions + theirs.deletions + theirs.insertions
+        assert mine.wer == pytest.approx(100 * theirs.wer)
+    corpus = score(refs, hyps)
+    ids = sorted(refs)
+    theirs = jiwer.process_words([" ".join(refs[u]) for u in ids], [" ".join(hyps[u]) for u in ids])
+    assert corpus.wer == pytest.approx(100 * theirs.wer)
+
+
+def test_confusions_json_summary_and_normalisation(tmp_path):
+    import json
+
+    from hybrid_asr.scoring.analysis import TextNormalizer, confusions
+
+    norm = TextNormalizer(case="upper", strip_punctuation=True, drop_words=("uh",))
+    assert norm(["Hello,", "uh", "world!", "..."]) == ["HELLO", "WORLD"]
+    refs = {"a": ["ONE", "TWO", "THREE"], "b": ["ONE", "TWO"]}
+    hyps = {"a": ["ONE", "TOO", "THREE", "EXTRA"], "b": ["ONE", "TOO"]}
+    result = score(refs, hyps)
+    c = confusions(result)
+    assert c["substitutions"] == {("TWO", "TOO"): 2} and c["insertions"] == {"EXTRA": 1} and not c["deletions"]
+    write_report(result, tmp_path)
+    summary = json.loads((tmp_path / "wer.json").read_text())
+    assert summary["errors"] == 3 and summary["top_substitutions"] == [["TWO", "TOO", 2]]
+    assert "TWO -> TOO  2" in (tmp_path / "wer.txt").read_text()
+
+
+def test_compare_bootstrap_interval_and_utterance_lists():
+    from hybrid_asr.scoring.analysis import compare
+
+    refs = {f"u{i}": ["A", "B", "C", "D"] for i in range(50)}
+    a = score(refs, {u: ["A", "X", "C", "D"] for u in refs})  # 1 error each
+    b_hyps = {u: list(r) for u, r in refs.items()}
+    b_hyps["u0"] = ["X", "X", "X", "X"]
+    b = score(refs, b_hyps)  # 4 errors on u0, none elsewhere
+    c = compare(a, b, resamples=500)
+    assert c.difference == pytest.approx(100 * (4 - 50) / 200)
+    assert c.better == [u for u in sorted(refs) if u != "u0"] and c.worse == ["u0"]
+    assert c.significant and c.interval[1] < 0
+    same = compare(a, a, resamples=200)
+    assert not same.significant and same.interval == (0.0, 0.0)

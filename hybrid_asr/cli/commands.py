@@ -418,7 +418,8 @@ def _score(args) -> int:
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.scoring import read_transcripts, score, speaker_breakdowns, write_report
 
-    result = score(read_transcripts(args.ref), read_transcripts(args.hyp))
+    norm = _normalizer(args)
+    result = score(norm.apply(read_transcripts(args.ref)), norm.apply(read_transcripts(args.hyp)))
     if args.spk2group and not args.utt2spk:
         raise HybridAsrError("score: --spk2group needs --utt2spk")
     breakdowns = speaker_breakdowns(read_kaldi_map(args.utt2spk) if args.utt2spk else {},
@@ -438,7 +439,52 @@ def add_score(sub) -> None:
     p.add_argument("--name", default="wer")
     p.add_argument("--utt2spk", default=None, help="Kaldi utt2spk: the report gets a table of WER per speaker")
     _add_spk2group_option(p)
+    _add_normalization_options(p)
     p.set_defaults(func=_score)
+
+
+def _add_normalization_options(p) -> None:
+    g = p.add_argument_group("text normalisation (applied to REF and HYP alike)")
+    g.add_argument("--case", choices=["upper", "lower"], default=None, help="fold case")
+    g.add_argument("--strip-punctuation", action="store_true", help="drop characters other than letters, digits, '")
+    g.add_argument("--drop-words", default="", help="words to remove, e.g. fillers: \"UH UM <NOISE>\"")
+
+
+def _normalizer(args):
+    from hybrid_asr.scoring.analysis import TextNormalizer
+
+    return TextNormalizer(args.case or "", args.strip_punctuation, tuple(args.drop_words.split()))
+
+
+def _compare(args) -> int:
+    from hybrid_asr.scoring import read_transcripts, score
+    from hybrid_asr.scoring.analysis import compare, format_comparison
+
+    norm = _normalizer(args)
+    refs = norm.apply(read_transcripts(args.ref))
+    a, b = (score(refs, norm.apply(read_transcripts(h))) for h in (args.hyp_a, args.hyp_b))
+    names = args.names.split(",") if args.names else ["A", "B"]
+    lines = format_comparison(compare(a, b, args.resamples, args.seed), *names[:2])
+    if args.out:
+        from hybrid_asr.utils import write_text_atomic
+
+        write_text_atomic(args.out, "\n".join(lines) + "\n")
+    print("\n".join(lines[:5]))
+    return 0
+
+
+def add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="two systems on the same references: utterances better/worse and a "
+                       "bootstrap confidence interval of the WER difference")
+    p.add_argument("ref")
+    p.add_argument("hyp_a")
+    p.add_argument("hyp_b")
+    p.add_argument("--names", default=None, help="names of the two systems, e.g. dnn,tdnn")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples of the utterances")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="write the full comparison (with the utterance lists) here")
+    _add_normalization_options(p)
+    p.set_defaults(func=_compare)
 
 
 def _decode(args) -> int:
@@ -610,5 +656,5 @@ def add_align_audio(sub) -> None:
 
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_train,
-            add_make_graph, add_decode_dataset, add_merge_decodes, add_score, add_decode, add_plot_alignment,
+            add_make_graph, add_decode_dataset, add_merge_decodes, add_score, add_compare, add_decode, add_plot_alignment,
             add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

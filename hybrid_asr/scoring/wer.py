@@ -5,6 +5,7 @@ Alignments come from :func:`kaldialign.align` (Levenshtein with unit costs, as K
 from that alignment and agree with :func:`kaldialign.edit_distance`.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,8 +340,10 @@ def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer"
 
     Returns:
         ``(out_dir/<name>.txt, out_dir/<name>_details.txt)``. The first holds :meth:`WerResult.summary`,
-        the breakdown tables and the (up to) 10 utterances with most errors; the second one
-        :func:`format_alignment` block per utterance, separated by blank lines.
+        the breakdown tables, the (up to) 10 utterances with most errors and the most frequent
+        substitutions, insertions and deletions; the second one :func:`format_alignment` block
+        per utterance, separated by blank lines. ``<name>.json`` gets the same summary for
+        machines (:func:`hybrid_asr.scoring.analysis.summary_dict`).
     """
     out_dir = Path(out_dir)
     summary_path = out_dir / f"{name}.txt"
@@ -359,7 +362,11 @@ def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer"
             f"{u.utt_id:<{id_width}} {u.errors} / {u.ref_words} "
             f"({u.substitutions} sub, {u.deletions} del, {u.insertions} ins)"
         )
+    from hybrid_asr.scoring.analysis import format_confusions, summary_dict
+
+    lines += [""] + format_confusions(result)
     write_text_atomic(summary_path, "\n".join(lines) + "\n")
     write_text_atomic(details_path, "\n".join(format_alignment(u) for u in result.utts))
+    write_text_atomic(out_dir / f"{name}.json", json.dumps(summary_dict(result, breakdowns), indent=2) + "\n")
     logger.info("wrote %s and %s", summary_path, details_path)
     return summary_path, details_path
