@@ -225,3 +225,22 @@ def test_decode_kaldi_dir_with_segments_directories_long_audio_ctm_and_nbest(exp
     for piece in out[0]["nbest"]:
         assert 0 < sum(h["posterior"] for h in piece) <= 1.0 + 1e-6
         assert [h["posterior"] for h in piece] == sorted((h["posterior"] for h in piece), reverse=True)
+
+
+def test_rescore_with_the_first_pass_lm_at_scale_one_gives_the_first_pass_back(exp, tmp_path):
+    """Lattices and exact N-best lists of the test set; rescoring with the graph's own LM at
+    scale 1 changes nothing, and the N-best lists are sorted by their first-pass score."""
+    from hybrid_asr.stages.rescore import rescore
+
+    out = tmp_path / "rescore"
+    wers = rescore(exp / "dnn2", exp / "fbank/test", out, exp / "lang" / "lm.arpa", [1.0, 3.0], nbest=5)
+    assert wers["1"] == wers["first_pass"]
+    assert (out / "hyp_lm1.txt").read_text() == (out / "hyp_first_pass.txt").read_text()
+    lines = [json.loads(x) for x in (out / "nbest.jsonl").read_text().splitlines()]
+    assert len(lines) == len(read_transcripts(out / "ref.txt"))
+    for line in lines:
+        scores = [h[1] for h in line["hyps"]]
+        assert scores == sorted(scores, reverse=True) and 1 <= len(scores) <= 5
+        assert len({tuple(h[0]) for h in line["hyps"]}) == len(scores)  # distinct word sequences
+    stats = json.loads((out / "rescore_stats.json").read_text())
+    assert set(stats["wer"]) == {"1", "3"} and (out / "lattices" / "batch0.pt").is_file()

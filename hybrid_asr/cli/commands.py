@@ -395,6 +395,30 @@ def add_decode_dataset(sub) -> None:
     p.set_defaults(func=_decode_dataset)
 
 
+def _rescore(args) -> int:
+    from hybrid_asr.stages.rescore import rescore
+
+    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, args.lm_scales, args.old_lm, args.nbest,
+            args.acoustic_scale, args.output_beam)
+    return 0
+
+
+def add_rescore(sub) -> None:
+    p = sub.add_parser("rescore", help="first pass with the model's graph, k2 lattices, exact N-best lists, "
+                       "rescored with another ARPA LM at several LM scales")
+    p.add_argument("model_dir")
+    p.add_argument("feats_dir")
+    p.add_argument("out_dir")
+    p.add_argument("new_lm", help="ARPA LM to rescore with (e.g. a higher order: train-lm --order 4)")
+    p.add_argument("--lm-scales", type=_floats, default=[0.5, 0.75, 1.0, 1.25, 1.5],
+                   help="scales of the new LM log-probability (default 0.5,0.75,1,1.25,1.5)")
+    p.add_argument("--old-lm", default=None, help="the first-pass ARPA LM (default: the graph's lang dir lm.arpa)")
+    p.add_argument("--nbest", type=int, default=100)
+    p.add_argument("--acoustic-scale", type=float, default=None, help="default: the model's search_config.json")
+    p.add_argument("--output-beam", type=float, default=8.0, help="lattice beam")
+    p.set_defaults(func=_rescore)
+
+
 def _merge_decodes(args) -> int:
     from hybrid_asr.stages.evaluate import merge_decode_dirs, score_decode_dir
 
@@ -656,5 +680,5 @@ def add_align_audio(sub) -> None:
 
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_train,
-            add_make_graph, add_decode_dataset, add_merge_decodes, add_score, add_compare, add_decode, add_plot_alignment,
+            add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,
             add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -33,6 +33,36 @@ def lattice_of(graph: k2.Fsa, scores: torch.Tensor, config: SearchConfig) -> k2.
                                      max_active_states=config.max_active_states, frame_idx_name="frame")
 
 
+def word_nbest(lattice: k2.Fsa, n: int, min_arc_posterior: float = 1e-6) -> List[Tuple[Tuple[int, ...], float]]:
+    """The exact ``n`` best distinct word sequences of a one-lattice FsaVec with the score of
+    the best path of each (as Kaldi's ``lattice-to-nbest``): arcs whose posterior is below
+    ``min_arc_posterior`` are pruned (``k2.prune_on_arc_post``; the best path always stays),
+    the lattice becomes an OpenFst acceptor over its words, epsilons removed, determinized in the
+    tropical semiring (the best score of each word sequence survives), then ``n``-shortest paths
+    (all through kaldifst).
+
+    Returns:
+        ``(word ids, score)`` best first; scores are lattice scores (graph + scaled acoustic,
+        log base e). Empty for an empty lattice.
+    """
+    import kaldifst
+
+    from hybrid_asr.graph.openfst import to_openfst
+
+    if lattice.num_arcs == 0:
+        return []
+    if min_arc_posterior > 0:
+        lattice = k2.connect(k2.prune_on_arc_post(lattice, min_arc_posterior, True))
+    fst = to_openfst(lattice[0], words_only=True)
+    kaldifst.rmepsilon(fst)
+    best = kaldifst.shortest_path(kaldifst.determinize(fst), n=n)
+    out = []
+    for path in kaldifst.convert_nbest_to_vector(best):
+        _, _, words, weight = kaldifst.get_linear_symbol_sequence(path)
+        out.append((tuple(int(w) for w in words), -float(weight.value)))
+    return sorted(out, key=lambda x: -x[1])
+
+
 def sample_word_sequences(lattice: k2.Fsa, num_paths: int) -> List[Tuple[Tuple[int, ...], float]]:
     """Sample paths of a one-lattice FsaVec in proportion to their posterior (``k2.random_paths``,
     log semiring) and read their words.

@@ -5,9 +5,11 @@ import k2
 import numpy as np
 
 
-def to_openfst(graph: k2.Fsa):
+def to_openfst(graph: k2.Fsa, words_only: bool = False):
     """Convert a k2 transducer (``labels``, ``aux_labels`` linear or ragged) to a
-    ``kaldifst.StdVectorFst`` with the same paths.
+    ``kaldifst.StdVectorFst`` with the same paths; with ``words_only`` an acceptor over the
+    ``aux_labels`` (input label = output label = word, 0 where an arc has none), e.g. the word
+    lattice of a k2 lattice.
 
     Costs are negated scores (log base e, tropical semiring); ragged ``aux_labels`` are spread
     over extra epsilon-input arcs (``k2.expand_ragged_attributes``); the arcs into k2's final
@@ -23,6 +25,9 @@ def to_openfst(graph: k2.Fsa):
     costs = -g.scores.detach().numpy().astype(np.float64)
     aux = g.aux_labels.long().numpy()
     final = arcs[:, 2] == -1
+    if words_only:
+        arcs = arcs.copy()
+        arcs[:, 2] = np.where(final, -1, aux)
     lines = [f"{s} {d} {i} {o} {c:.7g}" for (s, d, i), o, c in zip(arcs[~final].tolist(), aux[~final].tolist(),
                                                                     costs[~final].tolist())]
     best_final = {}

@@ -139,6 +139,49 @@ def lm_perplexity(arpa: Union[str, Path], sentences: Iterable[str]) -> Dict[str,
             "sentences": num, "words": words, "oov_words": oov, "oov_rate": 100.0 * oov / max(words, 1)}
 
 
+class ArpaScorer:
+    """Log-probabilities of whole sentences under an ARPA LM (kaldingram's ARPA model), for
+    N-best rescoring.
+
+    Args:
+        arpa: ARPA file.
+        unk: word that out-of-vocabulary words are scored as, when the LM has it; otherwise an
+            OOV word gets ``oov_log10`` (and the context restarts after it).
+        oov_log10: log10 probability of an OOV word the LM cannot score.
+
+    Raises:
+        InputError: the ARPA file cannot be read.
+    """
+
+    def __init__(self, arpa: Union[str, Path], unk: str = "<UNK>", oov_log10: float = -10.0):
+        from kaldingram.prune import ArpaParser
+
+        from hybrid_asr.errors import InputError
+
+        with contextlib.redirect_stderr(io.StringIO()):
+            try:
+                self.lm = ArpaParser().loadf(str(arpa), encoding="utf-8")[0]
+            except (OSError, ValueError, IndexError, KeyError) as e:
+                raise InputError(arpa, f"not a readable ARPA LM: {e}") from None
+        self.order = self.lm.order()
+        self.unk = unk if self.lm.contains_word(unk) else None
+        self.oov_log10 = oov_log10
+
+    def log_prob(self, words: Sequence[str]) -> float:
+        """``ln p(words </s> | <s>)`` (natural log, as the decoding graph's G scores)."""
+        total, history = 0.0, ["<s>"]
+        for w in list(words) + ["</s>"]:
+            if w != "</s>" and not self.lm.contains_word(w):
+                if self.unk is None:
+                    total += self.oov_log10
+                    history = []
+                    continue
+                w = self.unk
+            total += self.lm.log_p_raw(tuple((history + [w])[-self.order:]))
+            history.append(w)
+        return total * math.log(10.0)
+
+
 def unseen_word_mass(sentences: Iterable[str]) -> float:
     """Good-Turing estimate of the probability that the next token is a word not seen in ``sentences``.
 
