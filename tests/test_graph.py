@@ -106,11 +106,13 @@ def test_mkgraph_and_composed_graph_give_the_same_best_paths(toy_lang, toy_topo,
     saved = list(toy_topo.self_loop_prob)
     gen = torch.Generator().manual_seed(0)
     toy_topo.self_loop_prob = (torch.rand(toy_topo.num_pdfs, generator=gen) * 0.8 + 0.1).tolist()
-    hmm = cd_hmm_graph(toy_topo, toy_tree()) if context_dependent else monophone_hmm_graph(toy_topo)
-    graphs = [make_decoding_graph(toy_lang, toy_topo, hmm, GraphConfig(self_loop_scale=0.5, construction=c,
-                                                                       minimize=minimize))
-              for c in ("compose", "mkgraph")]
-    toy_topo.self_loop_prob = saved
+    try:
+        hmm = cd_hmm_graph(toy_topo, toy_tree()) if context_dependent else monophone_hmm_graph(toy_topo)
+        graphs = [make_decoding_graph(toy_lang, toy_topo, hmm, GraphConfig(self_loop_scale=0.5, construction=c,
+                                                                           minimize=minimize))
+                  for c in ("compose", "mkgraph")]
+    finally:
+        toy_topo.self_loop_prob = saved
     num_labels = int(graphs[0].labels.max())
     assert int(graphs[1].labels.max()) <= num_labels  # no HMM-state or disambiguation label left
     assert int((graphs[1].labels == 0).sum()) == 0
