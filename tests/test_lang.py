@@ -185,3 +185,28 @@ def test_lm_perplexity_by_hand_on_a_unigram_model_with_an_oov(tmp_path):
     assert stats["oov_rate"] == pytest.approx(25.0)
     total = logp["A"] + 2 * logp["B"] + 2 * logp["</s>"]
     assert stats["perplexity"] == pytest.approx(10 ** (-total / (3 + 2)), rel=1e-4)
+
+
+def test_grapheme_lexicon_spells_words_in_letters():
+    from hybrid_asr.lang.units import grapheme_lexicon
+
+    lex = grapheme_lexicon(["HELLO", "it's", "B-52", "<UNK>", "--"])
+    assert dict(lex.entries) == {"HELLO": ("H", "E", "L", "L", "O"), "it's": ("I", "T", "'", "S"),
+                                 "B-52": ("B", "5", "2")}
+
+
+def test_subword_lexicon_splits_words_into_trained_units(tmp_path):
+    import sentencepiece as spm
+
+    from hybrid_asr.lang.units import subword_lexicon
+
+    texts = ["ONE TWO THREE FOUR", "TWENTY ONE", "THIRTY TWO", "FORTY FOUR", "TWENTY THREE THIRTY"] * 20
+    words = sorted({w for t in texts for w in t.split()})
+    lex = subword_lexicon(words, texts, 20, tmp_path / "units.model")
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "units.model"))
+    entries = dict(lex.entries)
+    assert set(entries) == set(words)
+    for w, units in entries.items():  # the units spell the word back
+        assert "".join(u.lstrip("+") for u in units).replace("_", "") == w
+        assert len(units) == len([p for p in sp.encode(w, out_type=str) if p != "\u2581"])
+    assert not {"SIL", "SPN"} & {u for us in entries.values() for u in us}

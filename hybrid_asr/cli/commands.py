@@ -150,6 +150,15 @@ def _prepare_lang(args) -> int:
         texts = [s.text for s in sups]
     if args.lexicon:
         lexicon = read_lexicon(args.lexicon, keep_stress=args.keep_stress)
+    elif args.graphemes or args.subwords:
+        from hybrid_asr.lang.units import grapheme_lexicon, subword_lexicon
+
+        words = sorted({w for t in texts for w in t.split()})
+        if args.graphemes:
+            lexicon = grapheme_lexicon(words)
+        else:
+            Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+            lexicon = subword_lexicon(words, texts, args.subwords, Path(args.out_dir) / "units.model")
     else:
         words = sorted({w for t in texts for w in t.split()})
         lexicon, missing = cmudict_lexicon(words, keep_stress=args.keep_stress)
@@ -179,6 +188,11 @@ def add_prepare_lang(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--lexicon", help="pronunciation dictionary (CMU/Sphinx .dic or Kaldi lexicon.txt)")
     src.add_argument("--cmudict", action="store_true", help="look the training words up in CMUdict")
+    src.add_argument("--graphemes", action="store_true",
+                     help="no dictionary: every word of the LM text spelled in letters (units instead of phones)")
+    src.add_argument("--subwords", type=int, metavar="N", default=None,
+                     help="no dictionary: words split into N sentencepiece units trained on the LM text "
+                     "(model saved as units.model)")
     p.add_argument("--train-split", default="train")
     p.add_argument("--keep-stress", action="store_true", help="keep ARPAbet stress digits")
     p.add_argument("--sil-prob", type=float, default=None,

@@ -3,7 +3,11 @@
 # (hybrid-asr prepare / import-kaldi-dir): features -> lang -> flat start -> (train <-> realign) x N
 # -> HLG -> decode -> WER report. Every stage skips itself when its output is complete.
 #
-# Usage: recipes/common/hybrid.sh --manifests DIR (--lexicon FILE | --cmudict) [options]
+# Usage: recipes/common/hybrid.sh --manifests DIR (--lexicon FILE | --cmudict | --graphemes | --subwords N) [options]
+#   --graphemes / --subwords N   no pronunciation dictionary: words spelled in letters or in N
+#                                sentencepiece units (prepare-lang); then --classes "" for the tree
+#   --classes FILE               phone classes for the decision-tree questions (default
+#                                lexicon/arpabet_classes.txt; "" for data-driven questions only)
 #   --stage N / --stop-stage N   run stages N..M (1 features, 2 lang, 3 flat start, 4 training rounds,
 #                                5 HLG, 6 decode + WER)
 #   --data-dir DIR --exp-dir DIR outputs (default data, exp in the current directory)
@@ -31,7 +35,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 stage=1; stop_stage=100
-manifests=""; lexicon=""; cmudict=false
+manifests=""; lexicon=""; cmudict=false; units=(); classes="$root/lexicon/arpabet_classes.txt"
 data_dir=data; exp_dir=exp
 train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
@@ -44,6 +48,8 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --stage) stage=$2 ;; --stop-stage) stop_stage=$2 ;;
     --manifests) manifests=$2 ;; --lexicon) lexicon=$2 ;; --cmudict) cmudict=true; shift; continue ;;
+    --graphemes) units=(--graphemes); shift; continue ;; --subwords) units=(--subwords "$2") ;;
+    --classes) classes=$2 ;;
     --data-dir) data_dir=$2 ;; --exp-dir) exp_dir=$2 ;;
     --train-split) train_split=$2 ;; --test-split) test_split=$2 ;;
     --dev-fraction) dev_fraction=$2 ;; --dev-groups) dev_groups=$2 ;; --dev-split) dev_split=$2 ;;
@@ -61,7 +67,8 @@ while [[ $# -gt 0 ]]; do
   shift 2
 done
 [[ -n $manifests ]] || { echo "hybrid.sh: --manifests DIR is required" >&2; exit 1; }
-[[ -n $lexicon || $cmudict == true ]] || { echo "hybrid.sh: --lexicon FILE or --cmudict is required" >&2; exit 1; }
+[[ -n $lexicon || $cmudict == true || ${#units[@]} -gt 0 ]] || {
+  echo "hybrid.sh: --lexicon FILE, --cmudict, --graphemes or --subwords N is required" >&2; exit 1; }
 
 export OMP_NUM_THREADS=$threads MKL_DEBUG_CPU_TYPE=5
 if [[ -x $root/.venv/bin/hybrid-asr ]]; then
@@ -100,6 +107,7 @@ if run_stage 2; then
   if [[ -f $data_dir/lang/lang.json ]]; then log "lang dir exists, skipping"
   else
     src=(--lexicon "$lexicon"); [[ $cmudict == true ]] && src=(--cmudict)
+    [[ ${#units[@]} -gt 0 ]] && src=("${units[@]}")
     log "lexicon ${src[*]}, L, ${lm_order}-gram LM on the $train_split transcripts, G"
     "${hybrid_asr[@]}" prepare-lang "$manifests" "$data_dir/lang" "${src[@]}" --train-split "$train_split" \
       --lm-order "$lm_order"
@@ -223,7 +231,7 @@ if run_stage 7; then
   else
     log "decision tree with $cd_leaves leaves"
     "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$mono_ali" "$cd/tree" --num-leaves "$cd_leaves" \
-      --classes "$root/lexicon/arpabet_classes.txt"
+      ${classes:+--classes "$classes"}
   fi
   if [[ -f $cd/ali0/ali.npz ]]; then log "senone alignment exists, skipping"
   else
