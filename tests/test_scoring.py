@@ -300,3 +300,14 @@ def test_compare_bootstrap_interval_and_utterance_lists():
     assert c.significant and c.interval[1] < 0
     same = compare(a, a, resamples=200)
     assert not same.significant and same.interval == (0.0, 0.0)
+
+
+def test_html_report_is_self_contained_with_tables_and_charts(tmp_path):
+    refs = {"s1-a": ["ONE", "TWO"], "s2-b": ["<X>", "TWO"]}
+    hyps = {"s1-a": ["ONE", "TOO"], "s2-b": ["TWO"]}
+    write_report(score(refs, hyps), tmp_path, breakdowns={"speaker": {"s1-a": "s1", "s2-b": "s2"}})
+    page = (tmp_path / "wer.html").read_text()
+    assert page.count("data:image/png;base64,") == 2  # error types, WER per speaker
+    assert "<td class='l'>s1</td><td>50.00</td>" in page and "TWO &rarr; TOO" in page
+    assert "&lt;X&gt;" in page and "<X>" not in page  # words are escaped
+    assert "http" not in page  # nothing to fetch

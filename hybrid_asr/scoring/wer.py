@@ -328,7 +328,7 @@ def format_breakdown(title: str, parts: Mapping[str, WerResult]) -> List[str]:
 
 
 def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer",
-                 breakdowns: Optional[Mapping[str, Mapping[str, str]]] = None) -> Tuple[Path, Path]:
+                 breakdowns: Optional[Mapping[str, Mapping[str, str]]] = None, html: bool = True) -> Tuple[Path, Path]:
     """Write a summary report and a per-utterance alignment report, each atomically.
 
     Args:
@@ -337,6 +337,8 @@ def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer"
         name: base name of the files.
         breakdowns: ``{title: {utterance id: key}}``, e.g. ``{"speaker": utt2spk}``: the summary
             gets a table of WER per key for each (as sclite's per-speaker report).
+        html: also write the self-contained ``<name>.html`` (charts of the error types and of
+            the WER per speaker; :func:`hybrid_asr.scoring.html.write_html_report`).
 
     Returns:
         ``(out_dir/<name>.txt, out_dir/<name>_details.txt)``. The first holds :meth:`WerResult.summary`,
@@ -368,5 +370,9 @@ def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer"
     write_text_atomic(summary_path, "\n".join(lines) + "\n")
     write_text_atomic(details_path, "\n".join(format_alignment(u) for u in result.utts))
     write_text_atomic(out_dir / f"{name}.json", json.dumps(summary_dict(result, breakdowns), indent=2) + "\n")
+    if html:
+        from hybrid_asr.scoring.html import write_html_report
+
+        write_html_report(result, out_dir / f"{name}.html", breakdowns, title=f"{name}: {out_dir}")
     logger.info("wrote %s and %s", summary_path, details_path)
     return summary_path, details_path
