@@ -13,6 +13,7 @@ Layout::
     HLG.pt or HCLG.pt     decoding graph (added by ``make-graph``, like the next three): HLG for a
                           monophone model, HCLG for a model with a tree
     words.txt, phones.txt symbol tables of the lang dir the graph was built from
+    lang/                 that lang dir without G (lexicon, L): for word times and alignment
     search_config.json    default acoustic scale and beams (added by ``make-graph``)
     graph_info.json       how the graph was built (GraphConfig, lang dir), its size and build time
 """
@@ -185,6 +186,12 @@ def save_graph(path: Union[str, Path], graph: k2.Fsa, lang_dir: Union[str, Path]
     for table in ("words.txt", "phones.txt"):
         with atomic_path(d / table) as tmp:
             shutil.copyfile(Path(lang_dir) / table, tmp)
+    # the lexicon part of the lang dir (no G), so that word times work without the lang dir
+    (d / "lang").mkdir(exist_ok=True)
+    for name in ("phones.txt", "words.txt", "lexicon.txt", "L.pt", "lang.json"):  # lang.json last: complete
+        if (Path(lang_dir) / name).is_file():
+            with atomic_path(d / "lang" / name) as tmp:
+                shutil.copyfile(Path(lang_dir) / name, tmp)
     save_search_config(d, search)
 
 

@@ -264,3 +264,20 @@ def test_grapheme_lexicon_trains_and_decodes_end_to_end(exp, tmp_path):
     run("decode-dataset", d / "g2", exp / "fbank/test", d / "decode", "--acoustic-scales", "0.5")
     stats = json.loads((d / "decode" / "decode_stats.json").read_text())
     assert stats["wer"]["0.5"] < 50.0
+
+
+def test_word_times_need_only_the_model_dir(exp, tmp_path, capsys):
+    """make-graph copies the lexicon part of the lang dir into the model dir: a copy of the model
+    dir whose original lang dir is gone still gives word times."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(exp / "dnn2", model)
+    info = json.loads((model / "graph_info.json").read_text())
+    info["lang_dir"] = str(tmp_path / "gone")
+    (model / "graph_info.json").write_text(json.dumps(info))
+    wav = FSDD / "recordings" / "3_george_0.wav"
+    capsys.readouterr()
+    assert main(["decode", str(model), str(wav), "--output", "ctm"]) == 0
+    ctm = capsys.readouterr().out.split()
+    assert ctm[0] == str(wav) and ctm[4] == "THREE" and float(ctm[3]) > 0

@@ -104,11 +104,13 @@ class AudioDecoder:
         self.frame_shift = self.bundle.feature_config.frame_shift_ms / 1000
         self.compiler = None
         if options.word_times:
-            info = json.loads((Path(model_dir) / "graph_info.json").read_text())
-            lang_dir = Path(info.get("lang_dir", ""))
+            lang_dir = Path(model_dir) / "lang"  # copied by make-graph
             if not (lang_dir / "lang.json").is_file():
-                raise InputError(Path(model_dir) / "graph_info.json", f"word times need the lang dir {lang_dir} "
-                                 "the graph was built from (its L and lexicon); it is missing")
+                info = json.loads((Path(model_dir) / "graph_info.json").read_text())
+                lang_dir = Path(info.get("lang_dir", ""))
+            if not (lang_dir / "lang.json").is_file():
+                raise InputError(Path(model_dir) / "graph_info.json", f"word times need the lexicon and L of the lang "
+                                 f"dir {lang_dir} the graph was built from; it is missing (rerun make-graph)")
             self.lang = Lang(lang_dir)
             self.compiler = TrainingGraphCompiler(self.lang, self.bundle.topology, self.bundle.make_h())
 
