@@ -5,7 +5,7 @@ import torch
 from hybrid_asr.decoding import SearchConfig, decode_scores
 from hybrid_asr.likelihoods import pad_scores
 from hybrid_asr.decoding.dataset import DecodeTiming, frame_batches
-from hybrid_asr.graph import make_hlg
+from hybrid_asr.graph import GraphConfig, make_decoding_graph, monophone_hmm_graph
 
 
 def test_frame_batches_respect_the_budget_and_keep_order():
@@ -31,7 +31,7 @@ def test_rtf():
 
 
 def test_decode_scores_returns_results_in_input_order(toy_lang, toy_topo):
-    hlg = make_hlg(toy_lang, toy_topo, self_loop_scale=0.3)
+    hlg = make_decoding_graph(toy_lang, toy_topo, monophone_hmm_graph(toy_topo), GraphConfig(construction="compose"))
 
     def peaked(phones, frames_per_state):
         seq = [toy_topo.pdf_id(p, s) for p in phones for s in range(toy_topo.num_states[toy_topo.phones.index(p)])

@@ -6,7 +6,7 @@ from fsa_paths import enumerate_paths
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
 from hybrid_asr.graph import (GraphConfig, TrainingGraphCompiler, add_self_loops, make_decoding_graph, make_h,
-                              make_hlg, monophone_hmm_graph)
+                              monophone_hmm_graph)
 from hybrid_asr.graph.h import HmmLabels
 
 
@@ -68,7 +68,8 @@ def test_training_graph_pronunciation_variants_and_oov(toy_lang, toy_topo):
 
 
 def test_hlg_is_epsilon_free_and_decodes_peaked_scores(toy_lang, toy_topo):
-    hlg = make_hlg(toy_lang, toy_topo)
+    hlg = make_decoding_graph(toy_lang, toy_topo, monophone_hmm_graph(toy_topo),
+                              GraphConfig(self_loop_scale=1.0, construction="compose"))
     assert int((hlg.labels == 0).sum()) == 0
     # frames: SIL SIL SIL A A B B (pdf states with 1-2 frames each), then SIL
     seq = [toy_topo.pdf_id("SIL", s) for s in range(3)] + [toy_topo.pdf_id("A", 0)] * 2 + \
@@ -128,8 +129,7 @@ def test_add_self_loops_splits_a_state_entered_from_two_hmm_states():
     two, each copy with its own self-loop and a copy of the outgoing arc; labels become pdf + 1."""
     import k2
 
-    labels = HmmLabels(pdf=torch.tensor([-1, 4, 7, 9]), phone=torch.tensor([0, 1, 1, 2]),
-                       state=torch.tensor([0, 0, 1, 0]), loop_score=torch.tensor([0.0, -0.1, -0.2, -0.3]))
+    labels = HmmLabels(pdf=torch.tensor([-1, 4, 7, 9]), loop_score=torch.tensor([0.0, -0.1, -0.2, -0.3]))
     g = k2.Fsa.from_str("0 1 1 0.5\n0 1 2 0.25\n1 2 3 1.0\n2 3 -1 0.0\n3")
     g.aux_labels = k2.RaggedTensor([[5], [6], [], [-1]])
     out = add_self_loops(g, labels)

@@ -5,7 +5,7 @@ import torch
 from fsa_paths import enumerate_paths
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
-from hybrid_asr.graph import GraphConfig, TrainingGraphCompiler, make_decoding_graph, make_hlg
+from hybrid_asr.graph import GraphConfig, TrainingGraphCompiler, make_decoding_graph
 from hybrid_asr.graph.h_cd import cd_hmm_graph, make_h_cd
 from hybrid_asr.hmm.tree import DecisionTree
 
@@ -55,7 +55,7 @@ def test_training_graph_uses_the_triphone_senones(toy_lang, toy_topo):
 
 
 def test_hclg_decodes_context_dependent_senones(toy_lang, toy_topo):
-    hclg = make_hlg(toy_lang, toy_topo, h=make_h_cd(toy_topo, toy_tree(), self_loop_scale=0.3))
+    hclg = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()), GraphConfig(construction="compose"))
     assert int((hclg.labels == 0).sum()) == 0
 
     def scores(senones):

@@ -230,10 +230,10 @@ def test_decode_kaldi_dir_with_segments_directories_long_audio_ctm_and_nbest(exp
 def test_rescore_with_the_first_pass_lm_at_scale_one_gives_the_first_pass_back(exp, tmp_path):
     """Lattices and exact N-best lists of the test set; rescoring with the graph's own LM at
     scale 1 changes nothing, and the N-best lists are sorted by their first-pass score."""
-    from hybrid_asr.stages.rescore import rescore
+    from hybrid_asr.stages.rescore import RescoreConfig, rescore
 
     out = tmp_path / "rescore"
-    wers = rescore(exp / "dnn2", exp / "fbank/test", out, exp / "lang" / "lm.arpa", [1.0, 3.0], nbest=5)
+    wers = rescore(exp / "dnn2", exp / "fbank/test", out, exp / "lang" / "lm.arpa", RescoreConfig((1.0, 3.0), 5))
     assert wers["1"] == wers["first_pass"]
     assert (out / "hyp_lm1.txt").read_text() == (out / "hyp_first_pass.txt").read_text()
     lines = [json.loads(x) for x in (out / "nbest.jsonl").read_text().splitlines()]

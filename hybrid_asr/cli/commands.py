@@ -410,26 +410,31 @@ def add_decode_dataset(sub) -> None:
 
 
 def _rescore(args) -> int:
-    from hybrid_asr.stages.rescore import rescore
+    from hybrid_asr.bundle import SearchConfig
+    from hybrid_asr.cli.options import config_overrides
+    from hybrid_asr.stages.rescore import RescoreConfig, rescore
 
-    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, args.lm_scales, args.old_lm, args.nbest,
-            args.acoustic_scale, args.output_beam)
+    given = {k: v for k, v in (("lm_scales", args.lm_scales), ("nbest", args.nbest)) if v is not None}
+    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, RescoreConfig(**given), args.old_lm,
+            config_overrides(args, SearchConfig, ("backend",)))
     return 0
 
 
 def add_rescore(sub) -> None:
+    from hybrid_asr.stages.rescore import RescoreConfig
+
     p = sub.add_parser("rescore", help="first pass with the model's graph, k2 lattices, exact N-best lists, "
                        "rescored with another ARPA LM at several LM scales")
     p.add_argument("model_dir")
     p.add_argument("feats_dir")
     p.add_argument("out_dir")
     p.add_argument("new_lm", help="ARPA LM to rescore with (e.g. a higher order: train-lm --order 4)")
-    p.add_argument("--lm-scales", type=_floats, default=[0.5, 0.75, 1.0, 1.25, 1.5],
-                   help="scales of the new LM log-probability (default 0.5,0.75,1,1.25,1.5)")
+    p.add_argument("--lm-scales", type=lambda t: tuple(_floats(t)), default=None,
+                   help="scales of the new LM log-probability (default " +
+                   ",".join(f"{x:g}" for x in RescoreConfig.lm_scales) + ")")
+    p.add_argument("--nbest", type=int, default=None, help=f"default {RescoreConfig.nbest}")
     p.add_argument("--old-lm", default=None, help="the first-pass ARPA LM (default: the graph's lang dir lm.arpa)")
-    p.add_argument("--nbest", type=int, default=100)
-    p.add_argument("--acoustic-scale", type=float, default=None, help="default: the model's search_config.json")
-    p.add_argument("--output-beam", type=float, default=8.0, help="lattice beam")
+    _add_search_options(p, ("backend",))
     p.set_defaults(func=_rescore)
 
 
@@ -502,7 +507,8 @@ def _compare(args) -> int:
     refs = norm.apply(read_transcripts(args.ref))
     a, b = (score(refs, norm.apply(read_transcripts(h))) for h in (args.hyp_a, args.hyp_b))
     names = args.names.split(",") if args.names else ["A", "B"]
-    lines = format_comparison(compare(a, b, args.resamples, args.seed), *names[:2])
+    extra = {k: v for k, v in (("resamples", args.resamples), ("seed", args.seed)) if v is not None}
+    lines = format_comparison(compare(a, b, **extra), *names[:2])
     if args.out:
         from hybrid_asr.utils import write_text_atomic
 
@@ -512,14 +518,20 @@ def _compare(args) -> int:
 
 
 def add_compare(sub) -> None:
+    import inspect
+
+    from hybrid_asr.scoring.analysis import compare
+
+    defaults = {k: v.default for k, v in inspect.signature(compare).parameters.items()}
     p = sub.add_parser("compare", help="two systems on the same references: utterances better/worse and a "
                        "bootstrap confidence interval of the WER difference")
     p.add_argument("ref")
     p.add_argument("hyp_a")
     p.add_argument("hyp_b")
     p.add_argument("--names", default=None, help="names of the two systems, e.g. dnn,tdnn")
-    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples of the utterances")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resamples", type=int, default=None,
+                   help=f"bootstrap resamples of the utterances (default {defaults['resamples']})")
+    p.add_argument("--seed", type=int, default=None, help=f"bootstrap seed (default {defaults['seed']})")
     p.add_argument("--out", default=None, help="write the full comparison (with the utterance lists) here")
     _add_normalization_options(p)
     p.set_defaults(func=_compare)

@@ -75,18 +75,15 @@ def sample_word_sequences(lattice: k2.Fsa, num_paths: int) -> List[Tuple[Tuple[i
     paths = k2.random_paths(lattice, use_double_scores=True, num_paths=num_paths)  # [fsa][path][arc]
     arcs = paths.values.long()
     lengths = np.diff(paths.shape.row_splits(2).long().numpy())
-    words, _ = lattice.aux_labels.index(arcs.to(torch.int32), axis=0)
-    counts = np.diff(words.shape.row_splits(1).long().numpy())
+    words, _ = lattice.aux_labels.index(arcs.to(torch.int32), axis=0)  # [arc of a path][word]
     path_of_arc = np.repeat(np.arange(len(lengths)), lengths)
-    path_of_word = np.repeat(path_of_arc, counts)
+    word_counts = np.diff(words.shape.row_splits(1).long().numpy())
+    per_path = np.bincount(path_of_arc, weights=word_counts, minlength=len(lengths)).astype(np.int64)
     values = words.values.long().numpy()
     arc_scores = lattice.scores.detach().double().numpy()[arcs.numpy()]
     path_scores = np.bincount(path_of_arc, weights=arc_scores, minlength=len(lengths))
-    out = []
-    for p in range(len(lengths)):
-        w = values[path_of_word == p]
-        out.append((tuple(int(x) for x in w if x > 0), float(path_scores[p])))
-    return out
+    return [(tuple(int(x) for x in w if x > 0), float(sc))
+            for w, sc in zip(np.split(values, np.cumsum(per_path)[:-1]), path_scores)]
 
 
 def nbest_from_samples(samples: Sequence[Tuple[Tuple[int, ...], float]], n: int) -> List[Tuple[Tuple[int, ...], float]]:

@@ -42,7 +42,8 @@ class GraphConfig(JsonDataclass):
         self_loop_scale: multiplies the HMM transition log-probabilities (self-loops and the
             forward transitions that complement them; Kaldi's ``--self-loop-scale``). About the
             acoustic scale, so that transitions and acoustics keep their relative weight and only
-            the LM is boosted; 0.3 was best on AN4 (docs/recipes/an4.md).
+            the LM is boosted. 0.3 comes from an AN4 comparison of 0, 0.3 and 1 made before the
+            recipe had a dev set, i.e. on test (docs/recipes/an4.md); it has not been re-tuned on dev.
         construction: ``mkgraph`` (determinized, self-loops added last) or ``compose`` (H with
             self-loops composed with LG, not determinized).
         minimize: ``mkgraph`` only: minimize the determinized graph before adding the self-loops
@@ -204,25 +205,3 @@ def add_self_loops(graph: k2.Fsa, labels: HmmLabels) -> k2.Fsa:
         log.info("self-loops: %d states entered from several HMM states were split (%d copies)",
                  len(np.unique(pair_state[~first])), num_copies)
     return out
-
-
-def make_hlg(lang: Lang, topo: HmmTopology, self_loop_scale: float = 1.0, h=None) -> k2.Fsa:
-    """The composed graph ``connect(H o det(L o G))`` (construction ``compose``).
-
-    Args:
-        lang: lang directory.
-        topo: HMM topology (for the monophone H).
-        self_loop_scale: scale of H's transition log-probabilities (see :func:`make_h`).
-        h: an H with self-loops to use instead of the monophone one (e.g.
-            :func:`hybrid_asr.graph.h_cd.make_h_cd`, built with its own scale).
-
-    Returns:
-        arc-sorted k2 Fsa as :func:`make_decoding_graph` returns.
-    """
-    from hybrid_asr.graph.h import make_h
-
-    H = make_h(topo, self_loop_scale) if h is None else h
-    graph = k2.arc_sort(k2.connect(k2.compose(H, make_lg(lang))))
-    if graph.num_arcs == 0:
-        raise RuntimeError("HLG is empty: L, G and the topology share no path")
-    return graph

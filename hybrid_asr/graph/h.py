@@ -33,16 +33,12 @@ class HmmLabels:
 
     Attributes:
         pdf: int64 ``[L + 1]`` pdf-id (senone) of each label.
-        phone: int64 ``[L + 1]`` phones.txt id of the phone.
-        state: int64 ``[L + 1]`` HMM state index within the phone (0 = the phone's first state).
         loop_score: float32 ``[L + 1]`` self-loop score, ``self_loop_scale * log p_loop`` (base e).
         first_disambig: label of the first disambiguation symbol (``L + 1``); disambiguation
             label ``first_disambig + k`` passes phones.txt's ``#k`` through H.
     """
 
     pdf: torch.Tensor
-    phone: torch.Tensor
-    state: torch.Tensor
     loop_score: torch.Tensor
 
     @property
@@ -133,9 +129,8 @@ class HmmGraph:
         loop_of_label = np.zeros(first_disambig, dtype=np.float32)
         for key, h in zip(self.keys[1:], hmm[1:]):
             loop_of_label[label_of[key]] = loop_lp[h]
-        keys = np.array([(0, 0, -1)] + order, dtype=np.int64)
-        table = HmmLabels(pdf=torch.from_numpy(keys[:, 2].copy()), phone=torch.from_numpy(keys[:, 0].copy()),
-                          state=torch.from_numpy(keys[:, 1].copy()), loop_score=torch.from_numpy(loop_of_label))
+        pdfs = torch.tensor([-1] + [pdf for _, _, pdf in order], dtype=torch.int64)
+        table = HmmLabels(pdf=pdfs, loop_score=torch.from_numpy(loop_of_label))
         return _fsa(arcs, final), table
 
 

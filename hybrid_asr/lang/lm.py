@@ -7,7 +7,7 @@ import math
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import k2
 import kaldilm
@@ -107,16 +107,7 @@ def lm_perplexity(arpa: Union[str, Path], sentences: Iterable[str]) -> Dict[str,
     Raises:
         InputError: the ARPA file cannot be read.
     """
-    from kaldingram.prune import ArpaParser
-
-    from hybrid_asr.errors import InputError
-
-    with contextlib.redirect_stderr(io.StringIO()):
-        try:
-            lm = ArpaParser().loadf(str(arpa), encoding="utf-8")[0]
-        except (OSError, ValueError, IndexError, KeyError) as e:
-            raise InputError(arpa, f"not a readable ARPA LM: {e}") from None
-    order = lm.order()
+    scorer = ArpaScorer(arpa)
     logprob, scored, words, oov, num = 0.0, 0, 0, 0, 0
     for sentence in sentences:
         tokens = sentence.split()
@@ -124,15 +115,12 @@ def lm_perplexity(arpa: Union[str, Path], sentences: Iterable[str]) -> Dict[str,
             continue
         num += 1
         words += len(tokens)
-        history = ["<s>"]
-        for w in tokens + ["</s>"]:
-            if w != "</s>" and not lm.contains_word(w):
+        for lp in scorer.token_log10(tokens):
+            if lp is None:
                 oov += 1
-                history = []
-                continue
-            logprob += lm.log_p_raw(tuple((history + [w])[-order:]))
-            scored += 1
-            history.append(w)
+            else:
+                logprob += lp
+                scored += 1
     in_vocab = scored - num
     return {"perplexity": 10.0 ** (-logprob / scored) if scored else float("inf"),
             "perplexity_without_eos": 10.0 ** (-logprob / in_vocab) if in_vocab else float("inf"),
@@ -140,14 +128,14 @@ def lm_perplexity(arpa: Union[str, Path], sentences: Iterable[str]) -> Dict[str,
 
 
 class ArpaScorer:
-    """Log-probabilities of whole sentences under an ARPA LM (kaldingram's ARPA model), for
-    N-best rescoring.
+    """Log-probabilities under an ARPA LM (kaldingram's ARPA model), scored as SRILM does: a word
+    the LM lacks is not scored and the context restarts after it; ``</s>`` ends every sentence.
 
     Args:
         arpa: ARPA file.
-        unk: word that out-of-vocabulary words are scored as, when the LM has it; otherwise an
-            OOV word gets ``oov_log10`` (and the context restarts after it).
-        oov_log10: log10 probability of an OOV word the LM cannot score.
+        unk: for :meth:`log_prob`: the word that out-of-vocabulary words are scored as, when the
+            LM has it; otherwise an OOV word gets ``oov_log10``.
+        oov_log10: log10 probability :meth:`log_prob` gives an OOV word the LM cannot score.
 
     Raises:
         InputError: the ARPA file cannot be read.
@@ -158,7 +146,7 @@ class ArpaScorer:
 
         from hybrid_asr.errors import InputError
 
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()):  # its progress bars
             try:
                 self.lm = ArpaParser().loadf(str(arpa), encoding="utf-8")[0]
             except (OSError, ValueError, IndexError, KeyError) as e:
@@ -167,19 +155,26 @@ class ArpaScorer:
         self.unk = unk if self.lm.contains_word(unk) else None
         self.oov_log10 = oov_log10
 
-    def log_prob(self, words: Sequence[str]) -> float:
-        """``ln p(words </s> | <s>)`` (natural log, as the decoding graph's G scores)."""
-        total, history = 0.0, ["<s>"]
+    def token_log10(self, words: Sequence[str]) -> List[Optional[float]]:
+        """``log10 p(w | history)`` of every word and of the final ``</s>`` (``len(words) + 1``
+        values); None for a word the LM lacks."""
+        out: List[Optional[float]] = []
+        history = ["<s>"]
         for w in list(words) + ["</s>"]:
             if w != "</s>" and not self.lm.contains_word(w):
-                if self.unk is None:
-                    total += self.oov_log10
-                    history = []
-                    continue
-                w = self.unk
-            total += self.lm.log_p_raw(tuple((history + [w])[-self.order:]))
+                out.append(None)
+                history = []
+                continue
+            out.append(self.lm.log_p_raw(tuple((history + [w])[-self.order:])))
             history.append(w)
-        return total * math.log(10.0)
+        return out
+
+    def log_prob(self, words: Sequence[str]) -> float:
+        """``ln p(words </s> | <s>)`` (natural log, as the decoding graph's G scores), OOV words
+        scored as ``unk`` or with ``oov_log10``."""
+        if self.unk is not None:
+            words = [w if self.lm.contains_word(w) else self.unk for w in words]
+        return sum(self.oov_log10 if lp is None else lp for lp in self.token_log10(words)) * math.log(10.0)
 
 
 def unseen_word_mass(sentences: Iterable[str]) -> float:

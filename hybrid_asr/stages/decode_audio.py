@@ -8,6 +8,7 @@ words found (the model's own H, through L; times at the feature frame rate); wor
 N-best lists from paths sampled from the piece's k2 lattice (:mod:`hybrid_asr.decoding.lattice`).
 """
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -94,8 +95,6 @@ class AudioDecoder:
 
     def __init__(self, model_dir: Union[str, Path], search_overrides: Optional[dict] = None,
                  options: DecodeOptions = DecodeOptions()):
-        import json
-
         self.bundle = ModelBundle.load(model_dir)
         self.graph, self.words, search = load_graph(model_dir)
         self.search = replace(search, **(search_overrides or {}))
@@ -137,7 +136,7 @@ class AudioDecoder:
         words = [DecodedWord(w) for w in names]
         nbest: List[Tuple[str, float]] = []
         if self.options.confidences or self.options.nbest:
-            lattice = lattice_of(self.graph, scores, replace(self.search, backend="k2"))
+            lattice = lattice_of(self.graph, scores, self.search)
             samples = sample_word_sequences(lattice, self.options.num_paths)
             if self.options.confidences:
                 for w, c in zip(words, word_confidences(ids, samples)):

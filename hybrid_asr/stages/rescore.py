@@ -15,9 +15,9 @@ gives the first pass back).
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import k2
 
@@ -35,9 +35,22 @@ from hybrid_asr.utils import progress, write_text_atomic
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class RescoreConfig:
+    """N-best rescoring settings (``hybrid-asr rescore``).
+
+    Attributes:
+        lm_scales: scales of the new LM's log-probability to try (pick one on dev).
+        nbest: distinct word sequences per utterance.
+    """
+
+    lm_scales: Tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5)
+    nbest: int = 100
+
+
 def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],
-            new_arpa: Union[str, Path], lm_scales: Sequence[float], old_arpa: Optional[Union[str, Path]] = None,
-            nbest: int = 100, acoustic_scale: Optional[float] = None, output_beam: float = 8.0,
+            new_arpa: Union[str, Path], config: RescoreConfig = RescoreConfig(),
+            old_arpa: Optional[Union[str, Path]] = None, search_overrides: Optional[dict] = None,
             max_frames: int = 3000) -> Dict[str, float]:
     """Decode a feature store with k2 lattices and rescore its N-best lists with ``new_arpa``.
 
@@ -46,11 +59,10 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
         feats_dir: feature store (its index has the references).
         out_dir: decode directory to write (see the module docstring).
         new_arpa: the rescoring LM.
-        lm_scales: scales of the new LM's log-probability to try.
+        config: LM scales and N-best size.
         old_arpa: the first-pass LM (default: ``lm.arpa`` of the lang dir the graph was built from).
-        nbest: hypotheses per utterance.
-        acoustic_scale: default the model's.
-        output_beam: lattice beam.
+        search_overrides: fields of :class:`~hybrid_asr.bundle.SearchConfig` to change (acoustic
+            scale, beams; ``output_beam`` is the lattice beam); the rest are the model's.
         max_frames: frames per batch of acoustic scoring.
 
     Returns:
@@ -63,8 +75,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
     (out / "lattices").mkdir(parents=True, exist_ok=True)
     bundle = ModelBundle.load(model_dir)
     graph, words, search = load_graph(model_dir)
-    search = replace(search, backend="k2", output_beam=output_beam,
-                     **({} if acoustic_scale is None else {"acoustic_scale": acoustic_scale}))
+    search = replace(search, **(search_overrides or {}))
     if old_arpa is None:
         info = json.loads((Path(model_dir) / "graph_info.json").read_text())
         old_arpa = Path(info.get("lang_dir", "")) / "lm.arpa"
@@ -88,7 +99,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
                 lattice = lattice_of(graph, scores, search)
                 lattices.append(lattice)
                 hyps = []
-                for ids, s in word_nbest(lattice, nbest):
+                for ids, s in word_nbest(lattice, config.nbest):
                     ws = [words.get(w) for w in ids]
                     hyps.append((ws, s, old_lm.log_prob(ws)))
                 lists[u.id] = hyps
@@ -105,7 +116,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
     write_report(r, out, "wer_first_pass")
     results["first_pass"] = r.wer
     log.info("first pass: %s", r.summary().splitlines()[0])
-    for scale in lm_scales:
+    for scale in config.lm_scales:
         best = {}
         for u, hyps in lists.items():
             if not hyps:
@@ -119,7 +130,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
         results[f"{scale:g}"] = r.wer
         print(f"LM scale {scale:g}: {r.summary().splitlines()[0]}")
     stats = {"first_pass_wer": results["first_pass"], "wer": {k: v for k, v in results.items() if k != "first_pass"},
-             "old_lm": str(old_arpa), "new_lm": str(new_arpa), "nbest": nbest,
+             "old_lm": str(old_arpa), "new_lm": str(new_arpa), "nbest": config.nbest,
              "acoustic_scale": search.acoustic_scale}
     stats["best_lm_scale"] = float(min(stats["wer"], key=stats["wer"].get)) if stats["wer"] else None
     write_text_atomic(out / "rescore_stats.json", json.dumps(stats, indent=2) + "\n")
