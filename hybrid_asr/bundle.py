@@ -10,6 +10,10 @@ Layout::
     topology.json         HmmTopology (phones, states, pdf-ids, self-loop probabilities)
     tree.json             DecisionTree, for context-dependent models only (then pdf-ids are senones)
     train_config.json     TrainConfig used (informational)
+    bundle.json           manifest, written last (its presence marks a complete model directory):
+                          kind of model, number of pdfs, feature config, the fingerprint of the phone
+                          set (phones and ids) and the SHA-256 of every file above; every command
+                          that combines this model with other parts checks them against it
     HLG.pt or HCLG.pt     decoding graph (added by ``make-graph``, like the next three): HLG for a
                           monophone model, HCLG for a model with a tree
     words.txt, phones.txt symbol tables of the lang dir the graph was built from
@@ -18,6 +22,7 @@ Layout::
     graph_info.json       how the graph was built (GraphConfig, lang dir), its size and build time
 """
 
+import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -39,7 +44,10 @@ from hybrid_asr.models import AcousticModel, create_model, load_model_config
 from hybrid_asr.utils import atomic_path, write_text_atomic
 
 MODEL_FILES = ("model.pt", "model_config.json", "feature_config.json", "cmvn.json", "priors.pt", "topology.json")
-GRAPH_FILES = ("words.txt", "search_config.json")
+MANIFEST = "bundle.json"
+"""The model directory's manifest, written last by :meth:`ModelBundle.save`."""
+MANIFEST_VERSION = 1
+GRAPH_FILES = ("words.txt", "search_config.json", "graph_info.json")
 DECODING_GRAPHS = ("HCLG.pt", "HLG.pt")
 """File names of the decoding graph: HCLG (context-dependent H) or HLG (monophone H)."""
 
@@ -114,8 +122,9 @@ class ModelBundle:
         return DECODING_GRAPHS[0] if self.tree is not None else DECODING_GRAPHS[1]
 
     def save(self, path: Union[str, Path]) -> None:
-        """Write the model files of the bundle (each atomically) into directory ``path``;
-        ``topology.json`` comes last, so its presence marks a complete model directory."""
+        """Write the model files of the bundle (each atomically) into directory ``path``, then
+        the manifest ``bundle.json`` (removed first, written last: its presence marks a complete
+        model directory)."""
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "model.pt") as tmp:
@@ -125,21 +134,43 @@ class ModelBundle:
         write_text_atomic(out / "cmvn.json", json.dumps(self.cmvn.to_dict()))
         with atomic_path(out / "priors.pt") as tmp:
             torch.save(self.log_priors, tmp)
+        if (out / MANIFEST).exists():  # the directory is incomplete until the new manifest is written
+            (out / MANIFEST).unlink()
         if self.tree is not None:
             self.tree.save(out / "tree.json")
         elif (out / "tree.json").exists():
             (out / "tree.json").unlink()
         self.topology.save(out / "topology.json")
+        files = list(MODEL_FILES) + (["tree.json"] if self.tree is not None else [])
+        manifest = {"format_version": MANIFEST_VERSION,
+                    "kind": "context-dependent" if self.tree is not None else "monophone",
+                    "model_type": self.model.config.type, "num_pdfs": self.num_pdfs,
+                    "feature_config": asdict(self.feature_config),
+                    "phone_set": self.topology.phone_set_fingerprint(),
+                    "files": {f: file_sha256(out / f) for f in files}}
+        write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "ModelBundle":
-        """Load a bundle; raises :class:`InputError` naming the first missing file."""
+        """Load a bundle, checking every part against the manifest before using it.
+
+        Raises:
+            InputError: one line naming the file: the directory or a file is missing, the
+                manifest is absent (an interrupted write, or a directory made before manifests)
+                or names another version, a file differs from its hash in the manifest (changed
+                or swapped since the model was saved), a file would need code to load, or the
+                parts disagree (priors, model outputs and tree of different sizes).
+        """
         d = Path(path)
         if not d.is_dir():
-            raise InputError(d, "model directory does not exist")
-        for f in MODEL_FILES:
+            raise InputError(d, "model directory does not exist" if not d.exists() else "is not a directory")
+        manifest = read_manifest(d)
+        for f, digest in manifest["files"].items():
             if not (d / f).is_file():
                 raise InputError(d / f, "missing from the model directory")
+            if file_sha256(d / f) != digest:
+                raise InputError(d / f, f"differs from the file {MANIFEST} was written with "
+                                 "(changed or replaced after the model was saved)")
         model = create_model(load_model_config(d / "model_config.json"))
         try:
             model.load_state_dict(_load_tensors(d / "model.pt"))
@@ -147,12 +178,79 @@ class ModelBundle:
             raise InputError(d / "model.pt", f"does not match model_config.json: {str(e).splitlines()[0]}") from None
         model.eval()
         cmvn = CmvnStats.from_dict(json.loads((d / "cmvn.json").read_text()))
-        tree = DecisionTree.load(d / "tree.json") if (d / "tree.json").is_file() else None
+        tree = DecisionTree.load(d / "tree.json") if "tree.json" in manifest["files"] else None
         priors = _load_tensors(d / "priors.pt")
         if not isinstance(priors, torch.Tensor) or priors.dim() != 1:
             raise InputError(d / "priors.pt", "is not a 1-D tensor of log priors")
-        return cls(model, FeatureConfig.load(d / "feature_config.json"), cmvn, priors,
-                   HmmTopology.load(d / "topology.json"), tree)
+        bundle = cls(model, FeatureConfig.load(d / "feature_config.json"), cmvn, priors,
+                     HmmTopology.load(d / "topology.json"), tree)
+        sizes = {"priors.pt": priors.numel(), "model_config.json (num_pdfs)": model.config.num_pdfs,
+                 "tree.json or topology.json": bundle.num_pdfs}
+        if len(set(sizes.values())) != 1 or bundle.num_pdfs != manifest["num_pdfs"]:
+            raise InputError(d / "priors.pt", "sizes of the model's parts disagree: " +
+                             ", ".join(f"{k} {v}" for k, v in sizes.items()) + f", {MANIFEST} {manifest['num_pdfs']}")
+        return bundle
+
+    def check_lang(self, model_dir: Union[str, Path], lang_dir: Union[str, Path], phone_pairs) -> None:
+        """Check that a lang dir's phones and ids (``phone_pairs``: ``(phone, id)`` in id order,
+        as :attr:`hybrid_asr.lang.Lang.phone_pairs`) are the model's.
+
+        Raises:
+            InputError: they differ (names both directories and the first difference).
+        """
+        mine = list(zip(self.topology.phones, self.topology.phone_ids))
+        theirs = list(phone_pairs)
+        if mine != theirs:
+            diff = next((f"{a} vs {b}" for a, b in zip(theirs, mine) if a != b),
+                        f"{len(theirs)} vs {len(mine)} phones")
+            raise InputError(Path(lang_dir) / "phones.txt", f"its phone set is not the one model {model_dir} was "
+                             f"trained with (first difference, lang vs model: {diff}); use the lang dir of "
+                             "the model's training or one prepared over the same phones")
+
+    def check_features(self, model_dir: Union[str, Path], store_dir: Union[str, Path],
+                       store_config: FeatureConfig) -> None:
+        """Check that a feature store was made by the model's front end.
+
+        Raises:
+            InputError: a setting differs (names the store, the model and the settings).
+        """
+        mine, theirs = asdict(self.feature_config), asdict(store_config)
+        keys = ("kind", "sample_rate", "num_mel_bins", "num_ceps", "deltas", "frame_length_ms", "frame_shift_ms")
+        diff = [f"{k} {theirs[k]} vs {mine[k]}" for k in keys if mine[k] != theirs[k]]
+        if diff:
+            raise InputError(Path(store_dir) / "index.json", f"features were made with another front end than "
+                             f"model {model_dir} (store vs model: {', '.join(diff)}); recompute them")
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(model_dir: Union[str, Path]) -> dict:
+    """The ``bundle.json`` of a model directory.
+
+    Raises:
+        InputError: it is missing (the model was not completely written, or predates manifests),
+            unreadable, or of another format version.
+    """
+    f = Path(model_dir) / MANIFEST
+    if not f.is_file():
+        raise InputError(f, "missing: the model directory is incomplete (training was interrupted, or it was "
+                         "made by a hybrid-asr without manifests); train it again")
+    try:
+        manifest = json.loads(f.read_text(encoding="utf-8"))
+        if manifest.get("format_version") != MANIFEST_VERSION:
+            raise InputError(f, f"format version {manifest.get('format_version')!r}, this hybrid-asr reads "
+                             f"{MANIFEST_VERSION}")
+        manifest["files"], manifest["num_pdfs"]  # noqa: B018 - both are required
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InputError(f, f"is not a model manifest ({type(e).__name__}: {e})") from None
+    return manifest
 
 
 def _load_tensors(path: Path):
@@ -171,18 +269,19 @@ def save_graph(path: Union[str, Path], graph: k2.Fsa, lang_dir: Union[str, Path]
                info: Optional[dict] = None, name: str = "HLG.pt") -> None:
     """Add the decoding graph (as ``name``, one of :data:`DECODING_GRAPHS`; another graph file
     of the directory is removed), the symbol tables of ``lang_dir`` (``words.txt``,
-    ``phones.txt``), the search settings and ``graph_info.json`` (how the graph was built:
-    ``info`` plus its size) to a model directory."""
+    ``phones.txt``), the lexicon part of the lang dir (``lang/``), the search settings and, last,
+    ``graph_info.json`` (how the graph was built: ``info`` plus its size and SHA-256; removed
+    first, so that its presence marks a complete graph) to a model directory."""
     if name not in DECODING_GRAPHS:
         raise ValueError(f"graph file name must be one of {DECODING_GRAPHS}, not {name!r}")
     d = Path(path)
+    (d / "graph_info.json").unlink(missing_ok=True)  # no graph until the new graph_info.json is written
     save_fsa(graph, d / name)
     for other in DECODING_GRAPHS:
         if other != name and (d / other).exists():
             (d / other).unlink()
     info = {"lang_dir": str(Path(lang_dir).resolve()), **(info or {}), "states": int(graph.shape[0]),
-            "arcs": int(graph.num_arcs)}
-    write_text_atomic(d / "graph_info.json", json.dumps(info, indent=2) + "\n")
+            "arcs": int(graph.num_arcs), "sha256": file_sha256(d / name)}
     for table in ("words.txt", "phones.txt"):
         with atomic_path(d / table) as tmp:
             shutil.copyfile(Path(lang_dir) / table, tmp)
@@ -193,6 +292,7 @@ def save_graph(path: Union[str, Path], graph: k2.Fsa, lang_dir: Union[str, Path]
             with atomic_path(d / "lang" / name) as tmp:
                 shutil.copyfile(Path(lang_dir) / name, tmp)
     save_search_config(d, search)
+    write_text_atomic(d / "graph_info.json", json.dumps(info, indent=2) + "\n")  # last: marks the graph complete
 
 
 def save_search_config(path: Union[str, Path], search: SearchConfig) -> None:
@@ -213,17 +313,46 @@ def graph_path(path: Union[str, Path]) -> Path:
     raise InputError(d / DECODING_GRAPHS[1], "missing from the model directory (run make-graph)")
 
 
-def load_graph(path: Union[str, Path]):
-    """``(decoding graph, word SymbolTable, SearchConfig)`` of a model directory; InputError if
-    a file is missing."""
+def load_graph(path: Union[str, Path], bundle: Optional[ModelBundle] = None):
+    """``(decoding graph, word SymbolTable, SearchConfig)`` of a model directory.
+
+    Args:
+        path: the model directory.
+        bundle: its model, loaded: the graph is checked against it (its pdf labels within the
+            model's outputs; the phone set it was built over, from ``graph_info.json``, the
+            model's).
+
+    Raises:
+        InputError: a file is missing or unreadable, or the graph was built for another model.
+    """
     d = Path(path)
-    graph = graph_path(d)
+    graph_file = graph_path(d)
     for f in GRAPH_FILES:
         if not (d / f).is_file():
             raise InputError(d / f, "missing from the model directory (run make-graph)")
-    search = SearchConfig(**json.loads((d / "search_config.json").read_text()))
-    return load_fsa(graph), k2.SymbolTable.from_file(str(d / "words.txt")), search
+    try:
+        search = SearchConfig(**json.loads((d / "search_config.json").read_text()))
+    except (ValueError, TypeError) as e:
+        raise InputError(d / "search_config.json", f"is not a search config: {e}") from None
+    try:
+        info = json.loads((d / "graph_info.json").read_text())
+    except ValueError as e:
+        raise InputError(d / "graph_info.json", f"is not valid JSON: {e}") from None
+    if "sha256" in info and file_sha256(graph_file) != info["sha256"]:
+        raise InputError(graph_file, "differs from the file graph_info.json was written with (changed or replaced "
+                         "after make-graph)")
+    graph = load_fsa(graph_file)
+    if bundle is not None:
+        top = int(graph.labels.max()) if graph.num_arcs else 0
+        if top > bundle.num_pdfs:
+            raise InputError(graph_file, f"reads pdf-id {top - 1}, the model has {bundle.num_pdfs} pdfs: the graph "
+                             "was built for another model (run make-graph)")
+        built_over = info.get("phone_set")
+        if built_over is not None and built_over != bundle.topology.phone_set_fingerprint():
+            raise InputError(graph_file, "was built over another phone set than the model's (graph_info.json "
+                             "phone_set): run make-graph with the model's lang dir")
+    return graph, k2.SymbolTable.from_file(str(d / "words.txt")), search
 
 
-__all__ = ["DECODING_GRAPHS", "ModelBundle", "SearchConfig", "graph_path", "load_graph", "save_graph",
-           "save_search_config"]
+__all__ = ["DECODING_GRAPHS", "MANIFEST", "ModelBundle", "SearchConfig", "file_sha256", "graph_path", "load_graph",
+           "read_manifest", "save_graph", "save_search_config"]

@@ -83,12 +83,8 @@ def log_likelihoods(model: AcousticModel, feats: torch.Tensor, log_priors: torch
 def audio_log_likelihoods(bundle: "ModelBundle", path: Union[str, Path], cmvn: Optional[str] = None,
                           offset: float = 0.0, duration: Optional[float] = None) -> torch.Tensor:
     """Pseudo log-likelihoods of an audio file (or of ``duration`` seconds of it from ``offset``
-    seconds) of any rate and channel count.
-
-    The file is downmixed, resampled to the model's rate, turned into the model's features and
-    normalized: with its own statistics (``cmvn="utterance"``) or the model's training statistics
-    (``"global"``). The default is the model's mode, where ``"speaker"`` becomes ``"global"``
-    since a file on its own has no speaker statistics.
+    seconds) of any rate and channel count: :func:`load_audio` then
+    :func:`waveform_log_likelihoods`.
 
     Returns:
         float32 ``[T', S]`` as :func:`log_likelihoods`.
@@ -96,9 +92,33 @@ def audio_log_likelihoods(bundle: "ModelBundle", path: Union[str, Path], cmvn: O
     Raises:
         InputError: the file cannot be read or is too short for one frame (names the file).
     """
+    wave = load_audio(path, bundle.feature_config.sample_rate, offset, duration)
+    return waveform_log_likelihoods(bundle, wave, cmvn, path)
+
+
+def waveform_log_likelihoods(bundle: "ModelBundle", wave: torch.Tensor, cmvn: Optional[str] = None,
+                             path: Union[str, Path] = "<waveform>") -> torch.Tensor:
+    """Pseudo log-likelihoods of a mono waveform at the model's rate.
+
+    It is turned into the model's features and normalized: with its own statistics
+    (``cmvn="utterance"``) or the model's training statistics (``"global"``). The default is the
+    model's mode, where ``"speaker"`` becomes ``"global"`` since a file on its own has no speaker
+    statistics.
+
+    Args:
+        bundle: the model.
+        wave: float32 ``[N]`` samples in the int16 range at ``bundle.feature_config.sample_rate`` Hz.
+        cmvn: ``"utterance"`` or ``"global"``; None: the model's mode.
+        path: named in errors.
+
+    Returns:
+        float32 ``[T', S]`` as :func:`log_likelihoods`.
+
+    Raises:
+        InputError: shorter than one analysis window (names ``path``).
+    """
     try:
-        feats = compute_features(load_audio(path, bundle.feature_config.sample_rate, offset, duration),
-                                 bundle.feature_config)
+        feats = compute_features(wave, bundle.feature_config)
     except ValueError as e:
         raise InputError(path, str(e)) from None
     mode = cmvn or bundle.feature_config.cmvn
@@ -126,4 +146,5 @@ def pad_scores(scores: List[torch.Tensor], scale: float) -> torch.Tensor:
     return out
 
 
-__all__ = ["audio_log_likelihoods", "decode_chunk_frames", "log_likelihoods", "log_posteriors", "pad_scores"]
+__all__ = ["audio_log_likelihoods", "decode_chunk_frames", "log_likelihoods", "log_posteriors", "pad_scores",
+           "waveform_log_likelihoods"]

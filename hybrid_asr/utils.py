@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -139,6 +140,12 @@ def load_state(path: PathLike):
         return x
 
     return decode(skeleton)
+
+
+def phone_set_fingerprint(pairs) -> str:
+    """Hex SHA-256 of a phone set: ``"<phone> <id>"`` lines in the given order, each ending in a
+    newline (the real phones of a phones.txt, without epsilon and disambiguation symbols)."""
+    return hashlib.sha256("".join(f"{p} {i}\n" for p, i in pairs).encode("utf-8")).hexdigest()
 
 
 def progress(iterable=None, **kwargs):

@@ -27,14 +27,15 @@ from hybrid_asr.data import fsdd as fsdd_module
 from hybrid_asr.data.manifests import download_and_extract
 from hybrid_asr.errors import InputError
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-AN4_DIR = SHARED / "an4"
-FSDD_DIR = SHARED / "fsdd"
+from conftest import AN4, FSDD
+
+AN4_DIR = AN4
+FSDD_DIR = FSDD
 
 
 def _require(path: Path) -> Path:
     if not path.is_dir():
-        pytest.skip(f"shared corpus {path} not available")
+        pytest.skip(f"shared corpus {path} not available")  # never reached when corpora are required
     return path
 
 

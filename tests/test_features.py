@@ -61,7 +61,7 @@ def test_load_audio_errors_name_the_file(tmp_path):
         load_audio(tmp_path / "missing.wav", 16000)
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not a wav file at all")
-    with pytest.raises(InputError, match="bad.wav: cannot read audio"):
+    with pytest.raises(InputError, match="bad.wav: unsupported format or not audio"):
         load_audio(bad, 16000)
 
 

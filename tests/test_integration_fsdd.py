@@ -9,41 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torchaudio
-from conftest import FSDD
+from conftest import FSDD, FSDD_SPEAKERS, corpus_mark, run
 
 from hybrid_asr.cli.main import main
-from hybrid_asr.data import prepare_fsdd, write_split
 from hybrid_asr.data.kaldi_dir import read_kaldi_map
 from hybrid_asr.features import FeatureStore
 from hybrid_asr.scoring import read_transcripts, score
 
-pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason="shared FSDD corpus not present")
+pytestmark = corpus_mark(FSDD)
 
-SPEAKERS = ["george", "jackson", "lucas"]
-
-
-def run(*args):
-    assert main(["--num-threads", "1", *map(str, args)]) == 0
+SPEAKERS = FSDD_SPEAKERS
 
 
 @pytest.fixture(scope="module")
-def exp(tmp_path_factory):
-    d = tmp_path_factory.mktemp("fsdd")
-    for split, (recs, sups) in prepare_fsdd(FSDD, speakers=SPEAKERS, max_per_digit_speaker=12).items():
-        write_split(d / "manifests", split, recs, sups)
-    for split in ("train", "test"):
-        run("compute-features", d / "manifests", split, d / "fbank" / split, "--sample-rate", 8000,
-            "--num-mel-bins", 23)
-    run("prepare-lang", d / "manifests", d / "lang", "--cmudict", "--lm-order", 1)
-    run("align", d / "fbank/train", d / "lang", d / "ali0", "--flat-start")
-    common = ["--hidden-dim", 256, "--num-layers", 2, "--left-context", 4, "--right-context", 4, "--lr", 2e-3,
-              "--batch-size", 128]
-    run("train", d / "fbank/train", d / "ali0", d / "dnn1", "--epochs", 4, *common)
-    run("align", d / "fbank/train", d / "lang", d / "ali1", "--model", d / "dnn1")
-    run("train", d / "fbank/train", d / "ali1", d / "dnn2", "--epochs", 5, *common)
-    run("make-graph", d / "dnn2", d / "lang", "--acoustic-scale", 0.5)
-    run("decode-dataset", d / "dnn2", d / "fbank/test", d / "decode", "--acoustic-scales", "0.5")
-    return d
+def exp(fsdd_exp):
+    return fsdd_exp
 
 
 def test_lexicon_from_cmudict(exp):

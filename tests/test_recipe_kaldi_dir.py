@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FSDD
+from conftest import FSDD, corpus_mark
 
-pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason="shared FSDD corpus not present")
+pytestmark = corpus_mark(FSDD)
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 

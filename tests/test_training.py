@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hybrid_asr.bundle import ModelBundle
+from hybrid_asr.bundle import ModelBundle, file_sha256
 from hybrid_asr.errors import InputError
 from hybrid_asr.features import (
     FeatureConfig,
@@ -213,6 +213,11 @@ def test_bundle_load_never_runs_code_from_its_files(tone_store, tmp_path, name):
                 topo).save(tmp_path)
     marker = tmp_path / "pwned"
     torch.save({"x": _RunsCode(marker)} if name == "model.pt" else _RunsCode(marker), tmp_path / name)
+    with pytest.raises(InputError, match=f"{name}: differs from the file bundle.json was written with"):
+        ModelBundle.load(tmp_path)
+    manifest = json.loads((tmp_path / "bundle.json").read_text())  # as if the manifest were forged too
+    manifest["files"][name] = file_sha256(tmp_path / name)
+    (tmp_path / "bundle.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match=f"{name}: cannot be loaded as tensors only"):
         ModelBundle.load(tmp_path)
     assert not marker.exists()

@@ -94,21 +94,24 @@ def _compute_features(args) -> int:
     from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureConfig
+    from hybrid_asr.features.augment import AugmentConfig
     from hybrid_asr.stages.features import compute_split_features
     from hybrid_asr.stages.shards import Shard
 
     try:
         config = FeatureConfig(**config_overrides(args, FeatureConfig))
+        augment = AugmentConfig(**config_overrides(args, AugmentConfig)) if args.augment else None
     except ValueError as e:
         raise HybridAsrError(f"compute-features: {e}") from None
     _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir, args.speed_perturb,
-                                       Shard(args.shard_index, args.num_shards), args.nj)
+                                       Shard(args.shard_index, args.num_shards), args.nj, augment)
     return 2 if failed else 0
 
 
 def add_compute_features(sub) -> None:
     from hybrid_asr.cli.options import add_config_options
     from hybrid_asr.features import FeatureConfig
+    from hybrid_asr.features.augment import AugmentConfig
 
     p = sub.add_parser("compute-features", help="manifests of a split -> feature store with per-speaker CMVN stats")
     p.add_argument("manifest_dir")
@@ -116,9 +119,13 @@ def add_compute_features(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("--speed-perturb", type=_floats, default=[],
                    help="comma-separated speed factors to add perturbed copies, e.g. 0.9,1.1 (training data)")
+    p.add_argument("--augment", action="store_true",
+                   help="augment the speed-perturbed copies (or add one augmented copy): padding with silence "
+                   "and low-level noise, noise at random SNRs, band-limiting, gain (training data)")
     _add_shard_options(p)
     add_config_options(p, [FeatureConfig], (), "front end (FeatureConfig: kind fbank|mfcc; cmvn "
                        "utterance|speaker|global, the normalization models trained on this store use)")
+    add_config_options(p, [AugmentConfig], (), "augmentation (AugmentConfig, with --augment)")
     p.set_defaults(func=_compute_features)
 
 
@@ -171,12 +178,9 @@ def _prepare_lang(args) -> int:
 
 
 def _read_text_lines(path) -> list:
-    from hybrid_asr.errors import InputError
+    from hybrid_asr.lang.text import read_clean_lines
 
-    try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read the text: {e}") from None
+    return [line for _, line in read_clean_lines(path)]
 
 
 def add_prepare_lang(sub) -> None:
@@ -540,14 +544,18 @@ def add_compare(sub) -> None:
 def _decode(args) -> int:
     from hybrid_asr.bundle import SearchConfig
     from hybrid_asr.cli.options import config_overrides
+    from hybrid_asr.features.trim import TrimConfig
     from hybrid_asr.stages.decode_audio import DecodeOptions, ctm_lines, decode_inputs
 
     times = args.output == "ctm" or args.word_times
+    trim = None if args.no_trim else (TrimConfig() if args.trim_margin is None
+                                      else TrimConfig(margin_seconds=args.trim_margin))
     options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", nbest=args.nbest,
-                            max_segment_seconds=args.max_segment_seconds, cmvn=args.cmvn)
-    failures = 0
+                            max_segment_seconds=args.max_segment_seconds, cmvn=args.cmvn, trim=trim)
+    failures = total = 0
     for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig), options):
         seg = result.segment
+        total += 1
         if result.error is not None:
             failures += 1
             print(f"hybrid-asr decode: error: {result.error}", file=sys.stderr)
@@ -570,10 +578,12 @@ def _decode(args) -> int:
                 for rank, (text, posterior) in enumerate(piece, 1):
                     print(f"{seg.id}\t{rank}\t{posterior:.3f}\t{text}")
         sys.stdout.flush()
+    print(f"hybrid-asr decode: {total} segments, {total - failures} decoded, {failures} failed", file=sys.stderr)
     return 2 if failures else 0
 
 
 def add_decode(sub) -> None:
+    from hybrid_asr.features.trim import TrimConfig
     from hybrid_asr.stages.decode_audio import DecodeOptions
 
     p = sub.add_parser("decode", help="recognise audio: files, directories (recursive), a Kaldi wav.scp (with "
@@ -592,6 +602,10 @@ def add_decode(sub) -> None:
                    "(default %(default)s)")
     p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
                    help="override the model's CMVN mode: the file's own statistics or the training ones")
+    p.add_argument("--no-trim", action="store_true",
+                   help="decode each piece whole instead of trimming the silence or steady noise around its speech")
+    p.add_argument("--trim-margin", type=float, default=None, metavar="SECONDS",
+                   help=f"audio kept around the speech when trimming (default {TrimConfig.margin_seconds})")
     _add_search_options(p)
     p.set_defaults(func=_decode)
 
@@ -682,7 +696,9 @@ def _align_audio(args) -> int:
     from hybrid_asr.lang import Lang
 
     bundle = ModelBundle.load(args.model_dir)
-    ali = align_audio(bundle, Lang(args.lang_dir), args.audio, args.text, args.cmvn)
+    lang = Lang(args.lang_dir)
+    bundle.check_lang(args.model_dir, args.lang_dir, lang.phone_pairs)
+    ali = align_audio(bundle, lang, args.audio, args.text, args.cmvn)
     shift = bundle.feature_config.frame_shift_ms / 1000
     utt = Path(args.audio).stem
     for level in ("phone", "senone") if args.level == "both" else (args.level,):

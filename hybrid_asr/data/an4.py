@@ -24,6 +24,7 @@ from hybrid_asr.data.manifests import (
     recording_from_file,
 )
 from hybrid_asr.errors import InputError
+from hybrid_asr.lang.text import read_clean_lines
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +54,12 @@ def download_an4(target_dir: Path) -> Path:
 
 
 def _numbered_lines(path: Path) -> List[Tuple[int, str]]:
-    """Return ``(line_number, stripped_line)`` for the non-blank lines of ``path`` (1-based)."""
+    """Return ``(line_number, line)`` for the non-blank lines of ``path`` (1-based), each cleaned
+    by :func:`~hybrid_asr.lang.text.clean_transcript` (UTF-8 checked, invisible characters
+    removed with a warning, whitespace normalized)."""
     if not path.is_file():
         raise InputError(path, "file does not exist")
-    with path.open(encoding="utf-8") as f:
-        return [(number, line.strip()) for number, line in enumerate(f, 1) if line.strip()]
+    return [(number, line) for number, line in read_clean_lines(path) if line]
 
 
 def parse_transcription_line(line: str, path: Path, number: int) -> Tuple[str, str]:
@@ -105,9 +107,9 @@ def prepare_an4_split(corpus_dir: Path, split: str) -> Tuple[RecordingSet, Super
         (channel 0, language ``"English"``), in the order of the fileids file.
 
     Raises:
-        InputError: a file is missing; a line is malformed; the fileids and transcription files
-            differ in length or utterance ids (line by line); an audio file is missing or
-            unreadable.
+        InputError: a file is missing or not UTF-8; a line is malformed; an utterance id
+            repeats; the fileids and transcription files differ in length or utterance ids (line
+            by line); an audio file is missing or unreadable.
     """
     corpus_dir = Path(corpus_dir)
     fileids_path = corpus_dir / "etc" / f"an4_{split}.fileids"
@@ -120,8 +122,13 @@ def prepare_an4_split(corpus_dir: Path, split: str) -> Tuple[RecordingSet, Super
             f"has {len(transcripts)} utterances but {fileids_path.name} has {len(fileids)}",
         )
     recordings, supervisions = [], []
+    first_line: Dict[str, int] = {}
     for (fid_number, fileid), (trans_number, line) in zip(fileids, transcripts):
         utt_id, text = parse_transcription_line(line, trans_path, trans_number)
+        if utt_id in first_line:
+            raise InputError(trans_path, f"duplicate utterance id {utt_id} (first on line {first_line[utt_id]})",
+                             line=trans_number)
+        first_line[utt_id] = trans_number
         parts = fileid.split("/")
         if len(parts) < 2 or parts[-1] != utt_id:
             raise InputError(

@@ -8,6 +8,7 @@ checks the manifests with :func:`validate_split` so that later stages may assume
 import logging
 import tarfile
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
@@ -70,12 +71,16 @@ def split_exists(manifest_dir: Path, split: str) -> bool:
 
 
 def _load_manifest(path: Path, manifest_cls):
-    """Load one manifest file eagerly, turning a missing or unreadable file into InputError."""
+    """Load one manifest file eagerly, turning a missing, empty or unreadable (e.g. truncated
+    ``.gz``) file into InputError."""
     if not path.is_file():
         raise InputError(path, "manifest file does not exist")
     try:
-        return manifest_cls.from_file(path).to_eager()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        manifest = manifest_cls.from_file(path)
+        if manifest is None:  # lhotse's answer for an empty file
+            raise InputError(path, "manifest is empty")
+        return manifest.to_eager()
+    except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError) as exc:  # EOFError, zlib: a cut or corrupt .gz
         raise InputError(path, f"cannot read manifest: {exc}") from exc
 
 

@@ -19,7 +19,10 @@ class FeatureConfig(JsonDataclass):
         deltas: append first and second order deltas (dimension x3).
         frame_length_ms: analysis window, milliseconds.
         frame_shift_ms: hop between frames, milliseconds (10 ms -> 100 frames per second).
-        dither: Kaldi dither amount; 0 makes features deterministic.
+        dither: standard deviation of the Gaussian noise added to every sample (int16 units)
+            before analysis, Kaldi's default 1.0: digital silence then gives features like the
+            quietest real recordings instead of log(0) floors far outside any training data
+            (``benchmarks/conditions.py``). Seeded, so features stay a function of the audio.
         cmvn: how features are mean/variance normalized before the model: ``"utterance"``
             (statistics of the utterance itself), ``"speaker"`` (per-speaker statistics; new files
             decoded alone use the global training statistics) or ``"global"`` (training statistics).
@@ -34,7 +37,7 @@ class FeatureConfig(JsonDataclass):
     deltas: bool = False
     frame_length_ms: float = 25.0
     frame_shift_ms: float = 10.0
-    dither: float = 0.0
+    dither: float = 1.0
     cmvn: str = "utterance"
 
     def __post_init__(self) -> None:

@@ -5,6 +5,9 @@ import torchaudio
 
 from hybrid_asr.features.config import FeatureConfig
 
+DITHER_SEED = 0
+"""Seed of the dither noise: features are a deterministic function of the audio."""
+
 
 def num_frames(num_samples: int, config: FeatureConfig) -> int:
     """Frames Kaldi's framing (``snip_edges=True``) gives for ``num_samples`` samples."""
@@ -19,7 +22,9 @@ def compute_features(waveform: torch.Tensor, config: FeatureConfig) -> torch.Ten
     Args:
         waveform: float32 ``[num_samples]`` at ``config.sample_rate`` Hz, int16 range
             (as returned by :func:`hybrid_asr.features.load_audio`).
-        config: front-end settings.
+        config: front-end settings. With ``config.dither`` > 0, Gaussian noise of that standard
+            deviation (int16 units) is added to every sample before analysis (Kaldi's dither),
+            drawn from a generator seeded with :data:`DITHER_SEED`.
 
     Returns:
         float32 ``[T, F]``, one row per 10 ms frame (``frame_shift_ms``), ``F = config.dim``;
@@ -41,10 +46,15 @@ def compute_features(waveform: torch.Tensor, config: FeatureConfig) -> torch.Ten
         energy_floor=0.0,
     )
     wave = waveform.unsqueeze(0)
-    if config.kind == "fbank":
-        feats = torchaudio.compliance.kaldi.fbank(wave, **kwargs)
-    else:
-        feats = torchaudio.compliance.kaldi.mfcc(wave, num_ceps=config.num_ceps, **kwargs)
+    # dither draws from torch's global generator: seeded here (and the caller's state restored)
+    # so that the same audio always gives the same features
+    with torch.random.fork_rng(devices=[], enabled=config.dither != 0):
+        if config.dither:
+            torch.manual_seed(DITHER_SEED)
+        if config.kind == "fbank":
+            feats = torchaudio.compliance.kaldi.fbank(wave, **kwargs)
+        else:
+            feats = torchaudio.compliance.kaldi.mfcc(wave, num_ceps=config.num_ceps, **kwargs)
     if config.deltas:
         d1 = torchaudio.functional.compute_deltas(feats.t())
         d2 = torchaudio.functional.compute_deltas(d1)

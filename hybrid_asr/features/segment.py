@@ -5,10 +5,8 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
-import torchaudio
 
-from hybrid_asr.errors import InputError
-from hybrid_asr.features.audio import load_audio
+from hybrid_asr.features.audio import audio_info, load_audio
 
 ENERGY_RATE = 8000
 """Sample rate (Hz) at which frame energies are computed for segmentation."""
@@ -18,15 +16,9 @@ def audio_duration(path: Union[str, Path]) -> float:
     """Duration of an audio file in seconds (from its header).
 
     Raises:
-        InputError: the file is missing or unreadable.
+        InputError: the file is missing or unreadable (see :func:`hybrid_asr.features.audio.audio_info`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "audio file does not exist")
-    try:
-        info = torchaudio.info(str(path))
-    except Exception as e:  # noqa: BLE001 - the torchaudio backends raise many types
-        raise InputError(path, f"cannot read audio: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    info = audio_info(path)
     return info.num_frames / info.sample_rate
 
 

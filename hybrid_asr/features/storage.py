@@ -215,6 +215,7 @@ def compute_feature_store(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "index.json").unlink(missing_ok=True)  # incomplete until the new index is written
     entries, failed = [], []
     per_speaker: Dict[str, CmvnStats] = {}
     offset = 0
@@ -271,6 +272,7 @@ def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
             raise InputError(st.path, f"feature config differs from that of {stores[0].path}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "index.json").unlink(missing_ok=True)  # incomplete until the new index is written
     entries, seen, cmvn, failed, offset = [], set(), {}, [], 0
     for st in stores:
         for u in st.utterances:

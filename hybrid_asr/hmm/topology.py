@@ -16,7 +16,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from hybrid_asr.utils import JsonDataclass
+from hybrid_asr.utils import JsonDataclass, phone_set_fingerprint
 
 
 @dataclass
@@ -68,6 +68,10 @@ class HmmTopology(JsonDataclass):
     def num_pdfs(self) -> int:
         """Number of pdf-ids S (senones): the acoustic model's output dimension."""
         return self._offsets[-1]
+
+    def phone_set_fingerprint(self) -> str:
+        """SHA-256 of the phones and their ids (:func:`hybrid_asr.utils.phone_set_fingerprint`)."""
+        return phone_set_fingerprint(zip(self.phones, self.phone_ids))
 
     @property
     def phone_names(self) -> Dict[int, str]:

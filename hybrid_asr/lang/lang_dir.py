@@ -16,18 +16,38 @@ import logging
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import List, Sequence, Tuple, Union
 
 import k2
 import torch
 
-from hybrid_asr.errors import InputError
-from hybrid_asr.lang.lexicon import SIL, UNK, Lexicon, add_disambig_symbols, map_oov, read_lexicon
+from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.lang.lexicon import (
+    SIL,
+    UNK,
+    Lexicon,
+    add_disambig_symbols,
+    is_reserved_phone,
+    is_reserved_word,
+    map_oov,
+    read_lexicon,
+)
 from hybrid_asr.lang.lexicon_fst import make_lexicon_fst
-from hybrid_asr.lang.lm import add_vocabulary, arpa_to_g, train_arpa, unseen_word_mass
-from hybrid_asr.utils import atomic_path, write_text_atomic
+from hybrid_asr.lang.lm import (
+    MAX_LM_ORDER,
+    add_vocabulary,
+    arpa_to_g,
+    drop_sentence_boundaries,
+    train_arpa,
+    unseen_word_mass,
+)
+from hybrid_asr.utils import atomic_path, phone_set_fingerprint, write_text_atomic
 
 log = logging.getLogger(__name__)
+
+
+class LangConfigError(HybridAsrError, ValueError):
+    """A :class:`LangConfig` setting is out of range (a ValueError the command line prints as one line)."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +56,16 @@ class LangConfig:
 
     Attributes:
         sil_prob: probability of optional silence at the start and after each word.
-        lm_order: n-gram order of the LM trained on the training transcripts.
+        lm_order: n-gram order of the LM trained on the training transcripts, 1 to
+            :data:`~hybrid_asr.lang.lm.MAX_LM_ORDER`.
         lm_vocabulary: ``"lexicon"``: every word of the lexicon can be recognised; words the
             training text lacks share the Good-Turing unseen-word probability through a uniform
             unigram (:func:`~hybrid_asr.lang.lm.add_vocabulary`), as Kaldi's SRILM recipes pass the
             lexicon's word list as ``-vocab``. ``"text"``: only words of the training text.
         lm_prune: entropy-pruning threshold of the LM (SRILM ``-prune``; 0: no pruning).
+
+    Raises:
+        LangConfigError: a setting out of range (checked at construction, before any work).
     """
 
     sil_prob: float = 0.5
@@ -51,7 +75,13 @@ class LangConfig:
 
     def __post_init__(self):
         if self.lm_vocabulary not in ("lexicon", "text"):
-            raise ValueError(f"lm_vocabulary must be 'lexicon' or 'text', got {self.lm_vocabulary!r}")
+            raise LangConfigError(f"lm_vocabulary must be 'lexicon' or 'text', got {self.lm_vocabulary!r}")
+        if not (isinstance(self.lm_order, int) and 1 <= self.lm_order <= MAX_LM_ORDER):
+            raise LangConfigError(f"LM order must be between 1 and {MAX_LM_ORDER}, got {self.lm_order}")
+        if not 0.0 < self.sil_prob < 1.0:
+            raise LangConfigError(f"silence probability must be in (0, 1), got {self.sil_prob}")
+        if not self.lm_prune >= 0.0:
+            raise LangConfigError(f"LM pruning threshold must be >= 0, got {self.lm_prune}")
 
 
 def _symbol_text(symbols: Sequence[str]) -> str:
@@ -83,16 +113,19 @@ def load_fsa(path: Union[str, Path]) -> k2.Fsa:
         raise InputError(path, "FSA file does not exist")
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - pickle raises many types; all mean "not a plain FSA file"
-        problem = str(e).splitlines()[0][:200]
-        raise InputError(path, f"not an FSA file of plain tensors (rebuild it): {problem}") from None
-    if not isinstance(d, dict) or "arcs" not in d:
+    except Exception:  # noqa: BLE001 - pickle raises many types; all mean "not a plain FSA file"
+        raise InputError(path, "not an FSA file of plain tensors: it cannot be loaded as tensors only (it would "
+                         "run code, or it is damaged or from an older version; rebuild it)") from None
+    if not isinstance(d, dict) or not isinstance(d.get("arcs"), torch.Tensor):
         raise InputError(path, "not an FSA file (no arcs)")
-    for name, value in list(d.items()):
-        if isinstance(value, dict):
-            shape = k2.ragged.create_ragged_shape2(row_splits=value["row_splits"].to(torch.int32))
-            d[name] = k2.RaggedTensor(shape, value["values"])
-    return k2.Fsa.from_dict(d)
+    try:
+        for name, value in list(d.items()):
+            if isinstance(value, dict):
+                shape = k2.ragged.create_ragged_shape2(row_splits=value["row_splits"].to(torch.int32))
+                d[name] = k2.RaggedTensor(shape, value["values"])
+        return k2.Fsa.from_dict(d)
+    except Exception as e:  # noqa: BLE001 - k2 raises RuntimeError/KeyError/... for inconsistent parts
+        raise InputError(path, f"not a consistent FSA file ({type(e).__name__}); rebuild it") from None
 
 
 def prepare_lang(
@@ -109,9 +142,21 @@ def prepare_lang(
             out-of-vocabulary words become ``<UNK>`` (their count is logged).
         out_dir: directory to write.
         config: silence probability and LM order.
+
+    Raises:
+        HybridAsrError: a phone of the lexicon is a reserved symbol, or the LM text has no word
+            (checked before anything is written). Lexicon words that are reserved symbols
+            (``<eps>``, ``<s>``, ``</s>``, ``#0``, ...: e.g. spelled from an LM text that marks
+            sentence boundaries) are dropped with a warning, as are ``<s>``/``</s>`` tokens of the
+            LM text (the LM adds the sentence boundaries itself).
     """
+    lexicon = _without_reserved_words(lexicon)
+    train_texts = drop_sentence_boundaries(train_texts)
+    if not any(t.split() for t in train_texts):
+        raise HybridAsrError(f"{out_dir}: no training text for the language model")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "lang.json").unlink(missing_ok=True)  # incomplete until the new lang.json is written
     lexicon = lexicon.with_unk()
     disambig_entries, max_disambig = add_disambig_symbols(lexicon)
     phones = ["<eps>"] + lexicon.phones + [f"#{i}" for i in range(max_disambig + 1)]
@@ -148,6 +193,19 @@ def prepare_lang(
              len(lexicon.words), max_disambig + 1)
 
 
+def _without_reserved_words(lexicon: Lexicon) -> Lexicon:
+    """Check the phones and drop (with a warning) the words that would clash with the symbol tables."""
+    bad_phones = sorted({p for _, prons in lexicon.entries for p in prons if is_reserved_phone(p)})
+    if bad_phones:
+        raise HybridAsrError(f"lexicon phones {', '.join(bad_phones)} are reserved symbols (<eps>, <s>, </s> "
+                             "and #... are used by the lang builder)")
+    bad = [w for w in lexicon.words if is_reserved_word(w)]
+    if not bad:
+        return lexicon
+    log.warning("lexicon words %s are reserved symbols of the lang directory; they are left out", ", ".join(bad))
+    return Lexicon([(w, p) for w, p in lexicon.entries if w not in bad], list(lexicon.silence_phones))
+
+
 class Lang:
     """Read access to a lang directory written by :func:`prepare_lang`.
 
@@ -162,13 +220,23 @@ class Lang:
         self.config = LangConfig(**json.loads((self.path / "lang.json").read_text()))
         self.phone_table = k2.SymbolTable.from_file(str(self.path / "phones.txt"))
         self.word_table = k2.SymbolTable.from_file(str(self.path / "words.txt"))
-        self.lexicon = read_lexicon(self.path / "lexicon.txt")
+        # verbatim: prepare_lang wrote the phones as the model uses them (stress already handled)
+        self.lexicon = read_lexicon(self.path / "lexicon.txt", keep_stress=True)
 
     @property
     def phones(self) -> List[str]:
         """Real phones in id order (no epsilon, no disambiguation symbols)."""
         ids = sorted(self.phone_table[s] for s in self.phone_table.symbols)
         return [self.phone_table[i] for i in ids if i != 0 and not self.phone_table[i].startswith("#")]
+
+    @property
+    def phone_pairs(self) -> List[Tuple[str, int]]:
+        """``(phone, id)`` of the real phones in id order (what a model's topology must match)."""
+        return [(p, self.phone_table[p]) for p in self.phones]
+
+    def phone_set_fingerprint(self) -> str:
+        """SHA-256 of :attr:`phone_pairs` (as a model's ``bundle.json`` records it)."""
+        return phone_set_fingerprint(self.phone_pairs)
 
     @property
     def first_phone_disambig(self) -> int:

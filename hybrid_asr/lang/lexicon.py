@@ -1,6 +1,7 @@
 """Pronunciation lexicon: reading (Sphinx/CMU ``.dic`` or Kaldi ``lexicon.txt``), CMUdict look-up,
 the phone inventory and Kaldi-style disambiguation symbols."""
 
+import logging
 import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 from hybrid_asr.errors import InputError
+from hybrid_asr.lang.text import read_clean_lines
 
 SIL = "SIL"
 """Silence phone, optional between words (see :mod:`hybrid_asr.lang.lexicon_fst`)."""
@@ -18,8 +20,16 @@ UNK = "<UNK>"
 FILLER_WORDS = frozenset({"<s>", "</s>", "<sil>", "SIL", "!SIL"})
 
 Pronunciation = Tuple[str, Tuple[str, ...]]
+RESERVED_SYMBOLS = frozenset({"<eps>", "<s>", "</s>"})
+"""Symbols of the lang directory's tables that cannot be words or phones of a lexicon (nor can
+the disambiguation symbols ``#0``, ``#1``, ...)."""
+
 _ALT = re.compile(r"^(.+)\(\d+\)$")
-_STRESS = re.compile(r"\d$")
+_STRESS = re.compile(r"(?<=[^\W\d_])[0-9]$")  # a digit after a letter: AH0 -> AH, but 2 stays 2
+_DISAMBIG = re.compile(r"#\d+", re.ASCII)
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", re.ASCII)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,39 +85,95 @@ class Lexicon:
         write_text_atomic(path, "".join(f"{w} {' '.join(p)}\n" for w, p in self.entries))
 
 
+def is_reserved_word(word: str) -> bool:
+    """True for the symbols that cannot be a word of the lexicon: those of
+    :data:`RESERVED_SYMBOLS` and the disambiguation symbols ``#0``, ``#1``, ..."""
+    return word in RESERVED_SYMBOLS or _DISAMBIG.fullmatch(word) is not None
+
+
+def is_reserved_phone(phone: str) -> bool:
+    """True for the symbols that cannot be a phone: those of :data:`RESERVED_SYMBOLS` and anything
+    starting with ``#`` (phones.txt's disambiguation symbols; :attr:`hybrid_asr.lang.Lang.phones`
+    leaves every ``#...`` out)."""
+    return phone in RESERVED_SYMBOLS or phone.startswith("#")
+
+
+def _is_number(field: str) -> bool:
+    return _NUMBER.fullmatch(field) is not None
+
+
+def _probability_columns(rows: Sequence[Tuple[int, str, List[str]]], name: str) -> int:
+    """How many numeric columns follow the word on every line: 4 for Kaldi ``lexiconp_silprob.txt``
+    (pronunciation probability, silence probability, two silence corrections), 1 for
+    ``lexiconp.txt`` (pronunciation probability in (0, 1]), else 0 (a plain lexicon). So that a
+    lexicon of digit phones (``10 1 0``) is not taken for one, every line must start with such
+    numbers and the file name must say ``lexiconp`` or some probability be written with a point."""
+    for columns in (4, 1):
+        if rows and all(len(rest) >= columns and all(map(_is_number, rest[:columns]))
+                        and 0.0 < float(rest[0]) <= 1.0 for _, _, rest in rows):
+            if "lexiconp" in name or any("." in rest[0] for _, _, rest in rows):
+                return columns
+    return 0
+
+
 def read_lexicon(path: Union[str, Path], keep_stress: bool = False) -> Lexicon:
     """Read a pronunciation lexicon.
 
     Accepts CMU/Sphinx dictionaries (``WORD(2)  P1 P2``, alternatives marked ``(n)``) and Kaldi
     ``lexicon.txt`` (``WORD P1 P2``, alternatives on repeated lines). Filler entries (``<s>``,
     ``</s>``, ``<sil>``) are dropped; SIL and SPN are added by the lang builder. Lines starting with
-    ``;;;`` or ``#`` are comments.
+    ``;;;`` or ``#`` are comments (but ``#0``, ``#1``, ... as the first field are reserved words,
+    an error). Kaldi ``lexiconp.txt`` (``WORD 0.8 P1 P2``) and ``lexiconp_silprob.txt`` (four
+    numbers after the word) are read too: the numbers are ignored, with a warning (every
+    pronunciation of a word is then equally likely). Lines are cleaned as transcripts are
+    (:func:`~hybrid_asr.lang.text.clean_transcript`: invisible characters removed with a warning,
+    any whitespace separates fields), so that the words match the cleaned transcripts.
 
     Args:
-        path: lexicon file.
-        keep_stress: keep ARPAbet stress digits (``AH0``); by default they are removed.
+        path: lexicon file (UTF-8).
+        keep_stress: keep ARPAbet stress digits (``AH0``); by default a digit ending a phone
+            after a letter is removed (a phone that is only a digit, e.g. a grapheme ``2``, is kept).
 
     Raises:
-        InputError: the file is missing, or a line has a word without phones.
+        InputError: the file is missing or empty, not UTF-8 (line named), or a line has a word
+            without phones, a reserved word (``<eps>``, ``#0``, ``#1``, ...) or a reserved phone
+            (``<eps>``, ``<s>``, ``</s>``, anything starting with ``#``, the disambiguation
+            symbols), naming the file and line.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "lexicon file does not exist")
-    entries: List[Pronunciation] = []
-    seen = set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="strict").splitlines(), 1):
-        if not line.strip() or line.startswith(";;;") or line.startswith("#"):
+    rows: List[Tuple[int, str, List[str]]] = []
+    for lineno, line in read_clean_lines(path):
+        if not line or line.startswith(";;;"):
             continue
         fields = line.split()
         word = fields[0]
+        if word.startswith("#") and not _DISAMBIG.fullmatch(word):
+            continue  # a comment
         m = _ALT.match(word)
         if m:
             word = m.group(1)
         if word in FILLER_WORDS:
             continue
-        if len(fields) < 2:
+        if is_reserved_word(word):
+            raise InputError(path, f"word {word} is a reserved symbol (epsilon, sentence boundary or "
+                             "disambiguation symbol) and cannot be in the lexicon", lineno)
+        rows.append((lineno, word, fields[1:]))
+    columns = _probability_columns(rows, path.name)
+    if columns:
+        log.warning("%s: pronunciation probabilities (Kaldi %s format) are ignored: every pronunciation "
+                    "of a word is equally likely", path, "lexiconp_silprob.txt" if columns == 4 else "lexiconp.txt")
+    entries: List[Pronunciation] = []
+    seen = set()
+    for lineno, word, rest in rows:
+        if len(rest) <= columns:
             raise InputError(path, f"word {word!r} has no phones", lineno)
-        phones = tuple(p if keep_stress else _STRESS.sub("", p) for p in fields[1:])
+        for p in rest[columns:]:
+            if is_reserved_phone(p):
+                raise InputError(path, f"phone {p} of word {word} is a reserved symbol (<eps>, <s>, </s> "
+                                 "and #... are used by the lang builder)", lineno)
+        phones = tuple(p if keep_stress else _STRESS.sub("", p) for p in rest[columns:])
         if (word, phones) not in seen:
             seen.add((word, phones))
             entries.append((word, phones))

@@ -157,27 +157,25 @@ def read_transcripts(path: Union[str, Path]) -> Dict[str, List[str]]:
 
     Args:
         path: the file (UTF-8). Words are separated by any whitespace; an id with no words is an
-            empty transcript.
+            empty transcript. Lines are cleaned by :func:`hybrid_asr.lang.text.clean_transcript`
+            (a byte-order mark and Windows line endings dropped, invisible characters such as
+            U+200B removed with a warning), so that reference and hypothesis words compare equal.
 
     Returns:
         utterance id -> list of words, in file order.
 
     Raises:
-        InputError: the file cannot be read or is not UTF-8, a line is empty, or an id repeats
+        InputError: the file cannot be read, a line is not UTF-8 or is empty, or an id repeats
             (the message names the line).
     """
+    from hybrid_asr.lang.text import read_clean_lines
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "transcript file does not exist") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read transcript file: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise InputError(path, "transcript file does not exist")
     transcripts: Dict[str, List[str]] = {}
     first_line: Dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in read_clean_lines(path):
         fields = line.split()
         if not fields:
             raise InputError(path, "empty line; expected '<utt-id> [word ...]'", lineno)

@@ -33,6 +33,7 @@ def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
     if not alis:
         raise HybridAsrError(f"{out}: no utterance could be aligned")
     out.mkdir(parents=True, exist_ok=True)
+    (out / "ali.npz").unlink(missing_ok=True)  # incomplete until the new ali.npz is written
     topo.save(out / "topology.json")
     if tree is not None:
         tree.save(out / "tree.json")
@@ -95,6 +96,8 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
         remove_shard_dirs(out_dir)
         return
     bundle = ModelBundle.load(model_dir)
+    bundle.check_lang(model_dir, lang.path, lang.phone_pairs)
+    bundle.check_features(model_dir, store.path, store.config)
     compiler = TrainingGraphCompiler(lang, bundle.topology, bundle.make_h())
 
     def score(utt):

@@ -22,11 +22,13 @@ from hybrid_asr.data.inputs import AudioSegment, collect_inputs
 from hybrid_asr.decoding.lattice import lattice_of, nbest_from_samples, sample_word_sequences, word_confidences
 from hybrid_asr.decoding.search import Searcher
 from hybrid_asr.errors import AlignmentError, HybridAsrError, InputError
+from hybrid_asr.features.audio import load_audio
 from hybrid_asr.features.segment import segment_long_audio
+from hybrid_asr.features.trim import TrimConfig, speech_bounds
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import segments_from_marks, upsample_alignment
 from hybrid_asr.lang.lang_dir import Lang
-from hybrid_asr.likelihoods import audio_log_likelihoods
+from hybrid_asr.likelihoods import waveform_log_likelihoods
 from hybrid_asr.utils import progress
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ class DecodeOptions:
         num_paths: paths sampled from each lattice for confidences and N-best lists.
         max_segment_seconds: longer audio is cut into pieces of at most this length.
         cmvn: ``"utterance"`` or ``"global"`` (default: the model's mode; ``speaker`` -> global).
+        trim: trim each piece to its speech plus a margin before scoring it
+            (:func:`hybrid_asr.features.trim.speech_bounds`); None: decode the whole piece. A
+            piece without speech gives no words.
     """
 
     word_times: bool = False
@@ -51,6 +56,7 @@ class DecodeOptions:
     num_paths: int = 100
     max_segment_seconds: float = 30.0
     cmvn: Optional[str] = None
+    trim: Optional[TrimConfig] = TrimConfig()
 
 
 @dataclass
@@ -96,7 +102,7 @@ class AudioDecoder:
     def __init__(self, model_dir: Union[str, Path], search_overrides: Optional[dict] = None,
                  options: DecodeOptions = DecodeOptions()):
         self.bundle = ModelBundle.load(model_dir)
-        self.graph, self.words, search = load_graph(model_dir)
+        self.graph, self.words, search = load_graph(model_dir, self.bundle)
         self.search = replace(search, **(search_overrides or {}))
         self.options = options
         self.searcher = Searcher(self.graph)
@@ -111,6 +117,7 @@ class AudioDecoder:
                 raise InputError(Path(model_dir) / "graph_info.json", f"word times need the lexicon and L of the lang "
                                  f"dir {lang_dir} the graph was built from; it is missing (rerun make-graph)")
             self.lang = Lang(lang_dir)
+            self.bundle.check_lang(model_dir, lang_dir, self.lang.phone_pairs)
             self.compiler = TrainingGraphCompiler(self.lang, self.bundle.topology, self.bundle.make_h())
 
     def decode(self, segment: AudioSegment) -> DecodedSegment:
@@ -130,7 +137,16 @@ class AudioDecoder:
         return out
 
     def _decode_piece(self, path: Path, start: float, duration: float):
-        scores = audio_log_likelihoods(self.bundle, path, self.options.cmvn, start, duration)
+        rate = self.bundle.feature_config.sample_rate
+        wave = load_audio(path, rate, start, duration)
+        if self.options.trim is not None:
+            bounds = speech_bounds(wave, rate, self.options.trim)
+            if bounds is None:
+                log.info("%s: no speech found in %.2f s from %.2f s", path, duration, start)
+                return [], []
+            wave = wave[bounds[0]:bounds[1]]
+            start += bounds[0] / rate
+        scores = waveform_log_likelihoods(self.bundle, wave, self.options.cmvn, path)
         ids = self.searcher([scores], self.search)[0]
         names = [self.words.get(i) for i in ids]
         words = [DecodedWord(w) for w in names]

@@ -36,12 +36,15 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
     """Decode the utterances of ``shard`` and write ``ref.txt``, ``hyp_ac<scale>.txt`` and
     ``timing.json`` (last) into ``out_dir``; see :func:`evaluate_store` for the arguments."""
     out = Path(out_dir)
+    for marker in ("decode_stats.json", "timing.json"):  # incomplete until both are written again
+        (out / marker).unlink(missing_ok=True)
     bundle = ModelBundle.load(model_dir)
     if chunk_frames is not None and hasattr(bundle.model.config, "decode_chunk_frames"):
         bundle.model.config = replace(bundle.model.config, decode_chunk_frames=chunk_frames)
-    hlg, words, search = load_graph(model_dir)
+    hlg, words, search = load_graph(model_dir, bundle)
     search = replace(search, **(search_overrides or {}))
     store = FeatureStore(feats_dir)
+    bundle.check_features(model_dir, feats_dir, store.config)
     scales = list(acoustic_scales) if acoustic_scales else [search.acoustic_scale]
     utts = shard.select(store.utterances)
     results, timing = decode_store(bundle, hlg, store, [replace(search, acoustic_scale=s) for s in scales],
@@ -199,6 +202,7 @@ def evaluate_store(
         ``{acoustic scale: WER %}`` (empty for one shard of several).
     """
     if nj > 1:
+        (Path(out_dir) / "decode_stats.json").unlink(missing_ok=True)  # incomplete until scored again
         dirs = shard_dirs(out_dir, nj)
         run_local_shards(_decode_job, [(str(model_dir), str(feats_dir), str(d), acoustic_scales, cmvn, max_frames,
                                         Shard(i, nj), chunk_frames, search_overrides) for i, d in enumerate(dirs)], nj)

@@ -2,7 +2,7 @@
 with speed-perturbed copies."""
 
 from pathlib import Path
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torchaudio
@@ -10,6 +10,7 @@ from lhotse import Recording, SupervisionSegment
 
 from hybrid_asr.data.manifests import read_split
 from hybrid_asr.errors import InputError
+from hybrid_asr.features.augment import AugmentConfig, augment_waveform
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.features.storage import AudioLoader, compute_feature_store, merge_feature_stores
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
@@ -35,19 +36,32 @@ def lhotse_loader(recording: Recording, supervision: SupervisionSegment) -> Audi
     return load
 
 
-def split_segments(recordings, supervisions, speed_perturb: Sequence[float] = ()) -> List[Segment]:
+def augmented_loader(load: AudioLoader, config: AugmentConfig, key: str) -> AudioLoader:
+    """``load`` followed by :func:`~hybrid_asr.features.augment.augment_waveform` (seeded by ``key``)."""
+    return lambda rate: augment_waveform(load(rate), rate, config, key)
+
+
+def split_segments(recordings, supervisions, speed_perturb: Sequence[float] = (),
+                   augment: Optional[AugmentConfig] = None) -> List[Segment]:
     """The utterances of a split as :func:`compute_feature_store` segments, speed-perturbed copies
-    after the originals (see :func:`compute_split_features`)."""
+    after the originals, augmented when ``augment`` is given (see :func:`compute_split_features`)."""
     segments = []
-    for factor in [1.0] + [f for f in speed_perturb if f != 1.0]:
+    factors = [f for f in speed_perturb if f != 1.0]
+    for factor in [1.0] + factors:
         for sup in supervisions:
             rec = recordings[sup.recording_id]
             if factor == 1.0:
                 segments.append((sup.id, sup.speaker, sup.text, lhotse_loader(rec, sup)))
             else:
                 psup = sup.perturb_speed(factor, rec.sampling_rate)
-                segments.append((psup.id, f"{sup.speaker}_sp{factor}", sup.text,
-                                 lhotse_loader(rec.perturb_speed(factor), psup)))
+                load = lhotse_loader(rec.perturb_speed(factor), psup)
+                if augment is not None:
+                    load = augmented_loader(load, augment, psup.id)
+                segments.append((psup.id, f"{sup.speaker}_sp{factor}", sup.text, load))
+    if augment is not None and not factors:
+        for sup in supervisions:
+            load = augmented_loader(lhotse_loader(recordings[sup.recording_id], sup), augment, f"{sup.id}_aug")
+            segments.append((f"{sup.id}_aug", f"{sup.speaker}_aug", sup.text, load))
     return segments
 
 
@@ -59,6 +73,7 @@ def compute_split_features(
     speed_perturb: Sequence[float] = (),
     shard: Shard = Shard(),
     nj: int = 1,
+    augment: Optional[AugmentConfig] = None,
 ) -> Tuple[int, List[str]]:
     """Features of every supervision of a split, stored with :func:`compute_feature_store`.
 
@@ -66,6 +81,10 @@ def compute_split_features(
     factors (e.g. ``(0.9, 1.1)``), speed-perturbed copies are added (Ko et al. 2015, "Audio
     augmentation for speech recognition"): utterance ``<id>_sp<factor>`` of speaker
     ``<speaker>_sp<factor>`` (its own CMVN statistics), made by lhotse's ``perturb_speed``.
+    With ``augment``, those copies are also augmented (:mod:`hybrid_asr.features.augment`:
+    padding, noise, band-limiting, gain), or, without speed factors, one augmented copy
+    ``<id>_aug`` of speaker ``<speaker>_aug`` is added; the config is saved as
+    ``augment_config.json`` in the store.
 
     Args:
         manifest_dir: directory with ``recordings_<split>.jsonl.gz`` and ``supervisions_<split>.jsonl.gz``.
@@ -78,6 +97,7 @@ def compute_split_features(
             into the store one job would have written. Contiguous blocks, not round robin, so that
             the merged store keeps the utterance order.
         nj: compute ``nj`` blocks in parallel processes (``<out>/shards/<i>``), merge, remove them.
+        augment: augmentation of the copies (None: none).
 
     Returns:
         ``(utterances stored, failed utterance ids)``.
@@ -85,17 +105,21 @@ def compute_split_features(
     Raises:
         InputError: the manifests are missing or malformed.
     """
+    if augment is not None:  # before the store's index, which marks it complete
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        augment.save(Path(out_dir) / "augment_config.json")
     if nj > 1:
         dirs = shard_dirs(out_dir, nj)
         results = run_local_shards(_features_job, [(str(manifest_dir), split, config, str(d), tuple(speed_perturb),
-                                                    Shard(i, nj)) for i, d in enumerate(dirs)], nj)
+                                                    Shard(i, nj), augment) for i, d in enumerate(dirs)], nj)
         stored = merge_feature_stores(dirs, out_dir)
         remove_shard_dirs(out_dir)
         return stored, [u for _, failed in results for u in failed]
     recordings, supervisions = read_split(Path(manifest_dir), split)
-    segments = shard.block(split_segments(recordings, supervisions, speed_perturb))
+    segments = shard.block(split_segments(recordings, supervisions, speed_perturb, augment))
     return compute_feature_store(segments, config, out_dir)
 
 
-def _features_job(manifest_dir: str, split: str, config: FeatureConfig, out_dir: str, speed_perturb, shard: Shard):
-    return compute_split_features(manifest_dir, split, config, out_dir, speed_perturb, shard)
+def _features_job(manifest_dir: str, split: str, config: FeatureConfig, out_dir: str, speed_perturb, shard: Shard,
+                  augment: Optional[AugmentConfig]):
+    return compute_split_features(manifest_dir, split, config, out_dir, speed_perturb, shard, augment=augment)

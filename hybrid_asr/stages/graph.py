@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Optional, Union
 
 from hybrid_asr.bundle import ModelBundle, SearchConfig, save_graph
-from hybrid_asr.errors import InputError
 from hybrid_asr.graph import GraphConfig, make_decoding_graph
 from hybrid_asr.lang import Lang
 
@@ -39,15 +38,10 @@ def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: 
     """
     lang = Lang(lang_dir)
     bundle = ModelBundle.load(model_dir)
-    lang_phones = [(p, lang.phone_table[p]) for p in lang.phones]
-    model_phones = list(zip(bundle.topology.phones, bundle.topology.phone_ids))
-    if lang_phones != model_phones:
-        raise InputError(Path(lang_dir) / "phones.txt", f"its phones and ids differ from the model's topology "
-                         f"({len(lang_phones)} vs {len(model_phones)} phones): build the lang dir over the "
-                         "model's phone set")
+    bundle.check_lang(model_dir, lang_dir, lang.phone_pairs)
     start = time.time()
     graph = make_decoding_graph(lang, bundle.topology, bundle.hmm_graph(), config)
-    info = {**asdict(config), "build_seconds": round(time.time() - start, 3),
+    info = {**asdict(config), "phone_set": lang.phone_set_fingerprint(), "build_seconds": round(time.time() - start, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
     search = SearchConfig() if acoustic_scale is None else SearchConfig(acoustic_scale=acoustic_scale)
     save_graph(model_dir, graph, lang.path, search, info, name=bundle.graph_file)

@@ -74,7 +74,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
     out = Path(out_dir)
     (out / "lattices").mkdir(parents=True, exist_ok=True)
     bundle = ModelBundle.load(model_dir)
-    graph, words, search = load_graph(model_dir)
+    graph, words, search = load_graph(model_dir, bundle)
     search = replace(search, **(search_overrides or {}))
     if old_arpa is None:
         info = json.loads((Path(model_dir) / "graph_info.json").read_text())
@@ -83,6 +83,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
             raise InputError(old_arpa, "the first-pass LM is missing: give it with --old-lm")
     old_lm, new_lm = ArpaScorer(old_arpa), ArpaScorer(new_arpa)
     store = FeatureStore(feats_dir)
+    bundle.check_features(model_dir, feats_dir, store.config)
     utts = store.utterances
     refs = {u.id: u.text.split() for u in utts}
     write_transcripts(out / "ref.txt", refs)

@@ -49,8 +49,8 @@ def train_stage(
     The senone priors are estimated from the same alignments, and the bundle carries the
     alignment directory's topology (with its re-estimated transition probabilities) and the
     global CMVN statistics of ``store``. Under ``torchrun`` every rank trains its shard and rank 0
-    writes the bundle; ``model.pt`` is written last but one and ``topology.json`` last, so a
-    directory with ``topology.json`` is complete.
+    writes the bundle, its manifest ``bundle.json`` last, so a directory with ``bundle.json`` is
+    complete.
 
     Args:
         store: training features.
@@ -66,7 +66,8 @@ def train_stage(
         The trained bundle (also saved).
 
     Raises:
-        InputError: a file of ``ali_dir`` is missing or invalid; ``num_pdfs`` does not match.
+        InputError: a file of ``ali_dir`` is missing or invalid; ``num_pdfs`` does not match; the
+            alignments were made on features of other frame counts than ``store``'s.
     """
     ali_dir, out = Path(ali_dir), Path(out_dir)
     dist = DistributedContext.from_environment(train_config.device)
@@ -74,6 +75,10 @@ def train_stage(
     topo, tree, num_pdfs = alignment_targets(ali_dir)
     if model_config.num_pdfs != num_pdfs:
         raise InputError(ali_dir, f"alignments have {num_pdfs} pdfs, the model config {model_config.num_pdfs} outputs")
+    for utt in alignments:
+        if utt in store and len(alignments[utt]) != store.utterance(utt).frames:
+            raise InputError(ali_dir / "ali.npz", f"utterance {utt} has {len(alignments[utt])} aligned frames, the feature store "
+                             f"{store.path} {store.utterance(utt).frames}: the alignments were made on other features")
     seed_everything(train_config.seed)
     model = create_model(model_config)
     train_ids, valid_ids = split_utterances([u for u in alignments if u in store], train_config.valid_fraction,

@@ -56,6 +56,7 @@ def build_tree_stage(store: FeatureStore, ali_dir: Union[str, Path], out_dir: Un
         questions = list(dict.fromkeys(questions + read_phone_classes(classes, topo.phones)))
     tree = build_tree(stats, questions, dict(zip(topo.phones, topo.num_states)), config, (SIL, SPN))
     out.mkdir(parents=True, exist_ok=True)
+    (out / "tree.json").unlink(missing_ok=True)  # incomplete until the new tree.json is written
     write_text_atomic(out / "questions.txt", "".join(" ".join(sorted(q)) + "\n" for q in questions))
     write_text_atomic(out / "tree.txt", tree.format())
     info = {"contexts": len(stats), "questions": len(questions), "leaves": len(tree.leaf_pdf),

@@ -19,6 +19,10 @@
 #                                report the WER per group
 #   --dev-split S                use the existing manifest split S as the dev set instead
 #   --sample-rate HZ --num-mel-bins N --cmvn MODE --speed-perturb "0.9,1.1"
+#   --augment true|false         augment the speed-perturbed training copies (default false; none without
+#                                speed perturbation; seeded:
+#                                silence/low-level noise padding, noise at 5-25 dB SNR, 8 kHz band,
+#                                gain; AugmentConfig) --augment-opts "..." (e.g. "--pad-prob 0.5")
 #   --num-rounds N --epochs "2 2 3 3 4" (last value repeats)
 #   --train-opts "..."           extra options of every 'hybrid-asr train' (e.g. "--hidden-dim 256"); the
 #                                model and training defaults live in their config dataclasses
@@ -38,7 +42,7 @@ stage=1; stop_stage=100
 manifests=""; lexicon=""; cmudict=false; units=(); classes="$root/lexicon/arpabet_classes.txt"
 data_dir=data; exp_dir=exp
 train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
-sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"
+sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"; augment=false; augment_opts=""
 num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
 lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"
 threads=2
@@ -54,7 +58,7 @@ while [[ $# -gt 0 ]]; do
     --train-split) train_split=$2 ;; --test-split) test_split=$2 ;;
     --dev-fraction) dev_fraction=$2 ;; --dev-groups) dev_groups=$2 ;; --dev-split) dev_split=$2 ;;
     --sample-rate) sample_rate=$2 ;; --num-mel-bins) num_mel_bins=$2 ;; --cmvn) cmvn=$2 ;;
-    --speed-perturb) speed_perturb=$2 ;;
+    --speed-perturb) speed_perturb=$2 ;; --augment) augment=$2 ;; --augment-opts) augment_opts=$2 ;;
     --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --train-opts) train_opts=$2 ;;
     --lm-order) lm_order=$2 ;; --self-loop-scale|--transition-scale) self_loop_scale=$2 ;;
     --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
@@ -97,6 +101,7 @@ if run_stage 1; then
     if [[ -f $feats/$split/index.json ]]; then log "fbank $split exists, skipping"; continue; fi
     sp=()
     [[ $split == "$train_split" && -n $speed_perturb ]] && sp=(--speed-perturb "$speed_perturb")
+    if [[ ${#sp[@]} -gt 0 && $augment == true ]]; then read -r -a aug <<< "$augment_opts"; sp+=(--augment "${aug[@]}"); fi
     log "fbank features of $split ${sp[*]:-}"
     "${hybrid_asr[@]}" compute-features "$manifests" "$split" "$feats/$split" --kind fbank \
       --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn "$cmvn" "${sp[@]}"
@@ -127,7 +132,7 @@ fi
 train_model() {
   local arch=${5:-dnn} opts
   read -r -a opts <<< "$train_opts ${6:-}"
-  if [[ -f $2/topology.json ]]; then log "$4 model exists, skipping"; return; fi
+  if [[ -f $2/bundle.json ]]; then log "$4 model exists, skipping"; return; fi
   log "$4: training the $arch on $1 ($3 epochs)"
   "${hybrid_asr[@]}" train "$feats/$train_split" "$1" "$2" --model "$arch" --epochs "$3" --resume "${opts[@]}"
 }
@@ -139,7 +144,7 @@ align_with() {
 }
 # make_graph MODEL_DIR WHAT: the decoding graph (HLG, or HCLG for a senone model) unless it exists
 make_graph() {
-  if [[ -f $1/HLG.pt || -f $1/HCLG.pt ]]; then log "$2 exists, skipping"; return; fi
+  if [[ -f $1/graph_info.json ]]; then log "$2 exists, skipping"; return; fi
   log "building $2 for $1"
   "${hybrid_asr[@]}" make-graph "$1" "$data_dir/lang" ${acoustic_scale:+--acoustic-scale "$acoustic_scale"} \
     ${self_loop_scale:+--self-loop-scale "$self_loop_scale"}
