@@ -8,8 +8,10 @@ gives the model what it was trained on: speech with some of the recording's own 
 
 Speech is found with a two-sided energy threshold, in the spirit of Kaldi's ``compute-vad``
 (energy above a level relative to the utterance): a 10 ms frame is loud when its energy is above
-both ``peak - edge_below_peak_db`` (peak: the ``peak_percentile`` of frame energies) and ``floor
-+ above_floor_db`` (floor: the ``floor_percentile``); speech starts at the first window of
+both ``peak - edge_below_peak_db`` and ``floor + above_floor_db``. Both levels are measured on
+the frames at or above ``dead_dbfs``, so that digital silence around a recording does not move
+them: the floor is their ``floor_percentile``, the peak the ``peak_percentile`` of those above
+``floor + above_floor_db``; speech starts at the first window of
 ``window_frames`` frames with at least ``min_loud_frames`` loud ones, and ends at the last. The
 edge threshold is strict (15 dB below the peak, chosen on AN4 dev: steady noise louder than the
 recording's own background, e.g. -50 dBFS around AN4 speech, is then not taken for speech); a
@@ -94,13 +96,19 @@ def speech_bounds(wave: torch.Tensor, sample_rate: int, config: TrimConfig = Tri
 
     Returns:
         ``(first, end)`` sample indices (``wave[first:end]``); the whole wave when it is shorter
-        than one window; None when no frame window is loud enough (silence or steady noise only).
+        than one window; None when no frame window is loud enough (silence or steady noise only)
+        or the audio is digital silence (fewer than ``min_loud_frames`` frames at or above
+        ``dead_dbfs``).
     """
     energy = frame_energies_db(wave, sample_rate, config.frame_seconds)
     if len(energy) < config.window_frames:
         return 0, wave.numel()
-    peak = np.percentile(energy, config.peak_percentile)
-    floor = np.percentile(energy, config.floor_percentile)
+    live = energy[energy >= config.dead_dbfs]  # levels of the recording, not of digital silence around it
+    if len(live) < config.min_loud_frames:
+        return None
+    floor = np.percentile(live, config.floor_percentile)
+    active = live[live > floor + config.above_floor_db]
+    peak = np.percentile(active if len(active) else live, config.peak_percentile)
     for below in (config.edge_below_peak_db, config.below_peak_db):
         loud = (energy > max(peak - below, floor + config.above_floor_db)).astype(np.float64)
         counts = np.convolve(loud, np.ones(config.window_frames), mode="valid")
