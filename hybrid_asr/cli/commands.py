@@ -352,6 +352,49 @@ def add_train(sub) -> None:
     p.set_defaults(func=_train)
 
 
+def _train_sequence(args) -> int:
+    from hybrid_asr.cli.options import config_overrides
+    from hybrid_asr.errors import HybridAsrError
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.stages.sequence import sequence_train_config, sequence_train_stage
+    from hybrid_asr.training import TrainConfig
+    from hybrid_asr.training.sequence import SequenceConfig
+
+    try:
+        config = SequenceConfig(**config_overrides(args, SequenceConfig))
+        train_config = sequence_train_config(**config_overrides(args, TrainConfig))
+    except ValueError as e:
+        raise HybridAsrError(f"invalid option: {e}") from None
+    sequence_train_stage(args.model_dir, FeatureStore(args.feats_dir), args.lang_dir, args.ali_dir, args.out_dir,
+                         config, train_config, resume=args.resume)
+    return 0
+
+
+def add_train_sequence(sub) -> None:
+    from hybrid_asr.cli.options import add_config_options
+    from hybrid_asr.stages.sequence import SEQUENCE_TRAIN_DEFAULTS
+    from hybrid_asr.training import TrainConfig
+    from hybrid_asr.training.sequence import SequenceConfig
+
+    p = sub.add_parser("train-sequence", help="fine-tune a cross-entropy model with LF-MMI or MMI -> model dir",
+                       description="Sequence-discriminative training (k2) of a trained model: lattice-free MMI "
+                       "with a phone-LM denominator (--criterion lfmmi) or MMI with the model's decoding graph as "
+                       "denominator (--criterion mmi; run make-graph on the model first). The training options "
+                       "default to TrainConfig's except " + ", ".join(f"{k} {v}" for k, v in
+                                                                      SEQUENCE_TRAIN_DEFAULTS.items()) +
+                       " (batch-size: output frames of whole utterances per step). Run make-graph on the result.")
+    p.add_argument("model_dir", help="the cross-entropy model")
+    p.add_argument("feats_dir", help="training features")
+    p.add_argument("lang_dir", help="the model's lang dir")
+    p.add_argument("ali_dir", help="alignments of the training features with the model's pdfs")
+    p.add_argument("out_dir")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
+    add_config_options(p, [SequenceConfig], (), "sequence training")
+    add_config_options(p, [TrainConfig], ("label_smoothing", "chunk_frames"), "optimization (TrainConfig)",
+                       SEQUENCE_TRAIN_DEFAULTS)
+    p.set_defaults(func=_train_sequence)
+
+
 # ---------------------------------------------------------------- graph / decode / score
 def _make_graph(args) -> int:
     from hybrid_asr.cli.options import config_overrides
@@ -722,5 +765,6 @@ def add_align_audio(sub) -> None:
 
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_train,
+            add_train_sequence,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,
             add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -4,7 +4,7 @@ dataclass only: an option left out is not passed, and the dataclass default appl
 import argparse
 import dataclasses
 import typing
-from typing import Any, Dict, Iterable, Type
+from typing import Any, Dict, Iterable, Optional, Type
 
 
 def _parse_ints(text: str):
@@ -21,10 +21,12 @@ def _field_type(cls: Type, field: dataclasses.Field):
 
 
 def add_config_options(parser: argparse.ArgumentParser, classes: Iterable[Type], skip: Iterable[str] = (),
-                       title: str = "") -> None:
+                       title: str = "", defaults: Optional[Dict[str, Any]] = None) -> None:
     """Add ``--field-name`` for every field of the dataclasses (the first class to define a name
-    gives its type); defaults stay None, the help text shows the dataclass default(s)."""
+    gives its type); defaults stay None, the help text shows the dataclass default(s), or the
+    value in ``defaults`` where the command applies its own (e.g. sequence training's)."""
     group = parser.add_argument_group(title) if title else parser
+    overrides = defaults or {}
     seen: Dict[str, list] = {}
     for cls in classes:
         for f in dataclasses.fields(cls):
@@ -36,7 +38,7 @@ def add_config_options(parser: argparse.ArgumentParser, classes: Iterable[Type],
         kind = _field_type(cls, f)
         defaults = sorted({f"{getattr(c, 'type', '') or c.__name__}: {d.default}" if len(defs) > 1 else str(d.default)
                            for c, d in defs})
-        help_text = "default " + "; ".join(defaults)
+        help_text = "default " + "; ".join(defaults) if name not in overrides else f"default {overrides[name]}"
         flag = "--" + name.replace("_", "-")
         if kind == "bool":
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)

@@ -170,6 +170,31 @@ def evaluate(model: AcousticModel, data: ChunkData, chunks: int = 256, device: s
     return {"loss": loss / max(seen, 1), "frame_acc": 100.0 * correct / max(seen, 1)}
 
 
+class FrameCrossEntropy:
+    """The training objective of :func:`train_model` by default: frame cross-entropy of
+    ``[B, C, S]`` log-posteriors against ``[B, C]`` senone targets (:class:`ChunkData` batches).
+
+    An objective is called with ``(net, batch, device)`` and returns the loss to minimize (a
+    scalar tensor) and the batch's sums ``{"loss": nats, "correct": frames, "frames": labelled
+    frames}``; ``evaluate(model, data, device)`` gives ``{"loss", "frame_acc"}`` per frame on
+    held-out data. :class:`hybrid_asr.training.sequence.MmiObjective` is the other one.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=label_smoothing)
+
+    def __call__(self, net: torch.nn.Module, batch, device: torch.device):
+        x, y = batch
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logp, _ = net(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
+        loss = self.loss_fn(logp.float().reshape(-1, logp.shape[-1]), y.reshape(-1))
+        nll, correct, frames = _frame_stats(logp.detach(), y)
+        return loss, {"loss": nll, "correct": correct, "frames": frames}
+
+    def evaluate(self, model: AcousticModel, data: ChunkData, device: str = "cpu") -> Dict[str, float]:
+        return evaluate(model, data, device=device)
+
+
 class LrSchedule:
     """Learning rate per step: linear warm-up, then exponential decay per epoch or reductions on
     plateau (see :class:`TrainConfig`). Its state (plateau factor, best held-out loss) is saved in
@@ -225,8 +250,10 @@ def train_model(
     out_dir: Union[str, Path],
     resume: bool = False,
     dist: Optional[DistributedContext] = None,
+    objective=None,
 ) -> List[Dict[str, float]]:
-    """Train ``model`` in place with frame cross-entropy on senone targets.
+    """Train ``model`` in place, with frame cross-entropy on senone targets unless ``objective``
+    says otherwise.
 
     Args:
         model: acoustic model (on the CPU; moved to ``config.device`` here).
@@ -236,6 +263,9 @@ def train_model(
         out_dir: experiment directory (see the module docstring for what is written).
         resume: continue from ``checkpoints/latest`` if it exists (a fresh start otherwise).
         dist: the process group when run under ``torchrun`` (rank 0 writes the files).
+        objective: the loss (see :class:`FrameCrossEntropy`, the default with the config's label
+            smoothing). With data whose items are whole minibatches (``train.prebatched``, e.g.
+            :class:`hybrid_asr.training.sequence.UtteranceData`) every step takes one item.
 
     Returns:
         The per-epoch metrics (with resumed epochs).
@@ -255,8 +285,8 @@ def train_model(
     schedule = LrSchedule(config)
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.cuda.amp.GradScaler(enabled=use_amp)
-    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=config.label_smoothing)
-    cpb = chunks_per_batch(config, train.chunk, dist.world_size)
+    objective = objective or FrameCrossEntropy(config.label_smoothing)
+    cpb = 1 if getattr(train, "prebatched", False) else chunks_per_batch(config, train.chunk, dist.world_size)
     history: List[Dict[str, float]] = []
     epoch, skip, step = 1, 0, 0
     sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0}
@@ -298,14 +328,12 @@ def train_model(
         start = time.time()
         bar = progress(train.batches(cpb, order, skip), total=n_batches, initial=skip, desc=f"epoch {epoch}",
                    unit="batch", leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
-        for batch_index, (x, y) in enumerate(bar, start=skip):
+        for batch_index, batch in enumerate(bar, start=skip):
             step += 1
             for group in opt.param_groups:
                 group["lr"] = schedule.lr(epoch, step)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with torch.autocast(device_type="cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
-                logp, _ = net(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
-                loss = loss_fn(logp.float().reshape(-1, logp.shape[-1]), y.reshape(-1))
+                loss, stats = objective(net, batch, device)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if config.grad_clip > 0:
@@ -314,10 +342,8 @@ def train_model(
             scaler.step(opt)
             scaler.update()
             model.after_optimizer_step(step)
-            nll, correct, frames = _frame_stats(logp.detach(), y)
-            sums["loss"] += nll
-            sums["correct"] += correct
-            sums["frames"] += frames
+            for key in ("loss", "correct", "frames"):
+                sums[key] += stats[key]
             if bar.n % 10 == 0 and not bar.disable:
                 elapsed = sums["seconds"] + time.time() - start
                 bar.set_postfix(loss=f"{sums['loss'] / max(sums['frames'], 1):.3f}",
@@ -333,7 +359,7 @@ def train_model(
                "train_frame_acc": 100.0 * totals[1] / max(totals[2], 1),
                "frames_per_second": totals[2] / max(sums["seconds"], 1e-9)}
         if valid is not None and len(valid):
-            v = evaluate(model, valid, device=str(device))
+            v = objective.evaluate(model, valid, device=str(device))
             row.update(valid_loss=v["loss"], valid_frame_acc=v["frame_acc"])
         row["seconds"] = sums["seconds"]
         schedule.end_epoch(row.get("valid_loss"))
@@ -350,7 +376,7 @@ def train_model(
     choice = select_final_weights(model, history, config, ckpt_dir)
     if dist.is_main:
         info = {"parameters": model.num_parameters(), "train_frames": train.num_frames,
-                "valid_frames": valid.num_frames if valid is not None else 0, "chunk_frames": train.chunk,
+                "valid_frames": valid.num_frames if valid is not None else 0, "chunk_frames": getattr(train, "chunk", 0),
                 "chunks_per_batch": cpb * dist.world_size, "world_size": dist.world_size,
                 "seconds": sum(r["seconds"] for r in history), "final_model": choice, "config": asdict(config)}
         write_text_atomic(out / "training.json", json.dumps(info, indent=2) + "\n")

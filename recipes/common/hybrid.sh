@@ -35,6 +35,11 @@
 #   --cd-arch TYPE               architecture of the final triphone model (dnn, tdnn, lstm, cldnn; default
 #                                dnn), trained on the realigned senones into exp/cd<N>/<TYPE>2
 #   --cd-arch-opts "..."         extra train options of that model (e.g. "--bidirectional --right-context 40")
+#   --sequence lfmmi|mmi|none    stages 11-12: fine-tune the final triphone model with lattice-free MMI
+#                                (phone-LM denominator) or MMI (its HCLG as denominator) into
+#                                exp/cd<N>/<TYPE>2_<criterion>, then HCLG, decode and the change against
+#                                the CE model (default none) --sequence-opts "..." (train-sequence options)
+#   --sequence-acoustic-scales "a,b,c"   the dev sweep of the sequence-trained model (default: --acoustic-scales)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -47,6 +52,7 @@ num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
 lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"
 threads=2
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
+sequence=none; sequence_opts=""; sequence_acoustic_scales=""
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -65,6 +71,8 @@ while [[ $# -gt 0 ]]; do
     --threads) threads=$2 ;;
     --cd-leaves) cd_leaves=$2 ;; --cd-epochs) cd_epochs=$2 ;;
     --cd-arch) cd_arch=$2 ;; --cd-arch-opts) cd_arch_opts=$2 ;;
+    --sequence) sequence=$2 ;; --sequence-opts) sequence_opts=$2 ;;
+    --sequence-acoustic-scales) sequence_acoustic_scales=$2 ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "hybrid.sh: unknown option $1" >&2; exit 1 ;;
   esac
@@ -258,4 +266,26 @@ fi
 if run_stage 10; then
   decode_test "$cd/${cd_arch}2" "triphone $cd_arch"
   summary "$cd/${cd_arch}2" "$final"
+fi
+
+# ---------------------------------------------------------------- sequence training
+[[ $sequence != none ]] || exit 0
+ce=$cd/${cd_arch}2
+seq=${ce}_$sequence
+
+if run_stage 11; then
+  if [[ -f $seq/bundle.json ]]; then log "$sequence model exists, skipping"
+  else
+    read -r -a sopts <<< "$sequence_opts"
+    log "$sequence training of $ce on $cd/ali1"
+    "${hybrid_asr[@]}" train-sequence "$ce" "$feats/$train_split" "$data_dir/lang" "$cd/ali1" "$seq" \
+      --criterion "$sequence" --resume "${sopts[@]}"
+  fi
+  make_graph "$seq" HCLG
+fi
+
+if run_stage 12; then
+  [[ -n $sequence_acoustic_scales ]] && acoustic_scales=$sequence_acoustic_scales
+  decode_test "$seq" "triphone $cd_arch + $sequence"
+  summary "$seq" "$ce"
 fi
