@@ -66,6 +66,10 @@ class PhoneLm:
         vocabulary: every phone id the LM may predict (the topology's phones).
         config: order and state limits.
 
+    Attributes:
+        counts: ``history -> Counter(next phone or EOS)`` for every history length below the order.
+        state_histories: after :meth:`to_fsa`, the history of every FSA state (state id order).
+
     Raises:
         ValueError: a sequence holds a phone that is not in ``vocabulary``, or there is no data.
     """

@@ -47,7 +47,7 @@ def denominator_graph(bundle: ModelBundle, model_dir: Path, marks, config: Seque
         ``(graph, kappa, info)``: info says what the graph is (for ``sequence.json``).
     """
     if config.criterion == "lfmmi":
-        lm_config = PhoneLmConfig(order=config.phone_lm_order, full_order=min(config.phone_lm_order, 2),
+        lm_config = PhoneLmConfig(order=config.phone_lm_order, full_order=min(config.phone_lm_order, 3),
                                   max_extra_states=config.phone_lm_extra_states)
         lm = PhoneLm(phone_sequences(marks), bundle.topology.phone_ids, lm_config)
         phone_lm = lm.to_fsa()

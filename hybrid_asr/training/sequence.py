@@ -44,7 +44,7 @@ import torch
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
-from hybrid_asr.models.base import AcousticModel
+from hybrid_asr.models.base import AcousticModel, pad_context
 from hybrid_asr.training.chunks import IGNORE
 from hybrid_asr.utils import JsonDataclass
 
@@ -70,15 +70,17 @@ class SequenceConfig(JsonDataclass):
             the left context built in, so a bigram den graph is H's own size (AN4: 206k arcs)
             while a trigram has 786k and a 4-gram 1.5-3.1M, too many for the CPU (measured in
             docs/sequence.md).
-        phone_lm_extra_states: histories longer than a bigram kept (the most frequent first).
+        phone_lm_extra_states: with ``phone_lm_order`` 4 or more, histories longer than two
+            phones kept besides all shorter ones (the most frequent first; Kaldi: 2000, with
+            ``--no-prune-ngram-order 3``).
         leaky_hmm: leaky-HMM coefficient; ``lfmmi`` only. Kaldi's chain default is 0.1, for
             its training on chunks cut out of utterances; we train on whole utterances, and
             the leak's hub state keeps every state of the pruned denominator search active
-            (AN4: 35x slower), so it is off by default.
+            (AN4: 27x slower, benchmarks/sequence_training.py), so it is off by default.
         xent_regularize: weight of the frame cross-entropy term (Kaldi's chain default 0.1).
         l2_regularize: l2 on the output (Kaldi's chain recipes: 5e-5).
         den_pruned: search the denominator with ``intersect_dense_pruned`` (beams below) instead
-            of the exact ``intersect_dense``, which is about 13x slower on the CPU (AN4).
+            of the exact ``intersect_dense``, which is about 8x slower on the CPU (AN4).
         den_search_beam, den_output_beam, den_max_active: beams of the denominator (log-e units)
             and its cap on active states per frame.
         num_output_beam: output beam of the (exact) numerator intersection.
@@ -300,8 +302,6 @@ class UtteranceData:
             (IGNORE past each end), transcripts [B], alignments [B] (int64 ``[T]`` pdf-ids at the
             input frame rate))``.
         """
-        from hybrid_asr.models.base import pad_context
-
         members = sorted(self.groups[group], key=lambda i: (-self.utts[i].frames, self.utts[i].id))
         feats = []
         for i in members:

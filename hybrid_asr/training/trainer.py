@@ -1,5 +1,6 @@
 """The training engine: frame cross-entropy for every acoustic model, on chunks read lazily from
-the feature store, on CPU or CUDA, in one process or data-parallel under ``torchrun``.
+the feature store, on CPU or CUDA, in one process or data-parallel under ``torchrun``; the same
+loop runs sequence training with another objective (:mod:`hybrid_asr.training.sequence`).
 
 Per run it writes into the experiment directory:
 

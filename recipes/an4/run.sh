@@ -4,7 +4,9 @@
 # speakers held out as dev, women and men in proportion; features, lang, flat start, 4 DNN training
 # rounds with Viterbi realignment, HLG, decode: acoustic scale chosen on dev, test decoded once)
 # and stages 7-10 its context-dependent system (decision tree of 400 leaves, senone DNN, triphone
-# realignment, then a TDNN (exp/cd400/tdnn2), HCLG, decode). Outputs: data/ and exp/ beside this
+# realignment, then a TDNN (exp/cd400/tdnn2), HCLG, decode); with --sequence lfmmi (or mmi), stages
+# 11-12 fine-tune that TDNN with LF-MMI into exp/cd400/tdnn2_lfmmi and decode it (about 10 more
+# minutes, so not part of `make an4`; docs/sequence.md). Outputs: data/ and exp/ beside this
 # script. The settings are the AN4 overrides of hybrid.sh's and the configs' defaults, sized so
 # that `make an4` stays under 30 minutes on 2 CPU cores (docs/recipes/an4.md).
 #
