@@ -70,6 +70,29 @@ def perturb(name: str, wave: np.ndarray, rate: int, rng: np.random.Generator):
     raise ValueError(f"unknown condition {name!r}")
 
 
+
+def field_value(cls, item: str):
+    """``key=value`` -> ``(key, value)`` typed by the dataclass field's annotation (bool, int,
+    float, str, or Optional of one of them); exits with a one-line message on a bad key or value."""
+    import typing
+
+    key, sep, text = item.partition("=")
+    hints = typing.get_type_hints(cls)
+    if not sep or key not in hints:
+        raise SystemExit(f"conditions.py: {item!r} is not key=value with a field of {cls.__name__} "
+                         f"({', '.join(hints)})")
+    kind = hints[key]
+    if typing.get_origin(kind) is typing.Union:
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return key, text.lower() in ("true", "1")
+        return key, kind(text)
+    except (TypeError, ValueError):
+        raise SystemExit(f"conditions.py: {key}={text!r} is not a valid {getattr(kind, '__name__', kind)}") from None
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", default=str(RECIPE / "exp/cd400/tdnn2"))
@@ -95,16 +118,11 @@ def main() -> int:
     from hybrid_asr.scoring import score
     from hybrid_asr.stages.decode_audio import AudioDecoder, DecodeOptions
 
-    overrides = {}
-    for item in args.override:
-        key, value = item.split("=", 1)
-        field_type = DecodeOptions.__dataclass_fields__[key].type
-        overrides[key] = value if "str" in str(field_type) else type(getattr(DecodeOptions(), key))(value)
+    overrides = dict(field_value(DecodeOptions, item) for item in args.override)
     if args.trim == ["off"]:
         overrides["trim"] = None
     elif args.trim:
-        overrides["trim"] = TrimConfig(**{k: type(getattr(TrimConfig(), k))(v)
-                                          for k, v in (item.split("=", 1) for item in args.trim)})
+        overrides["trim"] = TrimConfig(**dict(field_value(TrimConfig, item) for item in args.trim))
     decoder = AudioDecoder(args.model_dir, options=DecodeOptions(**overrides))
     if args.dither is not None:  # decode with another dither than the model was trained with
         from dataclasses import replace
