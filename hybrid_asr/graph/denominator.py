@@ -31,10 +31,15 @@ def make_lfmmi_denominator(h: k2.Fsa, phone_lm: k2.Fsa) -> k2.Fsa:
         log-probabilities (base e).
     """
     composed = k2.compose(k2.arc_sort(h), k2.arc_sort(phone_lm), treat_epsilons_specially=True)
-    composed = k2.connect(composed)
-    den = k2.Fsa(composed.arcs.values()[:, :4].clone())  # the arcs alone: an acceptor over pdf-id + 1
-    den.scores = composed.scores.detach().clone()
-    return k2.arc_sort(den)
+    return as_acceptor(k2.connect(composed))
+
+
+def as_acceptor(graph: k2.Fsa) -> k2.Fsa:
+    """The arcs and scores of ``graph`` alone (its input labels; output labels and other
+    attributes dropped), as a new arc-sorted acceptor: the form a denominator needs."""
+    out = k2.Fsa(graph.arcs.values()[:, :4].clone())
+    out.scores = graph.scores.detach().clone()
+    return k2.arc_sort(out)
 
 
 def initial_probs(graph: k2.Fsa, iterations: int = 100) -> torch.Tensor:
@@ -94,9 +99,9 @@ def add_leaky_hmm(graph: k2.Fsa, coefficient: float, iterations: int = 100) -> k
     arcs = graph.arcs.values()[:, :3].long()
     scores = graph.scores.detach().double()
     n = int(graph.shape[0])
-    final, hub = n - 1, n - 1  # the hub takes the final state's id; the final state moves to n
+    hub = n - 1  # the hub takes the final state's id; the final state moves to n
     src, dst, lab = arcs[:, 0], arcs[:, 1], arcs[:, 2]
-    dst = torch.where(dst == final, torch.full_like(dst, n), dst)
+    dst = torch.where(dst == hub, torch.full_like(dst, n), dst)
     emitting = lab != -1
     e_src, e_dst, e_lab, e_score = src[emitting], dst[emitting], lab[emitting], scores[emitting]
     log_pi = torch.log(pi.clamp(min=1e-300))
@@ -130,4 +135,4 @@ def graph_size(graph: k2.Fsa) -> Tuple[int, int]:
     return int(graph.shape[0]), int(graph.num_arcs)
 
 
-__all__ = ["add_leaky_hmm", "graph_size", "initial_probs", "make_lfmmi_denominator"]
+__all__ = ["add_leaky_hmm", "as_acceptor", "graph_size", "initial_probs", "make_lfmmi_denominator"]

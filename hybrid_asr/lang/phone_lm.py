@@ -111,7 +111,7 @@ class PhoneLm:
     def distribution(self, history: History) -> Dict[int, float]:
         """P(. | history) over the vocabulary and :data:`EOS` (sums to one)."""
         keep = self.config.order - 1
-        history = tuple(history)[len(history) - keep:] if 0 < keep < len(history) else (tuple(history) if keep else ())
+        history = tuple(history)[-keep:] if keep else ()
         if history in self._cache:
             return self._cache[history]
         if history == ():

@@ -9,12 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Union
 
-import k2
-
 from hybrid_asr.bundle import ModelBundle, load_graph
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
-from hybrid_asr.graph.denominator import add_leaky_hmm, graph_size, make_lfmmi_denominator
+from hybrid_asr.graph.denominator import add_leaky_hmm, as_acceptor, graph_size, make_lfmmi_denominator
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import load_alignment_dir
 from hybrid_asr.lang.lang_dir import Lang
@@ -57,8 +55,7 @@ def denominator_graph(bundle: ModelBundle, model_dir: Path, marks, config: Seque
         kappa = config.acoustic_scale or 1.0
     else:
         graph, _, search = load_graph(model_dir, bundle)
-        den = k2.arc_sort(k2.Fsa(graph.arcs.values()[:, :4].clone()))
-        den.scores = graph.scores.detach().clone()
+        den = as_acceptor(graph)
         info = {"denominator": f"the model's decoding graph ({bundle.graph_file})"}
         kappa = config.acoustic_scale or search.acoustic_scale
     states, arcs = graph_size(den)

@@ -69,15 +69,9 @@ class ChunkData:
             if len(ali) != u.frames:
                 raise ValueError(f"{u.id}: alignment has {len(ali)} frames, features {u.frames}")
             self.targets.append(ali[::subsampling].astype(np.int32))
-            if mode == "utterance":
-                stats = CmvnStats.from_features(store.raw(u.id))
-            elif mode == "speaker":
-                stats = store.cmvn[u.speaker]
-            else:
-                stats = global_stats if global_stats is not None else store.global_cmvn
-            mean, std = stats.mean_std()
+            mean, inv_std = utterance_cmvn(store, u, mode, global_stats)
             means.append(mean)
-            inv_stds.append(1.0 / std)
+            inv_stds.append(inv_std)
         self.mean = torch.stack(means)  # [U, F]
         self.inv_std = torch.stack(inv_stds)  # [U, F]
         chunk_utt, chunk_start = [], []
@@ -133,6 +127,27 @@ class ChunkData:
         order = torch.arange(len(self)) if order is None else order
         for i in range(skip * chunks_per_batch, len(order), chunks_per_batch):
             yield self.batch(order[i : i + chunks_per_batch].numpy())
+
+
+def utterance_cmvn(store: FeatureStore, utt, mode: str, global_stats: Optional[CmvnStats] = None
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The CMVN of one utterance of ``store`` in ``mode``: its own statistics (``"utterance"``),
+    its speaker's (``"speaker"``) or ``global_stats`` (default the store's global ones).
+
+    Args:
+        utt: the store's :class:`~hybrid_asr.features.storage.Utterance`.
+
+    Returns:
+        ``(mean, 1 / std)``, float32 ``[F]`` each; normalized features are ``(x - mean) * inv_std``.
+    """
+    if mode == "utterance":
+        stats = CmvnStats.from_features(store.raw(utt.id))
+    elif mode == "speaker":
+        stats = store.cmvn[utt.speaker]
+    else:
+        stats = global_stats if global_stats is not None else store.global_cmvn
+    mean, std = stats.mean_std()
+    return mean, 1.0 / std
 
 
 def chunk_starts(num_frames: int, chunk: int) -> np.ndarray:

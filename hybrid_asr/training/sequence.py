@@ -41,11 +41,10 @@ import k2
 import numpy as np
 import torch
 
-from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.models.base import AcousticModel, pad_context
-from hybrid_asr.training.chunks import IGNORE
+from hybrid_asr.training.chunks import IGNORE, utterance_cmvn
 from hybrid_asr.utils import JsonDataclass
 
 log = logging.getLogger(__name__)
@@ -235,7 +234,8 @@ class UtteranceData:
     ``max_frames`` output frames (a longer utterance is a group of its own), so a shuffled
     epoch (:func:`hybrid_asr.training.chunks.epoch_order` over the items) mixes lengths
     between steps, not within one. Features are read from the store per batch and normalized
-    with per-utterance CMVN statistics as in :class:`hybrid_asr.training.chunks.ChunkData`.
+    in the store's CMVN mode (:func:`hybrid_asr.training.chunks.utterance_cmvn`), as in
+    :class:`hybrid_asr.training.chunks.ChunkData`.
 
     Args:
         store: feature store.
@@ -268,14 +268,7 @@ class UtteranceData:
                 raise ValueError(f"{u.id}: alignment has {len(ali)} frames, features {u.frames}")
             self.targets.append(ali[::subsampling])
             self.alignments.append(ali)
-            if mode == "utterance":
-                stats = CmvnStats.from_features(store.raw(u.id))
-            elif mode == "speaker":
-                stats = store.cmvn[u.speaker]
-            else:
-                stats = store.global_cmvn
-            mean, std = stats.mean_std()
-            self.stats.append((mean, 1.0 / std))
+            self.stats.append(utterance_cmvn(store, u, mode))
         out_frames = [len(t) for t in self.targets]
         order = sorted(range(len(utts)), key=lambda i: (out_frames[i], utts[i].id))
         self.groups: List[List[int]] = []
