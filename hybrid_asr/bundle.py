@@ -25,7 +25,7 @@ Layout::
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -58,6 +58,11 @@ class SearchConfig:
 
     Attributes:
         acoustic_scale: multiplies the log-likelihoods before adding graph (LM + transition) scores.
+        lm_scale: multiplies the graph scores (LM, pronunciation and transition scores: the graph
+            holds them as one weight). Searching ``acoustic_scale * loglik + lm_scale * graph``
+            within beam B is the same search as ``(acoustic_scale / lm_scale) * loglik + graph``
+            within ``B / lm_scale``, which is what both backends run (:meth:`normalized`); lattice
+            scores are in those units. Only the ratio of the two scales changes the best path.
         search_beam: search beam (log base e). 16 gave the words of 20 on AN4 dev with both
             backends at half the search time (benchmarks/README.md).
         output_beam: lattice beam.
@@ -75,10 +80,21 @@ class SearchConfig:
     min_active_states: int = 30
     max_active_states: int = 7000
     backend: str = "kaldi"
+    lm_scale: float = 1.0
 
     def __post_init__(self):
         if self.backend not in ("k2", "kaldi"):
             raise ValueError(f"search backend must be k2 or kaldi, not {self.backend!r}")
+        if not self.lm_scale > 0:
+            raise ValueError(f"the LM scale must be > 0, got {self.lm_scale}")
+
+    def normalized(self) -> "SearchConfig":
+        """The same search with ``lm_scale`` 1: acoustic scale and beams divided by it."""
+        if self.lm_scale == 1.0:
+            return self
+        k = self.lm_scale
+        return replace(self, acoustic_scale=self.acoustic_scale / k, search_beam=self.search_beam / k,
+                       output_beam=self.output_beam / k, lm_scale=1.0)
 
 
 @dataclass

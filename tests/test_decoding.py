@@ -1,5 +1,6 @@
 """Decoding helpers: frame-bounded batches, score padding, RTF accounting, input order."""
 
+import pytest
 import torch
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
@@ -66,3 +67,28 @@ def test_kaldi_faster_decoder_finds_the_same_words_as_k2(toy_lang, toy_topo):
     kaldi_words = KaldiSearch(graph, config).decode(scores)
     assert kaldi_words == k2_words
     assert [toy_lang.word_table[w] for w in kaldi_words[-1]] == ["BA"]
+
+
+def test_lm_scale_is_the_search_with_acoustic_scale_and_beams_divided_by_it(toy_lang, toy_topo):
+    """Both backends: acoustic scale 1 with LM scale 4 and beam 24 gives the words of acoustic
+    scale 0.25 with beam 6; the LM scale changes words (it is applied) and must be positive."""
+    from test_h_cd import toy_tree
+
+    from hybrid_asr.decoding.kaldi_search import KaldiSearch
+    from hybrid_asr.decoding.search import Searcher
+    from hybrid_asr.graph import GraphConfig, make_decoding_graph
+    from hybrid_asr.graph.h_cd import cd_hmm_graph
+
+    graph = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()), GraphConfig())
+    gen = torch.Generator().manual_seed(5)
+    scores = [torch.randn(t, 13, generator=gen) * 4 for t in (8, 12, 16, 20, 24, 30)]
+    searcher = Searcher(graph)
+    for backend in ("k2", "kaldi"):
+        scaled = SearchConfig(acoustic_scale=1.0, lm_scale=4.0, search_beam=24.0, output_beam=24.0, backend=backend)
+        plain = SearchConfig(acoustic_scale=0.25, search_beam=6.0, output_beam=6.0, backend=backend)
+        unscaled = SearchConfig(acoustic_scale=1.0, search_beam=24.0, output_beam=24.0, backend=backend)
+        assert searcher(scores, scaled) == searcher(scores, plain)
+        assert searcher(scores, scaled) != searcher(scores, unscaled)
+    assert KaldiSearch(graph, SearchConfig(lm_scale=2.0)).config.acoustic_scale == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="LM scale"):
+        SearchConfig(lm_scale=0.0)

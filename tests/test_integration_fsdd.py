@@ -76,6 +76,11 @@ def test_decode_command_matches_dataset_decode(exp, tmp_path, capsys):
         assert o["words"] == _dataset_hyp(exp, utt)
     assert "error" in out[3] and "broken.wav" in out[3]["error"]
     assert out[4]["words"] == out[0]["words"] == ["THREE"]
+    # k2's batched search (pieces of several files in one intersection) gives the same results
+    for size in ("1", "2", "8"):
+        assert main(["decode", str(exp / "dnn2"), *map(str, wavs), str(bad), str(stereo), "--output", "json",
+                     "--backend", "k2", "--search-beam", "20", "--batch-size", size]) == 2
+        assert [json.loads(x) for x in capsys.readouterr().out.splitlines()] == out, size
 
 
 def test_missing_model_dir_is_one_line_error(tmp_path, capsys):

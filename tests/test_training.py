@@ -27,7 +27,8 @@ from hybrid_asr.training import (
     split_utterances,
     train_model,
 )
-from hybrid_asr.training.trainer import LrSchedule, load_checkpoint
+from hybrid_asr.training.spec_augment import SpecAugmentConfig, spec_augment
+from hybrid_asr.training.trainer import FrameCrossEntropy, LrSchedule, load_checkpoint
 
 
 def test_priors_from_counts_with_floor():
@@ -161,6 +162,58 @@ def test_training_learns_a_separable_task(tone_store, tmp_path, model_type):
     averaged = average_state_dicts([load_checkpoint(tmp_path / "checkpoints" / f"epoch-{e}.pt")["model"]
                                     for e in (2, 3)])
     assert all(torch.allclose(model.state_dict()[k].float(), v.float()) for k, v in averaged.items())
+
+
+def test_spec_augment_zeroes_whole_bands_of_bounded_width():
+    torch.manual_seed(3)
+    x = torch.rand(200, 50, 40) + 1.0  # no zero before masking
+    before = x.clone()
+    config = SpecAugmentConfig(freq_masks=2, freq_width=8, time_masks=1, time_width=10)
+    out = spec_augment(x, config)
+    assert torch.equal(x, before)  # input untouched
+    zero = out == 0
+    bins = zero.all(dim=1)  # [B, F]: bins masked at every frame
+    frames = zero.all(dim=2)  # [B, T]
+    # every zero is in a masked bin or a masked frame, and nothing else changed
+    assert torch.equal(zero, bins[:, None, :] | frames[:, :, None])
+    assert torch.equal(out[~zero], x[~zero])
+
+    def runs(mask):  # contiguous True runs of a 1-D mask
+        padded = torch.cat([torch.tensor([False]), mask, torch.tensor([False])]).int()
+        edges = torch.nonzero(padded.diff()).flatten()
+        return (edges[1::2] - edges[::2]).tolist()
+
+    for b in range(200):
+        freq_runs, time_runs = runs(bins[b]), runs(frames[b])
+        # (the time band, <= 10 of 50 frames, never zeroes a whole bin, nor the bands a whole frame)
+        assert len(freq_runs) <= 2 and all(r <= 16 for r in freq_runs)
+        assert len(time_runs) <= 1 and all(r <= 10 for r in time_runs)
+    # widths uniform in [0, w]: about 2 * 4 / 40 of the bins and 5 / 50 of the frames on average
+    assert 0.12 < bins.float().mean() < 0.22 and 0.06 < frames.float().mean() < 0.14
+    assert spec_augment(x, SpecAugmentConfig()) is x
+    with pytest.raises(ValueError):
+        SpecAugmentConfig(freq_masks=-1)
+    with pytest.raises(ValueError):
+        TrainConfig(spec_time_width=-2)
+
+
+def test_spec_augment_masks_training_batches_only(tone_store):
+    store, alis = tone_store
+    torch.manual_seed(0)
+    model = create_model(TdnnConfig(feat_dim=23, num_pdfs=2, kernels=(3, 3), dilations=(1, 2), hidden_dim=32))
+    data = ChunkData(store, alis, ["u0", "u1"], model.left_context, model.right_context, 8)
+    batch = data.batch(list(range(len(data))))
+    model.eval()
+    plain, masked = FrameCrossEntropy(), FrameCrossEntropy(augment=TrainConfig(
+        spec_freq_masks=2, spec_freq_width=10, spec_time_masks=2, spec_time_width=6).spec_augment)
+    loss_plain, _ = plain(model, batch, torch.device("cpu"))
+    torch.manual_seed(1)
+    loss_masked, _ = masked(model, batch, torch.device("cpu"))
+    torch.manual_seed(1)
+    again, _ = masked(model, batch, torch.device("cpu"))
+    assert loss_masked.item() != pytest.approx(loss_plain.item(), rel=1e-4)
+    assert again.item() == loss_masked.item()  # the masks come from torch's seeded generator
+    assert masked.evaluate(model, data) == plain.evaluate(model, data)
 
 
 def test_learning_rate_schedule():

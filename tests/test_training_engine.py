@@ -54,11 +54,16 @@ def _final_weights(out):
     return torch.load(out / "model.pt", weights_only=True)
 
 
+#: SpecAugment and dropout draw from the RNG whose state the checkpoints keep
+RANDOM_OPTIONS = ("--spec-freq-masks", "1", "--spec-freq-width", "6", "--spec-time-masks", "1",
+                  "--spec-time-width", "2", "--dropout", "0.1")
+
+
 def test_resume_after_sigkill_reaches_the_same_weights(task, tmp_path):
     reference = tmp_path / "ref"
-    subprocess.run(_train_cmd(task, reference), check=True, capture_output=True)
+    subprocess.run(_train_cmd(task, reference, *RANDOM_OPTIONS), check=True, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(task, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_train_cmd(task, killed, *RANDOM_OPTIONS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = killed / "checkpoints" / "latest"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -72,7 +77,7 @@ def test_resume_after_sigkill_reaches_the_same_weights(task, tmp_path):
     assert not (killed / "model.pt").exists()
     state = load_state(killed / "checkpoints" / latest.read_text().strip())
     assert not state["epoch_done"] and 0 < state["batch"]  # killed inside an epoch
-    result = subprocess.run(_train_cmd(task, killed, "--resume"), capture_output=True, text=True)
+    result = subprocess.run(_train_cmd(task, killed, *RANDOM_OPTIONS, "--resume"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resuming at epoch" in result.stderr
     ref, got = _final_weights(reference), _final_weights(killed)

@@ -594,7 +594,8 @@ def _decode(args) -> int:
     trim = None if args.no_trim else (TrimConfig() if args.trim_margin is None
                                       else TrimConfig(margin_seconds=args.trim_margin))
     options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", nbest=args.nbest,
-                            max_segment_seconds=args.max_segment_seconds, cmvn=args.cmvn, trim=trim)
+                            max_segment_seconds=args.max_segment_seconds, batch_size=args.batch_size,
+                            cmvn=args.cmvn, trim=trim)
     failures = total = 0
     for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig), options):
         seg = result.segment
@@ -643,6 +644,8 @@ def add_decode(sub) -> None:
     p.add_argument("--max-segment-seconds", type=float, default=DecodeOptions.max_segment_seconds,
                    help="longer audio is cut at its quietest moments into pieces of at most this length "
                    "(default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=DecodeOptions.batch_size,
+                   help="pieces of audio searched together (one k2 batch) (default %(default)s)")
     p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
                    help="override the model's CMVN mode: the file's own statistics or the training ones")
     p.add_argument("--no-trim", action="store_true",

@@ -37,9 +37,11 @@ class KaldiSearch:
         self.set_config(config)
 
     def set_config(self, config: SearchConfig) -> None:
-        """Use other search settings (same graph)."""
+        """Use other search settings (same graph; the LM scale folded into the acoustic scale and
+        beam, :meth:`SearchConfig.normalized`)."""
         import kaldi_decoder
 
+        config = config.normalized()
         self.config = config
         self._decoder.set_options(kaldi_decoder.FasterDecoderOptions(
             beam=config.search_beam, max_active=config.max_active_states, min_active=config.min_active_states))

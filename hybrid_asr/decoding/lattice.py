@@ -15,17 +15,19 @@ from hybrid_asr.likelihoods import pad_scores
 
 def lattice_of(graph: k2.Fsa, scores: torch.Tensor, config: SearchConfig) -> k2.Fsa:
     """The pruned lattice of one utterance (``k2.intersect_dense_pruned``, output beam
-    ``config.output_beam``); arc scores = graph score + acoustic scale x log-likelihood.
+    ``config.output_beam``); arc scores = graph score + acoustic scale x log-likelihood, both
+    divided by the LM scale (:meth:`SearchConfig.normalized`).
 
     Args:
         graph: decoding graph (labels = pdf-id + 1, ragged word ``aux_labels``).
         scores: ``[T, S]`` float32 unscaled log-likelihoods.
-        config: acoustic scale and beams.
+        config: acoustic and LM scales and beams.
 
     Returns:
         FsaVec of one lattice (empty when no path survived), attribute ``frame`` = output frame
         of each arc.
     """
+    config = config.normalized()
     dense = pad_scores([scores], config.acoustic_scale)
     segs = torch.tensor([[0, 0, scores.shape[0]]], dtype=torch.int32)
     return k2.intersect_dense_pruned(graph, k2.DenseFsaVec(dense, segs), search_beam=config.search_beam,

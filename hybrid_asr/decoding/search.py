@@ -26,11 +26,12 @@ def decode_scores(hlg: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchCon
     Args:
         hlg: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU.
         scores: per utterance ``[T_i, S]`` float32 log-likelihoods (unscaled).
-        config: acoustic scale and beams.
+        config: acoustic and LM scales and beams.
 
     Returns:
         Word ids of the best path of each utterance (empty list where the search found no path).
     """
+    config = config.normalized()
     order = sorted(range(len(scores)), key=lambda i: -scores[i].shape[0])
     dense = pad_scores([scores[i] for i in order], config.acoustic_scale)
     segs = torch.tensor([[k, 0, scores[i].shape[0]] for k, i in enumerate(order)], dtype=torch.int32)

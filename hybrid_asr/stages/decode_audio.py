@@ -2,8 +2,8 @@
 
 Inputs (:func:`hybrid_asr.data.inputs.collect_inputs`) become segments; a segment longer than
 ``max_segment_seconds`` is cut at its quietest moments (:mod:`hybrid_asr.features.segment`) and
-each piece is read, scored and searched on its own, so memory does not grow with the recording.
-Per piece: the best path (the model's search backend); word times from a forced alignment of the
+pieces are read, scored and searched ``batch_size`` at a time, so memory does not grow with the
+recording. Per piece: the best path (the model's search backend); word times from a forced alignment of the
 words found (the model's own H, through L; times at the feature frame rate); word confidences and
 N-best lists from paths sampled from the piece's k2 lattice (:mod:`hybrid_asr.decoding.lattice`).
 """
@@ -11,9 +11,12 @@ N-best lists from paths sampled from the piece's k2 lattice (:mod:`hybrid_asr.de
 import json
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Deque, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
 
 from hybrid_asr.align.viterbi import viterbi_align
 from hybrid_asr.align.words import word_spans
@@ -44,6 +47,8 @@ class DecodeOptions:
         nbest: number of N-best hypotheses to return (0: none; needs the k2 lattice).
         num_paths: paths sampled from each lattice for confidences and N-best lists.
         max_segment_seconds: longer audio is cut into pieces of at most this length.
+        batch_size: pieces of audio searched together (:meth:`AudioDecoder.decode_stream`: one
+            call of the search backend, one batch for k2); memory holds this many pieces' scores.
         cmvn: ``"utterance"`` or ``"global"`` (default: the model's mode; ``speaker`` -> global).
         trim: trim each piece to its speech plus a margin before scoring it
             (:func:`hybrid_asr.features.trim.speech_bounds`); None: decode the whole piece. A
@@ -55,6 +60,7 @@ class DecodeOptions:
     nbest: int = 0
     num_paths: int = 100
     max_segment_seconds: float = 30.0
+    batch_size: int = 8
     cmvn: Optional[str] = None
     trim: Optional[TrimConfig] = TrimConfig()
 
@@ -122,32 +128,74 @@ class AudioDecoder:
 
     def decode(self, segment: AudioSegment) -> DecodedSegment:
         """Decode one segment (all its pieces); errors are returned in the result, not raised."""
-        out = DecodedSegment(segment)
-        try:
-            pieces = segment_long_audio(segment.path, segment.start, segment.duration,
-                                        self.options.max_segment_seconds)
-            for start, duration in pieces:
-                words, nbest = self._decode_piece(segment.path, start, duration)
-                out.words += words
-                if nbest:
-                    out.nbest.append(nbest)
-                out.audio_seconds += duration
-        except (InputError, AlignmentError) as e:
-            out.error = str(e)
-        return out
+        return next(self.decode_stream([segment]))
 
-    def _decode_piece(self, path: Path, start: float, duration: float):
+    def decode_stream(self, segments: Iterable[AudioSegment]) -> Iterator[DecodedSegment]:
+        """Decode segments in order, ``options.batch_size`` pieces at a time: the pieces are
+        scored, searched in one call of the search backend (one k2 intersection for the batch;
+        Kaldi's FasterDecoder takes them one by one), then each gets its word times, confidences
+        and N-best list. Memory holds the scores of one batch of pieces, whatever the lengths of
+        the recordings. A segment that fails yields its error and the others go on."""
+        size = max(1, self.options.batch_size)
+        waiting: Deque[DecodedSegment] = deque()  # yielded in input order once their pieces are done
+        batch: List[Tuple[DecodedSegment, Path, float, torch.Tensor]] = []
+
+        def search_batch() -> None:
+            if not batch:
+                return
+            for (result, path, start, scores), ids in zip(batch, self.searcher([p[3] for p in batch], self.search)):
+                if result.error is not None:
+                    continue
+                try:
+                    words, nbest = self._finish_piece(path, start, scores, ids)
+                except (InputError, AlignmentError) as e:
+                    result.error = str(e)
+                    continue
+                result.words += words
+                if nbest:
+                    result.nbest.append(nbest)
+            batch.clear()
+
+        def finished() -> Iterator[DecodedSegment]:
+            busy = {id(p[0]) for p in batch}
+            while waiting and id(waiting[0]) not in busy:
+                result = waiting.popleft()
+                if result.error is not None:
+                    result.words, result.nbest = [], []
+                yield result
+
+        for seg in segments:
+            result = DecodedSegment(seg)
+            waiting.append(result)
+            try:
+                for start, duration in segment_long_audio(seg.path, seg.start, seg.duration,
+                                                          self.options.max_segment_seconds):
+                    scored = self._score_piece(seg.path, start, duration)
+                    result.audio_seconds += duration
+                    if scored is not None:
+                        batch.append((result, seg.path, *scored))
+                    if len(batch) >= size:
+                        search_batch()
+            except (InputError, AlignmentError) as e:
+                result.error = str(e)
+            yield from finished()
+        search_batch()
+        yield from finished()
+
+    def _score_piece(self, path: Path, start: float, duration: float):
+        """``(start seconds, [T', S] log-likelihoods)`` of a piece after trimming; None: no speech."""
         rate = self.bundle.feature_config.sample_rate
         wave = load_audio(path, rate, start, duration)
         if self.options.trim is not None:
             bounds = speech_bounds(wave, rate, self.options.trim)
             if bounds is None:
                 log.info("%s: no speech found in %.2f s from %.2f s", path, duration, start)
-                return [], []
+                return None
             wave = wave[bounds[0]:bounds[1]]
             start += bounds[0] / rate
-        scores = waveform_log_likelihoods(self.bundle, wave, self.options.cmvn, path)
-        ids = self.searcher([scores], self.search)[0]
+        return start, waveform_log_likelihoods(self.bundle, wave, self.options.cmvn, path)
+
+    def _finish_piece(self, path: Path, start: float, scores, ids: List[int]):
         names = [self.words.get(i) for i in ids]
         words = [DecodedWord(w) for w in names]
         nbest: List[Tuple[str, float]] = []
@@ -188,11 +236,12 @@ def decode_inputs(model_dir: Union[str, Path], inputs: Sequence[Union[str, Path]
     for item, message in problems:
         yield DecodedSegment(AudioSegment(item, Path(item), item), error=message)
     start, audio, failed = time.time(), 0.0, len(problems)
-    for seg in progress(segments, desc="decode", unit="file"):
-        result = decoder.decode(seg)
-        audio += result.audio_seconds
-        failed += result.error is not None
-        yield result
+    with progress(total=len(segments), desc="decode", unit="file") as bar:
+        for result in decoder.decode_stream(segments):
+            audio += result.audio_seconds
+            failed += result.error is not None
+            bar.update(1)
+            yield result
     wall = time.time() - start
     log.info("decoded %d segments (%d failed): %.1f s of audio in %.1f s, real-time factor %.3f",
              len(segments), failed, audio, wall, wall / max(audio, 1e-9))

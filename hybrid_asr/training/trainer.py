@@ -37,6 +37,7 @@ from hybrid_asr.errors import HybridAsrError, InputError
 from hybrid_asr.models.base import AcousticModel
 from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
 from hybrid_asr.training.distributed import DistributedContext
+from hybrid_asr.training.spec_augment import SpecAugmentConfig, spec_augment
 from hybrid_asr.utils import JsonDataclass, atomic_path, load_state, progress, save_state, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class TrainConfig(JsonDataclass):
         warmup_steps: linear warm-up of the learning rate over this many steps (0: none).
         grad_clip: clip the gradient norm to this value (0: no clipping).
         label_smoothing: cross-entropy label smoothing.
+        spec_freq_masks, spec_freq_width, spec_time_masks, spec_time_width: SpecAugment masking
+            of the frame cross-entropy batches (:class:`SpecAugmentConfig`: bands per example and
+            their largest width in bins / input frames; 0: off).
         valid_fraction: fraction of utterances held out for validation frame accuracy.
         seed: seed of every random generator (model init, chunk order, dropout, held-out split).
         checkpoint_every: also checkpoint every N optimizer steps (0: once per epoch).
@@ -93,6 +97,10 @@ class TrainConfig(JsonDataclass):
     warmup_steps: int = 0
     grad_clip: float = 0.0
     label_smoothing: float = 0.0
+    spec_freq_masks: int = 0
+    spec_freq_width: int = 0
+    spec_time_masks: int = 0
+    spec_time_width: int = 0
     valid_fraction: float = 0.05
     seed: int = 0
     checkpoint_every: int = 0
@@ -110,6 +118,13 @@ class TrainConfig(JsonDataclass):
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.average_last < 1:
             raise ValueError("epochs, batch_size and average_last must be >= 1")
+        self.spec_augment  # validates the masks
+
+    @property
+    def spec_augment(self) -> SpecAugmentConfig:
+        """The SpecAugment masks of the frame cross-entropy batches."""
+        return SpecAugmentConfig(self.spec_freq_masks, self.spec_freq_width, self.spec_time_masks,
+                                 self.spec_time_width)
 
 
 def seed_everything(seed: int) -> None:
@@ -179,13 +194,19 @@ class FrameCrossEntropy:
     scalar tensor) and the batch's sums ``{"loss": nats, "correct": frames, "frames": labelled
     frames}``; ``evaluate(model, data, device)`` gives ``{"loss", "frame_acc"}`` per frame on
     held-out data. :class:`hybrid_asr.training.sequence.MmiObjective` is the other one.
+
+    Args:
+        label_smoothing: cross-entropy label smoothing.
+        augment: SpecAugment masks applied to each training batch (never to held-out data).
     """
 
-    def __init__(self, label_smoothing: float = 0.0):
+    def __init__(self, label_smoothing: float = 0.0, augment: Optional[SpecAugmentConfig] = None):
         self.loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=label_smoothing)
+        self.augment = augment or SpecAugmentConfig()
 
     def __call__(self, net: torch.nn.Module, batch, device: torch.device):
         x, y = batch
+        x = spec_augment(x, self.augment)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logp, _ = net(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
         loss = self.loss_fn(logp.float().reshape(-1, logp.shape[-1]), y.reshape(-1))
@@ -265,7 +286,7 @@ def train_model(
         resume: continue from ``checkpoints/latest`` if it exists (a fresh start otherwise).
         dist: the process group when run under ``torchrun`` (rank 0 writes the files).
         objective: the loss (see :class:`FrameCrossEntropy`, the default with the config's label
-            smoothing). With data whose items are whole minibatches (``train.prebatched``, e.g.
+            smoothing and SpecAugment masks). With data whose items are whole minibatches (``train.prebatched``, e.g.
             :class:`hybrid_asr.training.sequence.UtteranceData`) every step takes one item.
 
     Returns:
@@ -286,7 +307,7 @@ def train_model(
     schedule = LrSchedule(config)
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.cuda.amp.GradScaler(enabled=use_amp)
-    objective = objective or FrameCrossEntropy(config.label_smoothing)
+    objective = objective or FrameCrossEntropy(config.label_smoothing, config.spec_augment)
     cpb = 1 if getattr(train, "prebatched", False) else chunks_per_batch(config, train.chunk, dist.world_size)
     history: List[Dict[str, float]] = []
     epoch, skip, step = 1, 0, 0
