@@ -2,6 +2,8 @@
 
 import logging
 import random
+import shutil
+import subprocess
 
 import kaldialign
 import pytest
@@ -311,3 +313,30 @@ def test_html_report_is_self_contained_with_tables_and_charts(tmp_path):
     assert "<td class='l'>s1</td><td>50.00</td>" in page and "TWO &rarr; TOO" in page
     assert "&lt;X&gt;" in page and "<X>" not in page  # words are escaped
     assert "http" not in page  # nothing to fetch
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package chromium)")
+def test_html_report_renders_in_headless_chromium(tmp_path):
+    """The browser shows the tables (its DOM) and draws both charts (the error-type bars are
+    red, green and blue pixels of the screenshot)."""
+    import matplotlib.image
+
+    refs = {f"s{k}-u{i}": ["ONE", "TWO", "THREE"] for k in range(3) for i in range(4)}
+    hyps = {u: (["ONE", "TOO"] if u.startswith("s1") else ["ONE", "TWO", "THREE", "FOUR"]) for u in refs}
+    write_report(score(refs, hyps), tmp_path, breakdowns={"speaker": {u: u.split("-")[0] for u in refs}})
+    page = tmp_path / "wer.html"
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,1400"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "WER per speaker" in dom and "<td class=\"l\">s1</td>" in dom and dom.count("<img") == 2
+    shot = tmp_path / "wer.png"
+    subprocess.run([*flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    pixels = matplotlib.image.imread(str(shot))[..., :3]
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    for name, mask in (("red", (r > 0.7) & (g < 0.5) & (b < 0.5)), ("green", (g > 0.5) & (r < 0.5) & (b < 0.5)),
+                       ("blue", (b > 0.7) & (r < 0.5) & (g < 0.5))):
+        assert mask.sum() > 200, f"no {name} bars drawn"
