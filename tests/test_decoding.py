@@ -5,7 +5,7 @@ import torch
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
 from hybrid_asr.likelihoods import pad_scores
-from hybrid_asr.decoding.dataset import DecodeTiming, frame_batches
+from hybrid_asr.decoding.dataset import frame_batches
 from hybrid_asr.graph import GraphConfig, make_decoding_graph, monophone_hmm_graph
 
 
@@ -24,11 +24,6 @@ def test_pad_scores_scales_and_blocks_column_zero():
     assert out.shape == (2, 3, 5)
     assert torch.all(out[:, :, 0] == -1e4)  # label 0 is never a real pdf
     assert torch.all(out[1, :2, 1:] == 0.5) and torch.all(out[1, 2] == -1e4)
-
-
-def test_rtf():
-    t = DecodeTiming(audio_seconds=100.0, model_seconds=1.0, search_seconds=[2.0, 4.0])
-    assert t.rtf(0) == 0.03 and t.rtf(1) == 0.05
 
 
 def test_decode_scores_returns_results_in_input_order(toy_lang, toy_topo):

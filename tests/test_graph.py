@@ -1,5 +1,8 @@
 """H topology, training graphs (H o L o text) and the decoding graph HLG."""
 
+import copy
+import math
+
 import pytest
 import torch
 from fsa_paths import enumerate_paths
@@ -22,18 +25,19 @@ def test_h_arc_and_state_counts(toy_topo):
     assert set(entries.tolist()) == set(toy_topo.phone_ids)
 
 
-def test_h_transition_scores(toy_topo):
-    toy_topo.self_loop_prob = [0.5] * toy_topo.num_pdfs
-    toy_topo.self_loop_prob[toy_topo.pdf_id("A", 0)] = 0.8
-    H = make_h(toy_topo)
-    a0 = toy_topo.pdf_id("A", 0) + 1
-    a1 = toy_topo.pdf_id("A", 1) + 1
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+def test_h_transition_scores(toy_topo, scale):
+    topo = copy.deepcopy(toy_topo)  # the session fixture stays as it was
+    topo.self_loop_prob = [0.5] * topo.num_pdfs
+    topo.self_loop_prob[topo.pdf_id("A", 0)] = 0.8
+    H = make_h(topo, self_loop_scale=scale)
+    a0 = topo.pdf_id("A", 0) + 1
+    a1 = topo.pdf_id("A", 1) + 1
     arcs = H.arcs.values()[:, :3]
     loop = [float(sc) for (s, d, l), sc in zip(arcs.tolist(), H.scores) if l == a0 and s == d]
     fwd = [float(sc) for (s, d, l), sc in zip(arcs.tolist(), H.scores) if l == a1 and s != d]
-    assert loop == [pytest.approx(torch.log(torch.tensor(0.8)).item(), abs=1e-5)]
-    assert fwd == [pytest.approx(torch.log(torch.tensor(0.2)).item(), abs=1e-5)]
-    toy_topo.self_loop_prob = [0.5] * toy_topo.num_pdfs
+    assert loop == [pytest.approx(scale * math.log(0.8), abs=1e-5)]
+    assert fwd == [pytest.approx(scale * math.log(0.2), abs=1e-5)]
 
 
 def _pdfs(topo, *phones):

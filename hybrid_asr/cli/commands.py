@@ -436,6 +436,8 @@ def _decode_dataset(args) -> int:
 
 
 def add_decode_dataset(sub) -> None:
+    from hybrid_asr.decoding.dataset import MAX_BATCH_FRAMES
+
     p = sub.add_parser("decode-dataset", help="decode a feature store and write hypotheses + WER reports")
     p.add_argument("model_dir")
     p.add_argument("feats_dir")
@@ -444,7 +446,7 @@ def add_decode_dataset(sub) -> None:
                    help="comma-separated sweep (default: the model's search_config.json value)")
     p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default=None,
                    help="override the model's CMVN mode")
-    p.add_argument("--max-frames", type=int, default=3000, help="frames per k2 batch")
+    p.add_argument("--max-frames", type=int, default=MAX_BATCH_FRAMES, help="frames per k2 batch (default %(default)s)")
     p.add_argument("--store-best", action="store_true",
                    help="store the best acoustic scale of the sweep as the model's default (decode on dev)")
     p.add_argument("--chunk-frames", type=int, default=None,

@@ -30,9 +30,10 @@ class DecodeTiming:
     model_seconds: float = 0.0
     search_seconds: List[float] = field(default_factory=list)
 
-    def rtf(self, k: int = 0) -> float:
-        """Real-time factor of search setting ``k``: (model + search time) / audio duration."""
-        return (self.model_seconds + self.search_seconds[k]) / max(self.audio_seconds, 1e-9)
+
+#: Input frames per batch of dataset decoding (acoustic scoring and one k2 search call); bounds
+#: the memory of both. The one default of ``decode-dataset --max-frames`` and ``rescore``.
+MAX_BATCH_FRAMES = 3000
 
 
 def frame_batches(lengths: Sequence[int], max_frames: int) -> Iterator[List[int]]:
@@ -55,7 +56,7 @@ def decode_store(
     store: FeatureStore,
     searches: Sequence[SearchConfig],
     cmvn: Optional[str] = None,
-    max_frames: int = 3000,
+    max_frames: int = MAX_BATCH_FRAMES,
     utt_ids: Optional[Sequence[str]] = None,
 ) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
     """Decode every utterance of a store, once per search setting (acoustic scales share scores).

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from hybrid_asr.bundle import ModelBundle, load_graph, save_search_config
 from hybrid_asr.data.kaldi_dir import read_kaldi_map
-from hybrid_asr.decoding.dataset import decode_store
+from hybrid_asr.decoding.dataset import MAX_BATCH_FRAMES, decode_store
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.likelihoods import decode_chunk_frames
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],
                   acoustic_scales: Optional[Sequence[float]] = None, cmvn: Optional[str] = None,
-                  max_frames: int = 3000, shard: Shard = Shard(), chunk_frames: Optional[int] = None,
+                  max_frames: int = MAX_BATCH_FRAMES, shard: Shard = Shard(), chunk_frames: Optional[int] = None,
                   search_overrides: Optional[dict] = None) -> None:
     """Decode the utterances of ``shard`` and write ``ref.txt``, ``hyp_ac<scale>.txt`` and
     ``timing.json`` (last) into ``out_dir``; see :func:`evaluate_store` for the arguments."""
@@ -170,7 +170,7 @@ def evaluate_store(
     out_dir: Union[str, Path],
     acoustic_scales: Optional[Sequence[float]] = None,
     cmvn: Optional[str] = None,
-    max_frames: int = 3000,
+    max_frames: int = MAX_BATCH_FRAMES,
     store_best: bool = False,
     shard: Shard = Shard(),
     nj: int = 1,

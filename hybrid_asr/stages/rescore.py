@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import k2
 
 from hybrid_asr.bundle import ModelBundle, load_graph
-from hybrid_asr.decoding.dataset import frame_batches
+from hybrid_asr.decoding.dataset import MAX_BATCH_FRAMES, frame_batches
 from hybrid_asr.decoding.lattice import lattice_of, word_nbest
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
@@ -51,7 +51,7 @@ class RescoreConfig:
 def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],
             new_arpa: Union[str, Path], config: RescoreConfig = RescoreConfig(),
             old_arpa: Optional[Union[str, Path]] = None, search_overrides: Optional[dict] = None,
-            max_frames: int = 3000) -> Dict[str, float]:
+            max_frames: int = MAX_BATCH_FRAMES) -> Dict[str, float]:
     """Decode a feature store with k2 lattices and rescore its N-best lists with ``new_arpa``.
 
     Args:
