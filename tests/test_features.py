@@ -1,6 +1,7 @@
 """Front end: framing, resampling/downmix, CMVN, splicing, feature store."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -136,3 +137,56 @@ def test_speaker_cmvn_pools_the_speakers_utterances(tmp_path):
 def test_feature_store_requires_index(tmp_path):
     with pytest.raises(InputError, match="not a feature store"):
         FeatureStore(tmp_path)
+
+
+def _speech_like(seconds=1.0, rate=16000, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * rate)) / rate
+    tones = sum(torch.sin(2 * math.pi * f * t + k) for k, f in enumerate((180.0, 700.0, 1300.0, 2400.0)))
+    return (2000 * tones + 50 * torch.randn(t.numel(), generator=gen)).float()
+
+
+def _band_energy(x, rate, lo, hi):
+    spec = torch.fft.rfft(x.double()).abs() ** 2
+    freqs = torch.fft.rfftfreq(x.numel(), 1 / rate)
+    return float(spec[(freqs >= lo) & (freqs < hi)].sum())
+
+
+def test_augmentation_is_seeded_per_utterance_and_each_step_does_what_it_says():
+    from hybrid_asr.features.augment import FULL_SCALE, AugmentConfig, augment_waveform
+
+    rate, wave = 16000, _speech_like()
+    default = AugmentConfig()
+    assert torch.equal(augment_waveform(wave, rate, default, "u1"), augment_waveform(wave, rate, default, "u1"))
+    copies = [augment_waveform(wave, rate, AugmentConfig(noise_prob=1.0), f"u{i}") for i in range(4)]
+    assert all(not torch.equal(copies[0], c) for c in copies[1:])  # other utterance, other noise
+    off = dict(pad_prob=0.0, noise_prob=0.0, bandlimit_prob=0.0, gain_prob=0.0)
+    assert torch.equal(augment_waveform(wave, rate, AugmentConfig(**off), "u1"), wave)
+    # additive noise at exactly 10 dB SNR
+    noisy = augment_waveform(wave, rate, AugmentConfig(**{**off, "noise_prob": 1.0, "snr_min_db": 10.0,
+                                                          "snr_max_db": 10.0}), "u1")
+    snr = 10 * math.log10(float(wave.double().pow(2).mean() / (noisy - wave).double().pow(2).mean()))
+    assert snr == pytest.approx(10.0, abs=0.3)
+    # band-limiting to 8 kHz sampling removes what lies above 4 kHz, keeps what lies below
+    high = wave + 2000 * torch.sin(2 * math.pi * 6000.0 * torch.arange(wave.numel()) / rate)
+    narrow = augment_waveform(high, rate, AugmentConfig(**{**off, "bandlimit_prob": 1.0}), "u1")
+    assert narrow.numel() == high.numel()
+    assert _band_energy(narrow, rate, 4200, 8000) < 1e-3 * _band_energy(high, rate, 4200, 8000)
+    assert _band_energy(narrow, rate, 100, 3500) == pytest.approx(_band_energy(high, rate, 100, 3500), rel=0.05)
+    # gain, clipped at full scale
+    louder = augment_waveform(wave, rate, AugmentConfig(**{**off, "gain_prob": 1.0, "gain_min_db": 6.0,
+                                                           "gain_max_db": 6.0}), "u1")
+    assert float(louder.abs().max()) <= FULL_SCALE and torch.allclose(louder, wave * 10 ** 0.3, atol=0.5)
+    clipped = augment_waveform(wave * 4, rate, AugmentConfig(**{**off, "gain_prob": 1.0, "gain_min_db": 6.0,
+                                                                "gain_max_db": 6.0}), "u1")
+    assert float(clipped.max()) == FULL_SCALE - 1 and float(clipped.min()) == -FULL_SCALE
+    # padding with digital silence: 0.5 s at each end, the speech untouched in between
+    pad = AugmentConfig(**{**off, "pad_prob": 1.0, "pad_zero_prob": 1.0, "pad_min_seconds": 0.5,
+                           "pad_max_seconds": 0.5})
+    padded = augment_waveform(wave, rate, pad, "u1")
+    assert padded.numel() == wave.numel() + 2 * 8000
+    assert torch.all(padded[:8000] == 0) and torch.all(padded[-8000:] == 0) and torch.equal(padded[8000:-8000], wave)
+    with pytest.raises(ValueError, match="probability"):
+        AugmentConfig(noise_prob=1.5)
+    with pytest.raises(ValueError, match="must not exceed"):
+        AugmentConfig(snr_min_db=30.0, snr_max_db=10.0)

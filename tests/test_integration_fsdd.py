@@ -288,3 +288,19 @@ def test_word_times_need_only_the_model_dir(exp, tmp_path, capsys):
     assert main(["decode", str(model), str(wav), "--output", "ctm"]) == 0
     ctm = capsys.readouterr().out.split()
     assert ctm[0] == str(wav) and ctm[4] == "THREE" and float(ctm[3]) > 0
+
+
+def test_augmented_copies_are_added_seeded_and_differ(exp, tmp_path):
+    """compute-features --augment (no speed perturbation): one noisy copy per utterance after the
+    originals, the same bytes in a second run, and other features than the clean copy's."""
+    opts = ["--sample-rate", 8000, "--num-mel-bins", 23, "--augment", "--noise-prob", 1,
+            "--snr-min-db", 10, "--snr-max-db", 10, "--pad-prob", 0, "--gain-prob", 0, "--bandlimit-prob", 0]
+    for name in ("a", "b"):
+        run("compute-features", exp / "manifests", "test", tmp_path / name, *opts)
+    store = FeatureStore(tmp_path / "a")
+    ids = [u.id for u in store.utterances]
+    half = len(ids) // 2
+    assert ids[half:] == [f"{u}_aug" for u in ids[:half]]
+    assert (tmp_path / "a" / "feats.npy").read_bytes() == (tmp_path / "b" / "feats.npy").read_bytes()
+    clean, noisy = store.raw(ids[0]), store.raw(ids[half])
+    assert clean.shape == noisy.shape and float((clean - noisy).abs().mean()) > 0.5

@@ -38,24 +38,29 @@ class AugmentConfig(JsonDataclass):
         bandlimit_rate: Hz.
         gain_prob: probability of a level change.
         gain_min_db, gain_max_db: the change, uniform, dB (clipped at full scale).
+
+    The defaults are the milder setting measured on AN4 (docs/robustness.md): no padding (decode-time
+    trimming handles the silence around speech), noise at 15-30 dB SNR, 10% band-limited, level
+    changes of -10 to +6 dB. They halve the 8 kHz and 20 dB SNR dev errors; the clean dev WER
+    moves less than two seeds of the clean-trained model differ.
     """
 
     json_what = "augmentation config"
 
     seed: int = 0
-    pad_prob: float = 0.3
+    pad_prob: float = 0.0
     pad_min_seconds: float = 0.2
     pad_max_seconds: float = 1.5
     pad_zero_prob: float = 0.3
     pad_min_dbfs: float = -80.0
     pad_max_dbfs: float = -45.0
     noise_prob: float = 0.2
-    snr_min_db: float = 5.0
-    snr_max_db: float = 25.0
-    bandlimit_prob: float = 0.15
+    snr_min_db: float = 15.0
+    snr_max_db: float = 30.0
+    bandlimit_prob: float = 0.1
     bandlimit_rate: int = 8000
     gain_prob: float = 0.2
-    gain_min_db: float = -20.0
+    gain_min_db: float = -10.0
     gain_max_db: float = 6.0
 
     def __post_init__(self):

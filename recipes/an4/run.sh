@@ -2,7 +2,10 @@
 # AN4 (CMU census database): stage 0 prepares the lhotse manifests, copies etc/an4.dic and writes
 # spk2gender; stages 1-6 are recipes/common/hybrid.sh's monophone system (10% of the training
 # speakers held out as dev, women and men in proportion; features, lang, flat start, 4 DNN training
-# rounds with Viterbi realignment, HLG, decode: acoustic scale chosen on dev, test decoded once)
+# rounds with Viterbi realignment, HLG, decode: acoustic scale chosen on dev, test decoded once;
+# the speed-perturbed training copies are augmented with noise, band-limiting and level changes,
+# AugmentConfig's defaults, so that the models hold up on noisy and 8 kHz audio: --augment false
+# trains on clean copies only, docs/robustness.md)
 # and stages 7-10 its context-dependent system (decision tree of 400 leaves, senone DNN, triphone
 # realignment, then a TDNN (exp/cd400/tdnn2), HCLG, decode); with --sequence lfmmi (or mmi), stages
 # 11-12 fine-tune that TDNN with LF-MMI into exp/cd400/tdnn2_lfmmi and decode it (about 10 more
@@ -41,6 +44,7 @@ if [[ $stage -le 0 ]]; then
   fi
 fi
 ../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/an4.dic --dev-fraction 0.1 \
-  --dev-groups data/manifests/spk2gender --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 --cd-epochs "1 4" \
+  --dev-groups data/manifests/spk2gender --augment true --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 \
+  --cd-epochs "1 4" \
   --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32" --acoustic-scales 0.15,0.2,0.25 "${rest[@]}"
 echo "$(date '+%F %T') done in $(( $(date +%s) - start )) s"
