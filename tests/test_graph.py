@@ -146,3 +146,19 @@ def test_add_self_loops_splits_a_state_entered_from_two_hmm_states():
                            (2, 2, 10, -0.3), (2, 4, -1, 0.0)])
     words = {(s, d): w for (s, d, _), w in zip(out.arcs.values()[:, :3].tolist(), out.aux_labels.tolist())}
     assert words[(0, 1)] == [5] and words[(0, 3)] == [6] and words[(1, 1)] == []
+
+
+def test_estimate_transitions_is_the_maximum_likelihood_self_loop():
+    """p(loop) = (frames - visits) / frames per state, clipped to [floor, 1 - floor]; unseen
+    states keep their value."""
+    from hybrid_asr.hmm import HmmTopology
+
+    topo = HmmTopology.create(["SIL", "A"], [1, 2], {"SIL": 1}, 2)  # pdfs: SIL 0, A 1 and 2
+    before = list(topo.self_loop_prob)
+    # pdf 0: 6 frames in 2 visits; pdf 1: 3 frames in 3 visits of one frame; pdf 2 never seen
+    topo.estimate_transitions([[0, 0, 0, 1, 0, 0, 0], [1], [1]])
+    assert topo.self_loop_prob[0] == pytest.approx(4 / 6)
+    assert topo.self_loop_prob[1] == pytest.approx(0.05)  # (3 - 3) / 3 = 0, clipped to the floor
+    assert topo.self_loop_prob[2] == before[2]
+    topo.estimate_transitions([[2] * 1000], floor=0.01)
+    assert topo.self_loop_prob[2] == pytest.approx(0.99)  # 999 / 1000 clipped to 1 - floor

@@ -304,3 +304,23 @@ def test_augmented_copies_are_added_seeded_and_differ(exp, tmp_path):
     assert (tmp_path / "a" / "feats.npy").read_bytes() == (tmp_path / "b" / "feats.npy").read_bytes()
     clean, noisy = store.raw(ids[0]), store.raw(ids[half])
     assert clean.shape == noisy.shape and float((clean - noisy).abs().mean()) > 0.5
+
+
+def test_score_and_plot_alignment_commands(exp, tmp_path):
+    """``score`` on the dataset decode's files gives the decode's own WER, per speaker too, with
+    normalisation applied to both sides; ``plot-alignment`` draws a PNG of a real alignment."""
+    d = exp / "decode"
+    run("score", d / "ref.txt", d / "hyp_ac0.5.txt", tmp_path / "s", "--utt2spk", d / "utt2spk")
+    summary = json.loads((tmp_path / "s" / "wer.json").read_text())
+    stats = json.loads((d / "decode_stats.json").read_text())
+    assert summary["wer"] == pytest.approx(stats["wer"]["0.5"], abs=1e-6)
+    assert sorted(summary["by_speaker"]) == sorted(FSDD_SPEAKERS)
+    assert sum(v["errors"] for v in summary["by_speaker"].values()) == summary["errors"]
+    lower = tmp_path / "hyp_lower.txt"
+    lower.write_text((d / "hyp_ac0.5.txt").read_text().lower())
+    run("score", d / "ref.txt", lower, tmp_path / "l", "--case", "upper")
+    assert json.loads((tmp_path / "l" / "wer.json").read_text())["wer"] == pytest.approx(summary["wer"])
+    utt = next(iter(read_transcripts(exp / "decode" / "ref.txt")))
+    run("align", exp / "fbank/test", exp / "lang", tmp_path / "ali", "--model", exp / "dnn2")
+    run("plot-alignment", tmp_path / "ali", exp / "fbank/test", utt, tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "a.png").stat().st_size > 5000
