@@ -70,7 +70,6 @@ def perturb(name: str, wave: np.ndarray, rate: int, rng: np.random.Generator):
     raise ValueError(f"unknown condition {name!r}")
 
 
-
 def field_value(cls, item: str):
     """``key=value`` -> ``(key, value)`` typed by the dataclass field's annotation (bool, int,
     float, str, or Optional of one of them); exits with a one-line message on a bad key or value."""
@@ -92,6 +91,7 @@ def field_value(cls, item: str):
         return key, kind(text)
     except (TypeError, ValueError):
         raise SystemExit(f"conditions.py: {key}={text!r} is not a valid {getattr(kind, '__name__', kind)}") from None
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -77,7 +77,8 @@ def test_resume_after_sigkill_reaches_the_same_weights(task, tmp_path):
     assert not (killed / "model.pt").exists()
     state = load_state(killed / "checkpoints" / latest.read_text().strip())
     assert not state["epoch_done"] and 0 < state["batch"]  # killed inside an epoch
-    result = subprocess.run(_train_cmd(task, killed, *RANDOM_OPTIONS, "--resume"), capture_output=True, text=True)
+    result = subprocess.run(_train_cmd(task, killed, *RANDOM_OPTIONS, "--resume"), capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resuming at epoch" in result.stderr
     ref, got = _final_weights(reference), _final_weights(killed)

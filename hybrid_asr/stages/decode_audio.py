@@ -195,7 +195,14 @@ class AudioDecoder:
             start += bounds[0] / rate
         return start, waveform_log_likelihoods(self.bundle, wave, self.options.cmvn, path)
 
-    def _finish_piece(self, path: Path, start: float, scores, ids: List[int]):
+    def _finish_piece(self, path: Path, start: float, scores: torch.Tensor, ids: List[int]):
+        """``(words, N-best)`` of a searched piece: the best path's ``ids`` as words, with times
+        (seconds from the recording's start) and confidences when asked for; ``scores`` are its
+        ``[T', S]`` log-likelihoods.
+
+        Raises:
+            AlignmentError: word times were asked for and the words cannot be aligned.
+        """
         names = [self.words.get(i) for i in ids]
         words = [DecodedWord(w) for w in names]
         nbest: List[Tuple[str, float]] = []

@@ -57,7 +57,7 @@ def denominator_graph(bundle: ModelBundle, model_dir: Path, marks, config: Seque
         graph, _, search = load_graph(model_dir, bundle)
         den = as_acceptor(graph)
         info = {"denominator": f"the model's decoding graph ({bundle.graph_file})"}
-        kappa = config.acoustic_scale or search.acoustic_scale
+        kappa = config.acoustic_scale or search.normalized().acoustic_scale  # the graph's weights at scale 1
     states, arcs = graph_size(den)
     info.update(den_states=states, den_arcs=arcs, acoustic_scale=kappa)
     return den, kappa, info
