@@ -70,7 +70,7 @@ def build(model_dir: str, lang_dir: str, construction: str) -> dict:
     lang = Lang(lang_dir)
     rss0 = peak_rss_mb()
     start = time.time()
-    graph = make_decoding_graph(lang, bundle.topology, bundle.hmm_graph(), GraphConfig(construction=construction))
+    graph = make_decoding_graph(lang, bundle.topology, bundle.tree, GraphConfig(construction=construction))
     return {"states": int(graph.shape[0]), "arcs": int(graph.num_arcs), "seconds": round(time.time() - start, 1),
             "peak_rss_mb": round(peak_rss_mb(), 0), "rss_before_mb": round(rss0, 0)}
 

@@ -81,7 +81,7 @@ def main() -> int:
 
     for construction in args.constructions.split(","):
         rss0, start = peak_rss_mb(), time.time()
-        graph = make_decoding_graph(lang, bundle.topology, bundle.hmm_graph(),
+        graph = make_decoding_graph(lang, bundle.topology, bundle.tree,
                                     GraphConfig(self_loop_scale=scale, construction=construction))
         build = time.time() - start
         print(f"\n## {construction}: {graph.shape[0]:,} states, {graph.num_arcs:,} arcs, built in {build:.1f} s, "

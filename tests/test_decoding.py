@@ -6,7 +6,7 @@ import torch
 from hybrid_asr.decoding import SearchConfig, decode_scores
 from hybrid_asr.likelihoods import pad_scores
 from hybrid_asr.decoding.dataset import frame_batches
-from hybrid_asr.graph import GraphConfig, make_decoding_graph, monophone_hmm_graph
+from hybrid_asr.graph import GraphConfig, make_decoding_graph
 
 
 def test_frame_batches_respect_the_budget_and_keep_order():
@@ -27,7 +27,7 @@ def test_pad_scores_scales_and_blocks_column_zero():
 
 
 def test_decode_scores_returns_results_in_input_order(toy_lang, toy_topo):
-    hlg = make_decoding_graph(toy_lang, toy_topo, monophone_hmm_graph(toy_topo), GraphConfig(construction="compose"))
+    hlg = make_decoding_graph(toy_lang, toy_topo, None, GraphConfig(construction="compose"))
 
     def peaked(phones, frames_per_state):
         seq = [toy_topo.pdf_id(p, s) for p in phones for s in range(toy_topo.num_states[toy_topo.phones.index(p)])
@@ -49,9 +49,8 @@ def test_kaldi_faster_decoder_finds_the_same_words_as_k2(toy_lang, toy_topo):
 
     from hybrid_asr.decoding.kaldi_search import KaldiSearch
     from hybrid_asr.graph import GraphConfig, make_decoding_graph
-    from hybrid_asr.graph.h_cd import cd_hmm_graph
 
-    graph = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()), GraphConfig())
+    graph = make_decoding_graph(toy_lang, toy_topo, toy_tree(), GraphConfig())
     config = SearchConfig(acoustic_scale=1.0, search_beam=30.0, output_beam=30.0)
     gen = torch.Generator().manual_seed(1)
     scores = [torch.randn(t, 13, generator=gen) * 2 for t in (6, 9, 12, 15, 20)]
@@ -72,9 +71,8 @@ def test_lm_scale_is_the_search_with_acoustic_scale_and_beams_divided_by_it(toy_
     from hybrid_asr.decoding.kaldi_search import KaldiSearch
     from hybrid_asr.decoding.search import Searcher
     from hybrid_asr.graph import GraphConfig, make_decoding_graph
-    from hybrid_asr.graph.h_cd import cd_hmm_graph
 
-    graph = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()), GraphConfig())
+    graph = make_decoding_graph(toy_lang, toy_topo, toy_tree(), GraphConfig())
     gen = torch.Generator().manual_seed(5)
     scores = [torch.randn(t, 13, generator=gen) * 4 for t in (8, 12, 16, 20, 24, 30)]
     searcher = Searcher(graph)

@@ -8,8 +8,7 @@ import torch
 from fsa_paths import enumerate_paths
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
-from hybrid_asr.graph import (GraphConfig, TrainingGraphCompiler, add_self_loops, make_decoding_graph, make_h,
-                              monophone_hmm_graph)
+from hybrid_asr.graph import GraphConfig, TrainingGraphCompiler, add_self_loops, make_decoding_graph, make_h
 from hybrid_asr.graph.h import HmmLabels
 
 
@@ -72,7 +71,7 @@ def test_training_graph_pronunciation_variants_and_oov(toy_lang, toy_topo):
 
 
 def test_hlg_is_epsilon_free_and_decodes_peaked_scores(toy_lang, toy_topo):
-    hlg = make_decoding_graph(toy_lang, toy_topo, monophone_hmm_graph(toy_topo),
+    hlg = make_decoding_graph(toy_lang, toy_topo, None,
                               GraphConfig(self_loop_scale=1.0, construction="compose"))
     assert int((hlg.labels == 0).sum()) == 0
     # frames: SIL SIL SIL A A B B (pdf states with 1-2 frames each), then SIL
@@ -100,20 +99,21 @@ def _best(graph, scores):
 @pytest.mark.parametrize("minimize, tolerance", [(False, 1e-3), (True, 2e-2)])
 def test_mkgraph_and_composed_graph_give_the_same_best_paths(toy_lang, toy_topo, context_dependent, minimize,
                                                              tolerance):
-    """The determinized graph with self-loops added last and the composed one are equivalent in
-    the tropical semiring: on random scores of any length the best path has the same score and
-    words (exact search, no pruning), with non-uniform self-loop probabilities and a scale.
-    Minimization quantizes weights to 1/1024 per arc, hence its looser tolerance."""
+    """The determinized graph (Kaldi's C, the H over its windows, self-loops added last) and the
+    composed one (our H with the context expansion built in) are equivalent in the tropical
+    semiring: on random scores of any length the best path has the same score and words (exact
+    search, no pruning), with non-uniform self-loop probabilities and a scale. The toy lexicon has
+    a homophone pair and a word that is a prefix of another (disambiguation symbols), and the
+    tree's senones depend on both contexts. Minimization quantizes weights to 1/1024 per arc,
+    hence its looser tolerance."""
     from test_h_cd import toy_tree
-
-    from hybrid_asr.graph.h_cd import cd_hmm_graph
 
     saved = list(toy_topo.self_loop_prob)
     gen = torch.Generator().manual_seed(0)
     toy_topo.self_loop_prob = (torch.rand(toy_topo.num_pdfs, generator=gen) * 0.8 + 0.1).tolist()
     try:
-        hmm = cd_hmm_graph(toy_topo, toy_tree()) if context_dependent else monophone_hmm_graph(toy_topo)
-        graphs = [make_decoding_graph(toy_lang, toy_topo, hmm, GraphConfig(self_loop_scale=0.5, construction=c,
+        tree = toy_tree() if context_dependent else None
+        graphs = [make_decoding_graph(toy_lang, toy_topo, tree, GraphConfig(self_loop_scale=0.5, construction=c,
                                                                            minimize=minimize))
                   for c in ("compose", "mkgraph")]
     finally:
@@ -121,11 +121,47 @@ def test_mkgraph_and_composed_graph_give_the_same_best_paths(toy_lang, toy_topo,
     num_labels = int(graphs[0].labels.max())
     assert int(graphs[1].labels.max()) <= num_labels  # no HMM-state or disambiguation label left
     assert int((graphs[1].labels == 0).sum()) == 0
-    for frames in range(4, 24):
+    words_seen = set()
+    for frames in [f for f in range(3, 40) for _ in range(3)]:
         scores = torch.randn(1, frames, num_labels + 1, generator=gen) * 3
         scores[:, :, 0] = -1e4
         (s0, w0), (s1, w1) = (_best(g, scores) for g in graphs)
         assert s1 == pytest.approx(s0, abs=tolerance) and w1 == w0
+        words_seen.add(tuple(w0))
+    assert len(words_seen) > 20  # the random scores reach many different word sequences
+
+
+def test_window_h_maps_triphone_windows_to_senone_chains(toy_lang, toy_topo):
+    """The H over Kaldi's context windows: a triphone window becomes the chain of the senones the
+    tree gives it, its index output on the chain's first arc; disambiguation windows and #-1
+    become self-loops on the hub with labels >= first_disambig; a bad window is an error."""
+    from test_h_cd import toy_tree
+
+    from hybrid_asr.graph.h_windows import make_window_h
+
+    ids = toy_lang.phone_table
+    a, b, first = ids["A"], ids["B"], toy_lang.first_phone_disambig
+    windows = [[], [0], [0, a, b], [a, b, 0], [b, a, 0], [-first], [-(first + 1)]]
+    H, labels = make_window_h(toy_topo, toy_tree(), windows, 1.0, first, num_disambig=2)
+    paths = {}
+    for line in H.to_str().strip().splitlines():
+        f = line.split()
+        if len(f) >= 4:
+            paths.setdefault(int(f[0]), []).append((int(f[1]), int(f[2]), int(f[3])))
+    hub = {out: (dst, lab) for dst, lab, out in paths[0]}
+    for window, senones in ((2, (0, 1)), (3, (4, 5)), (4, (2, 3))):  # A before B; B after A; A after B
+        dst, lab = hub[window]
+        seq = [int(labels.pdf[lab])]
+        (nxt, lab2, out2), = paths[dst]
+        seq.append(int(labels.pdf[lab2]))
+        assert tuple(seq) == senones and out2 == 0
+        assert paths[nxt] == [(0, 0, 0)]  # back to the hub on epsilon
+    assert hub[1] == (0, labels.first_disambig + 2)  # #-1
+    assert hub[5] == (0, labels.first_disambig) and hub[6] == (0, labels.first_disambig + 1)
+    with pytest.raises(ValueError, match="not a window"):
+        make_window_h(toy_topo, toy_tree(), [[], [a, b]], 1.0, first, num_disambig=2)
+    with pytest.raises(ValueError, match="disambiguation"):
+        make_window_h(toy_topo, toy_tree(), [[], [-(first + 5)]], 1.0, first, num_disambig=2)
 
 
 def test_add_self_loops_splits_a_state_entered_from_two_hmm_states():

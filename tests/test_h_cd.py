@@ -6,7 +6,7 @@ from fsa_paths import enumerate_paths
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
 from hybrid_asr.graph import GraphConfig, TrainingGraphCompiler, make_decoding_graph
-from hybrid_asr.graph.h_cd import cd_hmm_graph, make_h_cd
+from hybrid_asr.graph.h_cd import make_h_cd
 from hybrid_asr.hmm.tree import DecisionTree
 
 
@@ -55,7 +55,7 @@ def test_training_graph_uses_the_triphone_senones(toy_lang, toy_topo):
 
 
 def test_hclg_decodes_context_dependent_senones(toy_lang, toy_topo):
-    hclg = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()), GraphConfig(construction="compose"))
+    hclg = make_decoding_graph(toy_lang, toy_topo, toy_tree(), GraphConfig(construction="compose"))
     assert int((hclg.labels == 0).sum()) == 0
 
     def scores(senones):
@@ -121,7 +121,7 @@ def test_hclg_accepts_exactly_the_triphone_senones_of_a_word(toy_lang, toy_topo,
     """Enumerate every 4-frame path of HCLG (one frame per HMM state, no silence): the paths that
     output the word AB carry exactly A-before-B + B-after-A senones, those that output BA carry
     B-at-start + A-at-end senones, whatever else the LM allows; for both graph constructions."""
-    hclg = make_decoding_graph(toy_lang, toy_topo, cd_hmm_graph(toy_topo, toy_tree()),
+    hclg = make_decoding_graph(toy_lang, toy_topo, toy_tree(),
                                GraphConfig(self_loop_scale=1.0, construction=construction))
     by_words = {}
     for labels, words, _ in enumerate_paths(hclg, 5, "aux_labels", exact_arcs=5):

@@ -1,16 +1,19 @@
-"""The decoding graph: HLG (monophone H) or HCLG (context-dependent H), built with k2.
+"""The decoding graph: HLG (monophone H) or HCLG (context-dependent H).
 
 Two constructions (:class:`GraphConfig.construction`):
 
-- ``mkgraph`` (default), as Kaldi's ``mkgraph.sh``: H without self-loops, labelled by HMM states,
-  composed with ``det(L o G)`` with the disambiguation symbols still in; the result determinized
-  (with log-semiring weight pushing); disambiguation symbols and epsilons removed; minimized
-  (OpenFst, through kaldifst); then the self-loops added back with the self-loop scale
-  (:func:`add_self_loops`). Determinizing on
-  HMM-state labels merges the paths of triphones that share senones, which the composed graph
-  keeps apart.
-- ``compose``: ``H o det(L o G)`` with H's self-loops inside, never determinized (smaller to
-  build, larger to search).
+- ``mkgraph`` (default), as Kaldi's ``mkgraph.sh``: ``LG = min(det(L o G))`` with the
+  disambiguation symbols still in; ``CLG = C o LG`` by Kaldi's ``ComposeContext`` (triphone
+  windows for a model with a tree, single phones otherwise); the self-loop-free H over those
+  windows (:mod:`hybrid_asr.graph.h_windows`), labelled by HMM states, composed with CLG; the
+  result determinized (log semiring) and minimized; disambiguation symbols and the epsilons they
+  leave removed; then the self-loops added back with the self-loop scale (:func:`add_self_loops`).
+  Composition, determinization and minimization run in OpenFst (``kaldifst``,
+  :mod:`hybrid_asr.graph.openfst`), the epsilon removal and the self-loops in k2. Determinizing
+  on HMM-state labels merges the paths of triphones that share senones, which the composed
+  graph keeps apart.
+- ``compose``: ``H o LG`` with H's self-loops inside, never determinized (smaller to build,
+  larger to search).
 
 Both are epsilon-free on the input side, as ``k2.intersect_dense_pruned`` needs: every arc
 consumes one frame, its label is ``pdf-id + 1``. Both give every pdf sequence the same best
@@ -21,13 +24,18 @@ import logging
 import time
 from dataclasses import dataclass
 
+from typing import Optional
+
 import k2
 import numpy as np
 import torch
 
-from hybrid_asr.graph.h import HmmGraph, HmmLabels
-from hybrid_asr.graph.openfst import minimize
+from hybrid_asr.graph.h import HmmLabels, monophone_hmm_graph
+from hybrid_asr.graph.h_cd import cd_hmm_graph
+from hybrid_asr.graph.h_windows import context_width, make_window_h
+from hybrid_asr.graph.openfst import determinized_composition, from_openfst, to_openfst
 from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.utils import JsonDataclass
 
@@ -46,9 +54,8 @@ class GraphConfig(JsonDataclass):
             recipe had a dev set, i.e. on test (docs/recipes/an4.md); it has not been re-tuned on dev.
         construction: ``mkgraph`` (determinized, self-loops added last) or ``compose`` (H with
             self-loops composed with LG, not determinized).
-        minimize: ``mkgraph`` only: minimize the determinized graph before adding the self-loops
-            (OpenFst's encoded minimization through ``kaldifst``, as Kaldi's
-            ``fstminimizeencoded``; weights quantized to 1/1024).
+        minimize: minimize LG and (``mkgraph``) the determinized graph (OpenFst's encoded
+            minimization, as Kaldi's ``fstminimizeencoded``; weights quantized to 1/1024).
     """
 
     self_loop_scale: float = 0.3
@@ -64,26 +71,29 @@ class GraphConfig(JsonDataclass):
             raise ValueError(f"self_loop_scale must be >= 0, not {self.self_loop_scale}")
 
 
-def make_lg(lang: Lang, keep_disambig: bool = False) -> k2.Fsa:
-    """``det(connect(L_disambig o G))`` (Mohri, Pereira & Riley 2002, section 4).
+def make_lg(lang: Lang, keep_disambig: bool = False, minimize: bool = True) -> k2.Fsa:
+    """``det(L_disambig o G)``, minimized (Mohri, Pereira & Riley 2002, section 4; built in
+    OpenFst: :func:`~hybrid_asr.graph.openfst.determinized_composition`).
 
     Args:
         lang: lang directory (L_disambig, G).
         keep_disambig: keep the disambiguation symbols (for composing with a self-loop-free H
             and determinizing again); else they are replaced by epsilon (phones >= ``#0``, the
             word ``#0`` and above) and removed with ``k2.remove_epsilon``.
+        minimize: minimize after determinizing (as Kaldi's mkgraph does).
 
     Returns:
         arc-sorted k2 transducer: ``labels`` = phone ids, ragged ``aux_labels`` = word ids.
     """
-    L = k2.arc_sort(lang.L_disambig)
-    G = k2.arc_sort(lang.G)
-    LG = k2.connect(k2.compose(L, G))
-    LG = k2.connect(k2.determinize(LG)).clone()  # clone: determinize may return its input object
-    if keep_disambig:
-        return k2.arc_sort(LG)
-    LG = _remove_disambig(LG, lang.first_phone_disambig, lang.first_word_disambig)
+    LG = from_openfst(_lg_openfst(lang, minimize), ragged=True)
+    if not keep_disambig:
+        LG = _remove_disambig(LG, lang.first_phone_disambig, lang.first_word_disambig)
     return k2.arc_sort(LG)
+
+
+def _lg_openfst(lang: Lang, minimize: bool):
+    """``det(L_disambig o G)`` as a ``kaldifst.StdVectorFst``, disambiguation symbols kept."""
+    return determinized_composition(to_openfst(lang.L_disambig), to_openfst(lang.G), minimize)
 
 
 def _remove_disambig(fsa: k2.Fsa, first_label_disambig: int, first_word_disambig: int) -> k2.Fsa:
@@ -99,14 +109,14 @@ def _remove_disambig(fsa: k2.Fsa, first_label_disambig: int, first_word_disambig
     return fsa
 
 
-def make_decoding_graph(lang: Lang, topo: HmmTopology, hmm: HmmGraph, config: GraphConfig = GraphConfig()) -> k2.Fsa:
-    """Build HLG (monophone ``hmm``) or HCLG (context-dependent ``hmm``).
+def make_decoding_graph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTree] = None,
+                        config: GraphConfig = GraphConfig()) -> k2.Fsa:
+    """Build HLG (monophone model, ``tree`` None) or HCLG (context-dependent model).
 
     Args:
         lang: lang directory (L_disambig, G, symbol tables).
-        topo: HMM topology (self-loop probabilities).
-        hmm: the H to use: :func:`hybrid_asr.graph.h.monophone_hmm_graph` or
-            :func:`hybrid_asr.graph.h_cd.cd_hmm_graph`.
+        topo: HMM topology (phones, self-loop probabilities).
+        tree: the model's decision tree (triphone senones), or None for a monophone model.
         config: construction and self-loop scale.
 
     Returns:
@@ -118,28 +128,44 @@ def make_decoding_graph(lang: Lang, topo: HmmTopology, hmm: HmmGraph, config: Gr
     """
     start = time.time()
     if config.construction == "compose":
-        LG = make_lg(lang)
+        hmm = cd_hmm_graph(topo, tree) if tree is not None else monophone_hmm_graph(topo)
+        LG = make_lg(lang, minimize=config.minimize)
         graph = k2.arc_sort(k2.connect(k2.compose(hmm.with_self_loops(topo, config.self_loop_scale), LG)))
         log.info("graph (compose): %d states, %d arcs (LG %d states, %d arcs)", graph.shape[0],
                  graph.num_arcs, LG.shape[0], LG.num_arcs)
     else:
-        LG = make_lg(lang, keep_disambig=True)
-        num_disambig = max(lang.phone_table[s] for s in lang.phone_table.symbols) - lang.first_phone_disambig + 1
-        H, labels = hmm.without_self_loops(topo, config.self_loop_scale, num_disambig, lang.first_phone_disambig)
-        composed = k2.connect(k2.compose(H, LG))
-        det = k2.determinize(composed, k2.DeterminizeWeightPushingType.kLogWeightPushing)
-        det = k2.connect(det).clone()
-        det = _remove_disambig(det, labels.first_disambig, lang.first_word_disambig)
-        small = minimize(det) if config.minimize else det
-        graph = k2.arc_sort(add_self_loops(small, labels))
-        log.info("graph (mkgraph): H o LG %d states, %d arcs; determinized %d states, %d arcs; minimized %d states, "
-                 "%d arcs; with self-loops %d states, %d arcs (LG %d states, %d arcs)", composed.shape[0],
-                 composed.num_arcs, det.shape[0], det.num_arcs, small.shape[0], small.num_arcs, graph.shape[0],
-                 graph.num_arcs, LG.shape[0], LG.num_arcs)
+        graph = _mkgraph(lang, topo, tree, config)
     if graph.num_arcs == 0:
         raise RuntimeError("the decoding graph is empty: L, G and the topology share no path")
     assert int((graph.labels == 0).sum()) == 0, "the decoding graph must be epsilon-free on the input side"
     log.info("decoding graph built in %.1f s", time.time() - start)
+    return graph
+
+
+def _mkgraph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTree], config: GraphConfig) -> k2.Fsa:
+    """The ``mkgraph`` construction (module docstring); intermediate graphs are freed as soon as
+    they are used, since for a large LM each is several times the size of the result."""
+    import kaldifst
+
+    first = lang.first_phone_disambig
+    num_disambig = max(lang.phone_table[s] for s in lang.phone_table.symbols) - first + 1
+    LG = _lg_openfst(lang, config.minimize)
+    lg_states = LG.num_states
+    width, centre = context_width(tree)
+    CLG, windows = kaldifst.compose_context(list(range(first, first + num_disambig)), width, centre, LG)
+    del LG
+    clg_states = CLG.num_states
+    H, labels = make_window_h(topo, tree, windows, config.self_loop_scale, first, num_disambig)
+    det = determinized_composition(H, CLG, config.minimize)
+    del H, CLG
+    det_states = det.num_states
+    fsa = from_openfst(det, ragged=True)
+    del det
+    fsa = _remove_disambig(fsa, labels.first_disambig, lang.first_word_disambig)
+    graph = k2.arc_sort(add_self_loops(fsa, labels))
+    log.info("graph (mkgraph): LG %d states, CLG %d states (%d context windows), det(H o CLG) %d states; without "
+             "disambiguation symbols %d states, %d arcs; with self-loops %d states, %d arcs", lg_states, clg_states,
+             len(windows), det_states, fsa.shape[0], fsa.num_arcs, graph.shape[0], graph.num_arcs)
     return graph
 
 
@@ -155,7 +181,7 @@ def add_self_loops(graph: k2.Fsa, labels: HmmLabels) -> k2.Fsa:
     Args:
         graph: epsilon-free on the input side, ``labels`` = HMM-state labels (1 .. L) or -1 on
             final arcs, ragged ``aux_labels``.
-        labels: the table of :meth:`HmmGraph.without_self_loops`.
+        labels: the table of the self-loop-free H (:func:`~hybrid_asr.graph.h_windows.make_window_h`).
 
     Returns:
         k2 Fsa with ``labels`` = pdf-id + 1 and the same ``aux_labels`` on every copied arc (none

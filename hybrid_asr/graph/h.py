@@ -2,11 +2,10 @@
 
 Both the monophone H (:func:`make_h`) and the context-dependent one
 (:func:`hybrid_asr.graph.h_cd.make_h_cd`) are first described as an :class:`HmmGraph`: which HMM
-state every FSA state is, and which transitions enter it. It is then rendered either with its
-self-loops, for alignment and the composed decoding graph (:meth:`HmmGraph.with_self_loops`), or
-without them, labelled by HMM-state labels, for Kaldi-style graph construction
-(:meth:`HmmGraph.without_self_loops`; the self-loops are added back after determinization by
-:func:`hybrid_asr.graph.decoding_graph.add_self_loops`).
+state every FSA state is, and which transitions enter it, then rendered with their self-loops
+(:meth:`HmmGraph.with_self_loops`) for alignment, training graphs and the composed decoding graph.
+Kaldi-style graph construction uses the self-loop-free H of :mod:`hybrid_asr.graph.h_windows`,
+labelled by the :class:`HmmLabels` defined here.
 """
 
 from dataclasses import dataclass, field
@@ -44,6 +43,28 @@ class HmmLabels:
     @property
     def first_disambig(self) -> int:
         return int(self.pdf.numel())
+
+    @classmethod
+    def for_keys(cls, hmm_state: Dict[StateKey, int], topo: HmmTopology,
+                 self_loop_scale: float) -> Tuple["HmmLabels", Dict[StateKey, int]]:
+        """Number the HMM-state keys ``1 .. L`` in sorted order.
+
+        Args:
+            hmm_state: every key used, with the topology's pdf index whose self-loop
+                probability applies to it (the monophone HMM state).
+            topo: self-loop probabilities.
+            self_loop_scale: multiplies the self-loop log-probabilities.
+
+        Returns:
+            ``(labels, label_of)``: the table and the label of every key.
+        """
+        loop_lp = self_loop_scale * topo.loop_log_probs()[0]
+        order = sorted(hmm_state)
+        label_of = {key: i + 1 for i, key in enumerate(order)}
+        loop = np.zeros(len(order) + 1, dtype=np.float32)
+        loop[1:] = [loop_lp[hmm_state[key]] for key in order]
+        pdf = torch.tensor([-1] + [key[2] for key in order], dtype=torch.int64)
+        return cls(pdf=pdf, loop_score=torch.from_numpy(loop)), label_of
 
 
 @dataclass
@@ -94,44 +115,6 @@ class HmmGraph:
         arcs += [(s, s, self.keys[s][2] + 1, 0, float(loop_lp[hmm[s]])) for s in range(1, self.num_states)]
         arcs += [(s, final, -1, -1, float(fwd_lp[hmm[s]])) for s in self.exits]
         return _fsa(arcs, final)
-
-    def without_self_loops(self, topo: HmmTopology, self_loop_scale: float,
-                           num_disambig: int, first_phone_disambig: int) -> Tuple[k2.Fsa, HmmLabels]:
-        """Render H without self-loops, labelled by HMM-state labels (Kaldi's ``H`` of mkgraph,
-        built with ``--self-loop-scale``; Povey et al., "Generating exact lattices in the WFST
-        framework", 2012, section 2 describes that construction).
-
-        The leaving score ``log(1 - p_loop(s))`` of every HMM state is put on the arc that enters
-        it, so that a path's score is unchanged once :func:`add_self_loops` adds the loops back.
-        Disambiguation symbols pass through (``#k`` in, ``#k`` out) on the start state and on
-        every state where a phone may end, so that ``det(H o LG)`` exists.
-
-        Args:
-            topo: self-loop probabilities.
-            self_loop_scale: multiplies every HMM transition log-probability.
-            num_disambig: number of phone disambiguation symbols of the lang dir.
-            first_phone_disambig: phones.txt id of ``#0``.
-
-        Returns:
-            ``(H, labels)``: H has ``labels`` = HMM-state label (1 .. L) or disambiguation label,
-            ``aux_labels`` = phone or disambiguation phone id where a phone is entered, else 0.
-        """
-        loop_lp, fwd_lp = (self_loop_scale * lp for lp in topo.loop_log_probs())
-        order = sorted(set(self.keys[1:]))
-        label_of: Dict[StateKey, int] = {k: i + 1 for i, k in enumerate(order)}
-        label = [0] + [label_of[k] for k in self.keys[1:]]
-        final, hmm = self.num_states, self.hmm_state
-        first_disambig = len(order) + 1
-        arcs = [(s, d, label[d], p, float(fwd_lp[hmm[d]])) for s, d, p in self.entries]
-        arcs += [(s, final, -1, -1, 0.0) for s in self.exits]
-        boundary = sorted({0, *self.exits, *(s for s, _, p in self.entries if p > 0)})
-        arcs += [(s, s, first_disambig + k, first_phone_disambig + k, 0.0) for s in boundary for k in range(num_disambig)]
-        loop_of_label = np.zeros(first_disambig, dtype=np.float32)
-        for key, h in zip(self.keys[1:], hmm[1:]):
-            loop_of_label[label_of[key]] = loop_lp[h]
-        pdfs = torch.tensor([-1] + [pdf for _, _, pdf in order], dtype=torch.int64)
-        table = HmmLabels(pdf=pdfs, loop_score=torch.from_numpy(loop_of_label))
-        return _fsa(arcs, final), table
 
 
 def _fsa(arcs: Sequence[Tuple[int, int, int, int, float]], final: int) -> k2.Fsa:

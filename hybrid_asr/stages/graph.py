@@ -40,7 +40,7 @@ def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: 
     bundle = ModelBundle.load(model_dir)
     bundle.check_lang(model_dir, lang_dir, lang.phone_pairs)
     start = time.time()
-    graph = make_decoding_graph(lang, bundle.topology, bundle.hmm_graph(), config)
+    graph = make_decoding_graph(lang, bundle.topology, bundle.tree, config)
     info = {**asdict(config), "phone_set": lang.phone_set_fingerprint(), "build_seconds": round(time.time() - start, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
     search = SearchConfig() if acoustic_scale is None else SearchConfig(acoustic_scale=acoustic_scale)
