@@ -134,3 +134,25 @@ def test_merge_joins_leaves_within_a_phone_only():
                                                                    merge=False))
     assert len({unmerged.pdf_id(left, "A", right, s)
                 for left, right, s in itertools.product("BCDE", "BCDE", range(3))}) > 1
+
+
+def test_cheapest_merges_equal_rescanning_every_pair():
+    """The heap of pair losses merges in the same order as rescanning all pairs after every
+    merge (the definition), on random groups with several clusters, and stops at the threshold."""
+    from hybrid_asr.hmm.tree import _cheapest_merges
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 3, (4, 5))
+    groups = {k: GaussStats.of(rng.normal(centres[k % 4], 1.0, (int(rng.integers(20, 60)), 5))) for k in range(14)}
+    threshold = 60.0
+    expected, brute = [], dict(groups)
+    while len(brute) > 1:
+        loss, a, b = min((brute[a].log_likelihood() + brute[b].log_likelihood()
+                          - (brute[a] + brute[b]).log_likelihood(), a, b)
+                         for a, b in itertools.combinations(sorted(brute), 2))
+        if loss >= threshold:
+            break
+        brute[a] = brute[a] + brute.pop(b)
+        expected.append((a, b))
+    assert 4 <= len(expected) < 13  # some merges happen, not all
+    assert _cheapest_merges(dict(groups), threshold) == expected
