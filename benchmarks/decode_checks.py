@@ -116,7 +116,7 @@ def main() -> int:
         torchaudio.save(str(long_path), one.repeat(1, reps), rate)
         torchaudio.save(str(short_path), one[:, : 60 * rate], rate)
         per_file = [w for f in files for w in hyps.get(f.stem, [])] * reps
-        (short_res, short_rss, _), (long_res, long_rss, err) = (run_decode(args.model_dir, [short_path]),
+        (_, short_rss, _), (long_res, long_rss, err) = (run_decode(args.model_dir, [short_path]),
                                                                run_decode(args.model_dir, [long_path]))
         long_words = long_res[0].get("words", []) if long_res else []
         seconds = one.shape[1] * reps / rate

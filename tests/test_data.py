@@ -18,7 +18,6 @@ from hybrid_asr.data import (
     prepare_fsdd,
     read_split,
     resolve_corpus_dir,
-    split_exists,
     validate_split,
     write_split,
 )
@@ -122,9 +121,7 @@ def test_resolve_corpus_dir_downloads_when_missing(tmp_path):
 
 def test_write_read_split_round_trip(tmp_path, fsdd_small):
     recordings, supervisions = fsdd_small["test"]
-    assert not split_exists(tmp_path, "test")
     write_split(tmp_path, "test", recordings, supervisions)
-    assert split_exists(tmp_path, "test")
     for name in SPLIT_FILES:
         path = tmp_path / name.format(split="test")
         with gzip.open(path, "rt") as f:  # really gzipped JSONL
@@ -319,12 +316,6 @@ def test_kaldi_import_whole_recordings(tmp_path):
         assert sup.start == 0.0
         # lhotse floors durations to milliseconds
         assert sup.duration == pytest.approx(meta.num_frames / meta.sample_rate, abs=1e-3)
-
-
-def test_kaldi_import_split_argument(tmp_path):
-    _kaldi_dir(tmp_path / "train")
-    _, supervisions = import_kaldi_data_dir(tmp_path, split="train")
-    assert len(supervisions) == 3
 
 
 def test_kaldi_import_with_segments(tmp_path):

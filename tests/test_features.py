@@ -19,7 +19,6 @@ from hybrid_asr.features import (
     splice,
 )
 from hybrid_asr.features.extract import num_frames
-from hybrid_asr.features.storage import file_loader
 
 
 def _tone(seconds, rate, freq=440.0, channels=1):
@@ -100,8 +99,10 @@ def test_feature_store_roundtrip_and_bad_file(tmp_path):
     torchaudio.save(str(good2), _tone(0.3, rate, freq=880), rate)
     bad.write_bytes(b"garbage")
     cfg = FeatureConfig(sample_rate=rate, num_mel_bins=23)
-    segments = [("u1", "s1", "ONE", file_loader(good1)), ("u2", "s1", "TWO", file_loader(bad)),
-                ("u3", "s2", "THREE", file_loader(good2))]
+    def loader(path):
+        return lambda rate: load_audio(path, rate)
+
+    segments = [("u1", "s1", "ONE", loader(good1)), ("u2", "s1", "TWO", loader(bad)), ("u3", "s2", "THREE", loader(good2))]
     stored, failed = compute_feature_store(segments, cfg, tmp_path / "store")
     assert stored == 2 and failed == ["u2"]
     assert "u2" in (tmp_path / "store" / "failed.txt").read_text()

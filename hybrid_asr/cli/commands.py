@@ -4,7 +4,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 log = logging.getLogger("hybrid_asr.cli")

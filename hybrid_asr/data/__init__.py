@@ -13,7 +13,6 @@ from hybrid_asr.data.manifests import (
     normalize_text,
     read_split,
     resolve_corpus_dir,
-    split_exists,
     validate_split,
     write_split,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "prepare_fsdd",
     "read_split",
     "resolve_corpus_dir",
-    "split_exists",
     "validate_split",
     "write_split",
 ]

@@ -211,15 +211,11 @@ def validate_kaldi_data_dir(data_dir: Path) -> int:
     return _read_data_dir(Path(data_dir))[1]
 
 
-def import_kaldi_data_dir(
-    data_dir: Path, split: Optional[str] = None
-) -> Tuple[RecordingSet, SupervisionSet]:
+def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]:
     """Convert a Kaldi data directory to lhotse manifests.
 
     Args:
-        data_dir: the Kaldi data directory, or, if ``split`` is given, its parent
-            (Kaldi's ``data/`` holding ``data/<split>/``).
-        split: optional subdirectory name, e.g. ``"train"``.
+        data_dir: the Kaldi data directory.
 
     Returns:
         ``(recordings, supervisions)``; supervisions carry the speaker from ``utt2spk`` and the
@@ -231,7 +227,7 @@ def import_kaldi_data_dir(
             :func:`~hybrid_asr.data.manifests.validate_split` (e.g. a segment past the end of
             its recording).
     """
-    data_dir = Path(data_dir) / split if split is not None else Path(data_dir)
+    data_dir = Path(data_dir)
     tables, sampling_rate = _read_data_dir(data_dir)
     lines = {name: "".join(" ".join((key,) + fields) + "\n" for key, (_, fields) in table.items())
              for name, table in tables.items()}

@@ -65,11 +65,6 @@ def write_split(
     )
 
 
-def split_exists(manifest_dir: Path, split: str) -> bool:
-    """Return True if both manifest files of ``split`` exist in ``manifest_dir``."""
-    return all(path.is_file() for path in _split_paths(manifest_dir, split))
-
-
 def _load_manifest(path: Path, manifest_cls):
     """Load one manifest file eagerly, turning a missing, empty or unreadable (e.g. truncated
     ``.gz``) file into InputError."""
@@ -269,7 +264,6 @@ __all__ = [
     "SPLIT_FILES",
     "write_split",
     "read_split",
-    "split_exists",
     "validate_split",
     "resolve_corpus_dir",
     "normalize_text",

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from hybrid_asr.errors import HybridAsrError, InputError
-from hybrid_asr.features.audio import load_audio
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.features.extract import compute_features
@@ -165,11 +164,6 @@ class FeatureStore:
 AudioLoader = Callable[[int], torch.Tensor]
 """Returns an utterance's mono waveform at the given rate (Hz), int16 range, float32 ``[num_samples]``;
 raises :class:`InputError` if the audio cannot be read."""
-
-
-def file_loader(path: Union[str, Path], offset: float = 0.0, duration: Optional[float] = None) -> AudioLoader:
-    """An :data:`AudioLoader` reading ``path`` (from ``offset`` for ``duration`` seconds) with torchaudio."""
-    return lambda rate: load_audio(path, rate, offset, duration)
 
 
 _COPY_BLOCK = 64 << 20  # bytes per read when concatenating feature files

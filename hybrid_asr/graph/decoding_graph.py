@@ -189,7 +189,6 @@ def add_self_loops(graph: k2.Fsa, labels: HmmLabels) -> k2.Fsa:
     """
     row_splits = graph.arcs.shape().row_splits(1).long().numpy()
     arcs = graph.arcs.values()
-    src = arcs[:, 0].long().numpy()
     dst = arcs[:, 1].long().numpy()
     lab = graph.labels.long().numpy()
     scores = graph.scores.detach().numpy()

@@ -19,9 +19,6 @@ in the WFST framework", 2012, section 2).
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-import torch
-
 from hybrid_asr.graph.h import HmmLabels, StateKey
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
