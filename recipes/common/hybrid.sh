@@ -172,8 +172,16 @@ decode_test() {
   fi
   best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
     "$out/decode_stats.json")
-  [[ -n $dev_split ]] || best_scale=$("$python" -c \
-    'import json, sys; print("%g" % json.load(open(sys.argv[1]))["acoustic_scale"])' "$1/search_config.json")
+  if [[ -z $dev_split ]]; then
+    best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["acoustic_scale"])' \
+      "$1/search_config.json")
+    if [[ ! -f $out/wer_ac${best_scale}.txt ]]; then
+      best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
+        "$out/decode_stats.json")
+      log "the model's acoustic scale is not in the sweep ($acoustic_scales): reporting the sweep's best, $best_scale," \
+        "chosen on the $test_split set itself (use a dev set: --dev-fraction or --dev-split)"
+    fi
+  fi
   if [[ -n $dev_split ]]; then
     log "$2 $dev_split WER at the best acoustic scale $best_scale:"; head -1 "$out/wer_ac${best_scale}.txt"
     out=$1/decode_$test_split

@@ -52,7 +52,7 @@ if [[ $stage -le 0 ]]; then
   fi
 fi
 ../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/lexicon.txt --test-split dev \
-  --dev-groups data/manifests/spk2group --speed-perturb "" --num-rounds 4 --epochs "2 2 3 4" \
+  --dev-split dev --dev-groups data/manifests/spk2group --speed-perturb "" --num-rounds 4 --epochs "2 2 3 4" \
   --cd-leaves 1000 --cd-epochs "3 4" --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32" \
   "${rest[@]}"
 echo "$(date '+%F %T') done in $(( $(date +%s) - start )) s"
