@@ -316,6 +316,21 @@ def save_search_config(path: Union[str, Path], search: SearchConfig) -> None:
     write_text_atomic(Path(path) / "search_config.json", json.dumps(asdict(search), indent=2) + "\n")
 
 
+def load_search_config(path: Union[str, Path]) -> SearchConfig:
+    """The default search settings of a model directory (``search_config.json``).
+
+    Raises:
+        InputError: the file is missing, not JSON, or has unknown fields or values out of range.
+    """
+    f = Path(path) / "search_config.json"
+    if not f.is_file():
+        raise InputError(f, "missing from the model directory (run make-graph)")
+    try:
+        return SearchConfig(**json.loads(f.read_text()))
+    except (ValueError, TypeError) as e:
+        raise InputError(f, f"is not a search config: {e}") from None
+
+
 def graph_path(path: Union[str, Path]) -> Path:
     """The decoding graph file of a model directory (``HCLG.pt`` or ``HLG.pt``).
 
@@ -346,10 +361,7 @@ def load_graph(path: Union[str, Path], bundle: Optional[ModelBundle] = None):
     for f in GRAPH_FILES:
         if not (d / f).is_file():
             raise InputError(d / f, "missing from the model directory (run make-graph)")
-    try:
-        search = SearchConfig(**json.loads((d / "search_config.json").read_text()))
-    except (ValueError, TypeError) as e:
-        raise InputError(d / "search_config.json", f"is not a search config: {e}") from None
+    search = load_search_config(d)
     try:
         info = json.loads((d / "graph_info.json").read_text())
     except ValueError as e:

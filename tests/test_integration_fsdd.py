@@ -290,6 +290,22 @@ def test_word_times_need_only_the_model_dir(exp, tmp_path, capsys):
     assert ctm[0] == str(wav) and ctm[4] == "THREE" and float(ctm[3]) > 0
 
 
+def test_rebuilt_graph_keeps_the_stored_search_settings(exp, tmp_path):
+    """make-graph again (e.g. with another LM) keeps the directory's search settings, such as a
+    dev-chosen acoustic scale; --acoustic-scale still overrides it."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(exp / "dnn2", model)
+    stored = json.loads((model / "search_config.json").read_text())
+    (model / "search_config.json").write_text(json.dumps({**stored, "acoustic_scale": 0.37, "search_beam": 11.0}))
+    run("make-graph", model, exp / "lang")
+    kept = json.loads((model / "search_config.json").read_text())
+    assert kept["acoustic_scale"] == 0.37 and kept["search_beam"] == 11.0
+    run("make-graph", model, exp / "lang", "--acoustic-scale", 0.6)
+    assert json.loads((model / "search_config.json").read_text())["acoustic_scale"] == 0.6
+
+
 def test_augmented_copies_are_added_seeded_and_differ(exp, tmp_path):
     """compute-features --augment (no speed perturbation): one noisy copy per utterance after the
     originals, the same bytes in a second run, and other features than the clean copy's."""

@@ -3,11 +3,11 @@
 import logging
 import resource
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Optional, Union
 
-from hybrid_asr.bundle import ModelBundle, SearchConfig, save_graph
+from hybrid_asr.bundle import ModelBundle, SearchConfig, load_search_config, save_graph
 from hybrid_asr.graph import GraphConfig, make_decoding_graph
 from hybrid_asr.lang import Lang
 
@@ -28,7 +28,8 @@ def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: 
         model_dir: a model directory (:class:`~hybrid_asr.bundle.ModelBundle`).
         lang_dir: lang directory (``prepare-lang``) over the phones of the model's topology.
         config: construction and self-loop scale.
-        acoustic_scale: default acoustic scale stored with the graph (None: SearchConfig's).
+        acoustic_scale: default acoustic scale stored with the graph (None: the one the directory
+            already stores, else SearchConfig's).
 
     Returns:
         the ``graph_info.json`` content: config, lang dir, states, arcs, build seconds, peak RSS (MB).
@@ -43,7 +44,11 @@ def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: 
     graph = make_decoding_graph(lang, bundle.topology, bundle.tree, config)
     info = {**asdict(config), "phone_set": lang.phone_set_fingerprint(), "build_seconds": round(time.time() - start, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
-    search = SearchConfig() if acoustic_scale is None else SearchConfig(acoustic_scale=acoustic_scale)
+    # the search settings stay those of the directory (e.g. a dev-chosen acoustic scale) when the
+    # graph is rebuilt, e.g. with another LM
+    search = load_search_config(model_dir) if (Path(model_dir) / "search_config.json").is_file() else SearchConfig()
+    if acoustic_scale is not None:
+        search = replace(search, acoustic_scale=acoustic_scale)
     save_graph(model_dir, graph, lang.path, search, info, name=bundle.graph_file)
     log.info("%s/%s: %d states, %d arcs, %.1f s", model_dir, bundle.graph_file, graph.shape[0], graph.num_arcs,
              info["build_seconds"])
