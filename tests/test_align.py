@@ -38,7 +38,7 @@ def test_speech_bounds_finds_the_loud_region():
 
 def test_flat_start_puts_silence_on_quiet_frames(toy_lang, toy_topo):
     energy = np.concatenate([np.full(30, 1.0), np.full(40, 10.0), np.full(30, 1.0)])
-    ali = flat_start_alignment("AB", energy, toy_lang.lexicon.with_unk(), toy_topo)
+    ali = flat_start_alignment("AB", energy, toy_lang.lexicon.with_unk().pronunciations(), toy_topo)
     segs = phone_segments(ali, toy_topo)
     assert [s[0] for s in segs] == ["SIL", "A", "B", "SIL"]
     assert segs[1][1] == 25 and segs[2][2] == 75  # speech region 30..70 plus 5-frame margins

@@ -1,12 +1,15 @@
 """Flat start: the first alignment, before any model exists (energy-aware equal split)."""
 
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
 from hybrid_asr.errors import AlignmentError
 from hybrid_asr.hmm.topology import HmmTopology
-from hybrid_asr.lang.lexicon import SIL, UNK, Lexicon
+from hybrid_asr.lang.lexicon import SIL, UNK
+
+Pronunciations = Dict[str, List[Tuple[str, ...]]]
+"""word -> its pronunciations in lexicon order (``Lexicon.pronunciations()``)."""
 
 
 def speech_bounds(energy: np.ndarray, fraction: float = 0.3, margin: int = 5) -> Tuple[int, int]:
@@ -55,7 +58,7 @@ def equal_alignment(phones: List[str], num_frames: int, topo: HmmTopology) -> np
     return np.repeat(np.asarray(pdfs, dtype=np.int32), np.diff(bounds))
 
 
-def flat_start_alignment(text: str, energy: np.ndarray, lexicon: Lexicon, topo: HmmTopology) -> np.ndarray:
+def flat_start_alignment(text: str, energy: np.ndarray, prons: Pronunciations, topo: HmmTopology) -> np.ndarray:
     """Flat start that puts SIL where the energy says there is silence.
 
     Leading and trailing SIL take the quiet frames before and after the speech region
@@ -65,7 +68,8 @@ def flat_start_alignment(text: str, energy: np.ndarray, lexicon: Lexicon, topo: 
     Args:
         text: transcript.
         energy: ``[T]`` log energy per frame.
-        lexicon: pronunciations (first one per word is used).
+        prons: ``Lexicon.pronunciations()`` with ``<UNK>`` (built once per corpus; the first
+            pronunciation of each word is used).
         topo: HMM topology.
 
     Returns:
@@ -74,7 +78,7 @@ def flat_start_alignment(text: str, energy: np.ndarray, lexicon: Lexicon, topo: 
     Raises:
         AlignmentError: too few frames for the states of the text.
     """
-    phones = flat_start_phones(text, lexicon)
+    phones = flat_start_phones(text, prons)
     sil_len = topo.num_states[topo.phones.index(SIL)]
     num = len(energy)
     start, end = speech_bounds(energy)
@@ -89,9 +93,9 @@ def flat_start_alignment(text: str, energy: np.ndarray, lexicon: Lexicon, topo: 
     ])
 
 
-def flat_start_phones(text: str, lexicon: Lexicon) -> List[str]:
-    """SIL + first pronunciation of every word (``<UNK>`` for unknown ones) + SIL."""
-    prons = lexicon.pronunciations()
+def flat_start_phones(text: str, prons: Pronunciations) -> List[str]:
+    """SIL + first pronunciation of every word (``<UNK>``'s for unknown ones) + SIL; ``prons`` is
+    ``Lexicon.pronunciations()`` with ``<UNK>``."""
     phones = [SIL]
     for word in text.split():
         phones.extend(prons.get(word, prons.get(UNK))[0])

@@ -61,12 +61,12 @@ def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_s
     topo = HmmTopology.create(lang.phones, [lang.phone_table[p] for p in lang.phones],
                               {SIL: sil_states or num_states}, num_states)
     alis, failed = {}, []
-    lexicon = lang.lexicon.with_unk()
+    prons = lang.lexicon.with_unk().pronunciations()
     for u in store.utterances:
         feats = store.raw(u.id).numpy()
         energy = feats.mean(axis=1) if store.config.kind == "fbank" else feats[:, 0]
         try:
-            alis[u.id] = flat_start_alignment(u.text, energy, lexicon, topo)
+            alis[u.id] = flat_start_alignment(u.text, energy, prons, topo)
         except AlignmentError as e:
             log.warning("%s: %s", u.id, e)
             failed.append(u.id)
