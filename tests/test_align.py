@@ -18,7 +18,7 @@ from hybrid_asr.graph import TrainingGraphCompiler
 
 
 def _states(topo, phone):
-    return [topo.pdf_id(phone, s) for s in range(topo.num_states[topo.phones.index(phone)])]
+    return [topo.pdf_id(phone, s) for s in range(topo.states_of(phone))]
 
 
 def test_equal_alignment_divides_frames(toy_topo):

@@ -30,7 +30,7 @@ def test_decode_scores_returns_results_in_input_order(toy_lang, toy_topo):
     hlg = make_decoding_graph(toy_lang, toy_topo, None, GraphConfig(construction="compose"))
 
     def peaked(phones, frames_per_state):
-        seq = [toy_topo.pdf_id(p, s) for p in phones for s in range(toy_topo.num_states[toy_topo.phones.index(p)])
+        seq = [toy_topo.pdf_id(p, s) for p in phones for s in range(toy_topo.states_of(p))
                for _ in range(frames_per_state)]
         scores = torch.full((len(seq), toy_topo.num_pdfs), -20.0)
         scores[torch.arange(len(seq)), torch.tensor(seq)] = 0.0

@@ -40,7 +40,7 @@ def test_h_transition_scores(toy_topo, scale):
 
 
 def _pdfs(topo, *phones):
-    return tuple(topo.pdf_id(p, s) + 1 for p in phones for s in range(topo.num_states[topo.phones.index(p)]))
+    return tuple(topo.pdf_id(p, s) + 1 for p in phones for s in range(topo.states_of(p)))
 
 
 def test_training_graph_accepts_exactly_the_hmm_sequences(toy_lang, toy_topo):

@@ -38,7 +38,7 @@ def to_senones(alignments: Mapping[str, np.ndarray], marks: Mapping[str, np.ndar
         phones = [BOUNDARY] + [p for p, _, _ in segs] + [BOUNDARY]
         senones = np.empty(len(ali), dtype=np.int32)
         for i, (phone, start, end) in enumerate(segs):
-            n = topo.num_states[topo.phones.index(phone)]
+            n = topo.states_of(phone)
             table = [tree.pdf_id(phones[i], phone, phones[i + 2], j) for j in range(n)]
             senones[start:end] = np.asarray(table, dtype=np.int32)[state_of[ali[start:end]]]
         out[utt] = senones

@@ -51,7 +51,7 @@ def equal_alignment(phones: List[str], num_frames: int, topo: HmmTopology) -> np
     Raises:
         AlignmentError: fewer frames than states.
     """
-    pdfs = [topo.pdf_id(p, s) for p in phones for s in range(topo.num_states[topo.phones.index(p)])]
+    pdfs = [topo.pdf_id(p, s) for p in phones for s in range(topo.states_of(p))]
     if num_frames < len(pdfs):
         raise AlignmentError(f"{num_frames} frames are fewer than the {len(pdfs)} HMM states of the text")
     bounds = np.linspace(0, num_frames, len(pdfs) + 1).round().astype(int)
@@ -79,11 +79,11 @@ def flat_start_alignment(text: str, energy: np.ndarray, prons: Pronunciations, t
         AlignmentError: too few frames for the states of the text.
     """
     phones = flat_start_phones(text, prons)
-    sil_len = topo.num_states[topo.phones.index(SIL)]
+    sil_len = topo.states_of(SIL)
     num = len(energy)
     start, end = speech_bounds(energy)
     start, end = max(start, sil_len), min(end, num - sil_len)
-    speech_states = sum(topo.num_states[topo.phones.index(p)] for p in phones[1:-1])
+    speech_states = sum(topo.states_of(p) for p in phones[1:-1])
     if end - start < speech_states:
         return equal_alignment(phones, num, topo)
     return np.concatenate([

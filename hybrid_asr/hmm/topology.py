@@ -78,6 +78,10 @@ class HmmTopology(JsonDataclass):
         """phones.txt id -> phone."""
         return dict(zip(self.phone_ids, self.phones))
 
+    def states_of(self, phone: str) -> int:
+        """Number of HMM states of ``phone``."""
+        return self.num_states[self._index[phone]]
+
     def pdf_id(self, phone: str, state: int) -> int:
         """pdf-id of state ``state`` (0-based) of ``phone``."""
         i = self._index[phone]

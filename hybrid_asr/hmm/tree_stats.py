@@ -16,6 +16,7 @@ from typing import Dict, Iterable, Mapping, Tuple
 
 import numpy as np
 
+from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.hmm.alignment import segments_from_marks
 from hybrid_asr.hmm.topology import HmmTopology
 
@@ -30,12 +31,10 @@ VAR_FLOOR = 1e-3
 
 
 @dataclass
-class GaussStats:
-    """Count, sum and sum of squares of a set of frames (float64 ``[F]`` vectors)."""
-
-    count: float
-    sum: np.ndarray
-    sumsq: np.ndarray
+class GaussStats(CmvnStats):
+    """Count, sum and sum of squares of a set of frames (float64 ``[F]`` vectors; the fields of
+    :class:`~hybrid_asr.features.cmvn.CmvnStats`), with the log-likelihood of their maximum-
+    likelihood diagonal Gaussian and the sums and differences tree building needs."""
 
     @classmethod
     def zeros(cls, dim: int) -> "GaussStats":
