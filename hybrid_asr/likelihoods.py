@@ -7,7 +7,7 @@ below ``align`` and ``decoding``.
 """
 
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -18,6 +18,8 @@ from hybrid_asr.features.extract import compute_features
 from hybrid_asr.models.base import AcousticModel, pad_context
 
 if TYPE_CHECKING:
+    import k2
+
     from hybrid_asr.bundle import ModelBundle
 
 
@@ -146,5 +148,25 @@ def pad_scores(scores: List[torch.Tensor], scale: float) -> torch.Tensor:
     return out
 
 
-__all__ = ["audio_log_likelihoods", "decode_chunk_frames", "log_likelihoods", "log_posteriors", "pad_scores",
-           "waveform_log_likelihoods"]
+def dense_fsa_vec(scores: Sequence[torch.Tensor], scale: float) -> Tuple["k2.DenseFsaVec", List[int]]:
+    """k2's view of a batch of utterances' scores, longest first (``k2.intersect_dense`` needs
+    that order; the pruned search accepts it).
+
+    Args:
+        scores: ``[T_i, S]`` float32 per utterance, in any order.
+        scale: acoustic scale multiplying every score.
+
+    Returns:
+        ``(dense, order)``: the DenseFsaVec (:func:`pad_scores`, int32 segments
+        ``[k, 0, T]``) and ``order``, the utterance index of each of its sequences.
+    """
+    import k2
+
+    order = sorted(range(len(scores)), key=lambda i: -scores[i].shape[0])
+    padded = pad_scores([scores[i] for i in order], scale)
+    segs = torch.tensor([[k, 0, scores[i].shape[0]] for k, i in enumerate(order)], dtype=torch.int32)
+    return k2.DenseFsaVec(padded, segs), order
+
+
+__all__ = ["audio_log_likelihoods", "decode_chunk_frames", "dense_fsa_vec", "log_likelihoods", "log_posteriors",
+           "pad_scores", "waveform_log_likelihoods"]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from hybrid_asr.hmm.alignment import FrameAlignment
-from hybrid_asr.likelihoods import pad_scores
+from hybrid_asr.likelihoods import dense_fsa_vec
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.utils import progress
 
@@ -35,11 +35,9 @@ def viterbi_align(
         ``phones`` attribute. Both are empty where no path of the graph fits the frames (too few
         frames for the text; k2 then returns an empty best path).
     """
-    order = sorted(range(len(texts)), key=lambda i: -scores[i].shape[0])  # k2 wants longest first
+    dense, order = dense_fsa_vec(scores, 1.0)
     graphs = compiler.compile([texts[i] for i in order])
-    dense = pad_scores([scores[i] for i in order], 1.0)
-    segs = torch.tensor([[i, 0, scores[j].shape[0]] for i, j in enumerate(order)], dtype=torch.int32)
-    lattice = k2.intersect_dense(graphs, k2.DenseFsaVec(dense, segs), output_beam=output_beam)
+    lattice = k2.intersect_dense(graphs, dense, output_beam=output_beam)
     best = k2.shortest_path(lattice, use_double_scores=True)
     empty = np.zeros(0, dtype=np.int32)
     out: List[FrameAlignment] = [FrameAlignment(empty, empty)] * len(texts)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from hybrid_asr.bundle import SearchConfig
-from hybrid_asr.likelihoods import pad_scores
+from hybrid_asr.likelihoods import dense_fsa_vec
 
 
 def lattice_of(graph: k2.Fsa, scores: torch.Tensor, config: SearchConfig) -> k2.Fsa:
@@ -28,9 +28,8 @@ def lattice_of(graph: k2.Fsa, scores: torch.Tensor, config: SearchConfig) -> k2.
         of each arc.
     """
     config = config.normalized()
-    dense = pad_scores([scores], config.acoustic_scale)
-    segs = torch.tensor([[0, 0, scores.shape[0]]], dtype=torch.int32)
-    return k2.intersect_dense_pruned(graph, k2.DenseFsaVec(dense, segs), search_beam=config.search_beam,
+    dense, _ = dense_fsa_vec([scores], config.acoustic_scale)
+    return k2.intersect_dense_pruned(graph, dense, search_beam=config.search_beam,
                                      output_beam=config.output_beam, min_active_states=config.min_active_states,
                                      max_active_states=config.max_active_states, frame_idx_name="frame")
 

@@ -7,7 +7,7 @@ import k2
 import torch
 
 from hybrid_asr.bundle import SearchConfig
-from hybrid_asr.likelihoods import pad_scores
+from hybrid_asr.likelihoods import dense_fsa_vec
 
 
 def best_path_words(best: k2.Fsa) -> List[List[int]]:
@@ -32,11 +32,9 @@ def decode_scores(hlg: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchCon
         Word ids of the best path of each utterance (empty list where the search found no path).
     """
     config = config.normalized()
-    order = sorted(range(len(scores)), key=lambda i: -scores[i].shape[0])
-    dense = pad_scores([scores[i] for i in order], config.acoustic_scale)
-    segs = torch.tensor([[k, 0, scores[i].shape[0]] for k, i in enumerate(order)], dtype=torch.int32)
+    dense, order = dense_fsa_vec(scores, config.acoustic_scale)
     lattice = k2.intersect_dense_pruned(
-        hlg, k2.DenseFsaVec(dense, segs), search_beam=config.search_beam, output_beam=config.output_beam,
+        hlg, dense, search_beam=config.search_beam, output_beam=config.output_beam,
         min_active_states=config.min_active_states, max_active_states=config.max_active_states,
     )
     best = k2.shortest_path(lattice, use_double_scores=True)
