@@ -4,6 +4,7 @@ import math
 
 import k2
 import pytest
+import torch
 from fsa_paths import enumerate_paths
 
 from hybrid_asr.errors import InputError
@@ -210,3 +211,21 @@ def test_subword_lexicon_splits_words_into_trained_units(tmp_path):
         assert "".join(u.lstrip("+") for u in units).replace("_", "") == w
         assert len(units) == len([p for p in sp.encode(w, out_type=str) if p != "\u2581"])
     assert not {"SIL", "SPN"} & {u for us in entries.values() for u in us}
+
+
+def test_fsa_from_arcs_equals_the_text_form_and_rejects_a_misplaced_final_state():
+    from hybrid_asr.lang.fsa import fsa_from_arcs
+
+    arcs = [(1, 2, 4, -0.25), (0, 1, 3, 0.5), (0, 2, 1, -1.125), (1, 3, -1, 0.0), (2, 3, -1, -2.0), (0, 0, 2, 0.75)]
+    aux = [7, 5, 0, -1, -1, 6]
+    built = fsa_from_arcs(arcs, 3, aux)
+    text = "\n".join(f"{s} {d} {lab} {o} {w}" for (s, d, lab, w), o in sorted(zip(arcs, aux))) + "\n3\n"
+    expected = k2.arc_sort(k2.Fsa.from_str(text, acceptor=False))
+    assert k2.to_str_simple(built) == k2.to_str_simple(expected)
+    assert built.aux_labels.dtype == torch.int32
+    acceptor = fsa_from_arcs([(s, d, lab, w) for s, d, lab, w in arcs], 3)
+    assert not hasattr(acceptor, "aux_labels") and acceptor.shape[0] == 4
+    with pytest.raises(ValueError, match="highest state"):
+        fsa_from_arcs([(0, 1, -1, 0.0), (0, 2, 3, 0.0)], 1)
+    with pytest.raises(ValueError, match="label -1"):
+        fsa_from_arcs([(0, 1, 3, 0.0)], 1)

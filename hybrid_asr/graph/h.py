@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.lang.fsa import fsa_from_arcs
 
 StateKey = Tuple[int, int, int]
 """``(phone id, HMM state index within the phone, pdf-id)`` of an FSA state of H."""
@@ -118,9 +119,7 @@ class HmmGraph:
 
 
 def _fsa(arcs: Sequence[Tuple[int, int, int, int, float]], final: int) -> k2.Fsa:
-    arcs = sorted(arcs, key=lambda a: a[0])
-    text = "\n".join(f"{s} {d} {lab} {o} {w:.6f}" for s, d, lab, o, w in arcs) + f"\n{final}\n"
-    return k2.arc_sort(k2.Fsa.from_str(text, acceptor=False))
+    return fsa_from_arcs([(s, d, lab, w) for s, d, lab, _, w in arcs], final, [o for _, _, _, o, _ in arcs])
 
 
 def monophone_hmm_graph(topo: HmmTopology) -> HmmGraph:

@@ -5,6 +5,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import k2
 
+from hybrid_asr.lang.fsa import fsa_from_arcs
 from hybrid_asr.lang.lexicon import Pronunciation
 
 
@@ -67,6 +68,4 @@ def make_lexicon_fst(
         arcs.append((cur, sil, last, out, sil_score))
     final = next_state
     arcs.append((loop, final, -1, -1, 0.0))
-    arcs.sort(key=lambda a: a[0])
-    text = "\n".join(f"{s} {d} {l} {o} {w}" for s, d, l, o, w in arcs) + f"\n{final}\n"
-    return k2.Fsa.from_str(text, acceptor=False)
+    return fsa_from_arcs([(s, d, lab, w) for s, d, lab, _, w in arcs], final, [o for _, _, _, o, _ in arcs])

@@ -26,6 +26,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import k2
 import torch
 
+from hybrid_asr.lang.fsa import fsa_from_arcs
 from hybrid_asr.utils import JsonDataclass
 
 History = Tuple[int, ...]
@@ -179,9 +180,7 @@ class PhoneLm:
             finals.append((i, math.log(dist[EOS])))
             i += 1
         final = len(order)
-        lines = sorted([(s, d, lab, w) for s, d, lab, w in arcs] + [(s, final, -1, w) for s, w in finals])
-        text = "\n".join(f"{s} {d} {lab} {w:.8f}" for s, d, lab, w in lines) + f"\n{final}\n"
-        fsa = k2.arc_sort(k2.Fsa.from_str(text))
+        fsa = fsa_from_arcs(arcs + [(s, final, -1, w) for s, w in finals], final)
         self.state_histories = order
         return fsa
 
