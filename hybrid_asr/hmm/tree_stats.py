@@ -96,17 +96,50 @@ def accumulate_tree_stats(
     Raises:
         AlignmentError: the marks of an utterance do not start a phone on its first frame.
     """
-    stats: Dict[Context, GaussStats] = {}
     state_of = np.concatenate([np.arange(n) for n in topo.num_states])
+    width = int(max(topo.num_states))
+    triphones: Dict[Tuple[str, str, str], int] = {}
+    acc = _KeyedSums()
     for utt, ali in alignments.items():
-        feats = np.asarray(features(utt), dtype=np.float64)
         segs = segments_from_marks(marks[utt], topo.phone_names)
+        if not segs:
+            continue
         phones = [BOUNDARY] + [p for p, _, _ in segs] + [BOUNDARY]
-        for i, (phone, start, end) in enumerate(segs):
-            left, right = phones[i], phones[i + 2]
-            states = state_of[np.asarray(ali[start:end])]
-            for s in np.unique(states):
-                key = (left, phone, right, int(s))
-                part = GaussStats.of(feats[start:end][states == s])
-                stats[key] = stats[key] + part if key in stats else part
+        ids = [triphones.setdefault((phones[i], phone, phones[i + 2]), len(triphones))
+               for i, (phone, _, _) in enumerate(segs)]
+        # segments are contiguous from frame 0: one key per frame, triphone * width + HMM state
+        keys = np.repeat(np.asarray(ids, dtype=np.int64) * width, [e - s for _, s, e in segs])
+        keys += state_of[np.asarray(ali)]
+        acc.add(keys, np.asarray(features(utt), dtype=np.float64))
+    stats: Dict[Context, GaussStats] = {}
+    for (left, phone, right), t in triphones.items():
+        for state in range(width):
+            key = t * width + state
+            if key < len(acc.count) and acc.count[key] > 0:
+                stats[(left, phone, right, state)] = GaussStats(float(acc.count[key]), acc.sum[key].copy(),
+                                                               acc.sumsq[key].copy())
     return stats
+
+
+class _KeyedSums:
+    """Count, sum and sum of squares of frames grouped by an integer key, grown as keys appear."""
+
+    def __init__(self) -> None:
+        self.count = np.zeros(0)
+        self.sum = self.sumsq = np.zeros((0, 0))
+
+    def add(self, keys: np.ndarray, frames: np.ndarray) -> None:
+        """Add ``frames`` float64 ``[T, F]`` under ``keys`` int64 ``[T]`` (one sort per call)."""
+        order = np.argsort(keys, kind="stable")
+        uniq, first = np.unique(keys[order], return_index=True)
+        x = frames[order]
+        need = int(uniq[-1]) + 1
+        if need > len(self.count):
+            size, n = max(need, 2 * len(self.count)), len(self.count)
+            count, sums, sumsq = np.zeros(size), np.zeros((size, x.shape[1])), np.zeros((size, x.shape[1]))
+            if n:
+                count[:n], sums[:n], sumsq[:n] = self.count, self.sum, self.sumsq
+            self.count, self.sum, self.sumsq = count, sums, sumsq
+        self.count[uniq] += np.diff(np.append(first, len(keys)))
+        self.sum[uniq] += np.add.reduceat(x, first, axis=0)
+        self.sumsq[uniq] += np.add.reduceat(x * x, first, axis=0)
