@@ -7,25 +7,24 @@ from fsa_paths import enumerate_paths
 from hybrid_asr.decoding import SearchConfig, decode_scores
 from hybrid_asr.graph import GraphConfig, TrainingGraphCompiler, make_decoding_graph
 from hybrid_asr.graph.h_cd import make_h_cd
-from hybrid_asr.hmm.tree import DecisionTree
+from hybrid_asr.hmm.tree import DecisionTree, Node
 
 
 def _leaf(k):
-    return {"leaf": k}
+    return Node(leaf=k)
 
 
 def _by_state(a, b):
-    return {"pos": "S", "set": frozenset([0]), "yes": _leaf(a), "no": _leaf(b)}
+    return Node.question("S", [0], _leaf(a), _leaf(b))
 
 
 def toy_tree():
     """A: right context B -> senones 0,1 else 2,3; B: left context A -> 4,5 else 6,7;
     SIL -> 8,9,10 (context-independent); SPN -> 11,12."""
     roots = {
-        "A": {"pos": "R", "set": frozenset(["B"]), "yes": _by_state(0, 1), "no": _by_state(2, 3)},
-        "B": {"pos": "L", "set": frozenset(["A"]), "yes": _by_state(4, 5), "no": _by_state(6, 7)},
-        "SIL": {"pos": "S", "set": frozenset([0]), "yes": _leaf(8),
-                "no": {"pos": "S", "set": frozenset([1]), "yes": _leaf(9), "no": _leaf(10)}},
+        "A": Node.question("R", ["B"], _by_state(0, 1), _by_state(2, 3)),
+        "B": Node.question("L", ["A"], _by_state(4, 5), _by_state(6, 7)),
+        "SIL": Node.question("S", [0], _leaf(8), Node.question("S", [1], _leaf(9), _leaf(10))),
         "SPN": _by_state(11, 12),
     }
     return DecisionTree(roots, list(range(13)), {"SIL": 3, "SPN": 2, "A": 2, "B": 2})

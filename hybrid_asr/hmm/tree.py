@@ -56,15 +56,44 @@ class TreeConfig:
     merge_threshold: Optional[float] = None
 
 
-Node = Dict[str, object]
+@dataclass(eq=False)
+class Node:
+    """A node of a decision tree: a leaf (``leaf`` is its index) or a question (``leaf`` is None).
+
+    Attributes:
+        leaf: leaf index, or None for a question.
+        pos: what a question asks about: ``"L"`` (left phone), ``"R"`` (right phone) or ``"S"``
+            (HMM state index); :data:`POSITIONS`.
+        values: the set of phones (or state indices) answered "yes".
+        yes: child for contexts whose value is in ``values``.
+        no: child for the others.
+    """
+
+    leaf: Optional[int] = None
+    pos: str = ""
+    values: FrozenSet = frozenset()
+    yes: Optional["Node"] = None
+    no: Optional["Node"] = None
+
+    @classmethod
+    def question(cls, pos: str, values, yes: "Node", no: "Node") -> "Node":
+        """A question node (raises ``ValueError`` for an unknown position)."""
+        if pos not in POSITIONS:
+            raise ValueError(f"question position must be one of {sorted(POSITIONS)}, not {pos!r}")
+        return cls(None, pos, frozenset(values), yes, no)
+
+    def split(self, pos: str, values, yes: "Node", no: "Node") -> None:
+        """Turn this leaf into a question in place (parents keep their reference)."""
+        q = Node.question(pos, values, yes, no)
+        self.leaf, self.pos, self.values, self.yes, self.no = None, q.pos, q.values, q.yes, q.no
 
 
 class DecisionTree:
     """A phonetic decision tree mapping triphone states to senones.
 
-    Nodes are dicts: a leaf ``{"leaf": k}``; a question ``{"pos": "L"|"R"|"S", "set": [...],
-    "yes": node, "no": node}``. ``leaf_pdf[k]`` is the senone (pdf-id) of leaf ``k`` (several
-    leaves share a pdf after merging).
+    One root :class:`Node` per central phone. ``leaf_pdf[k]`` is the senone (pdf-id) of leaf
+    ``k`` (several leaves share a pdf after merging). Saved as JSON: a leaf ``{"leaf": k}``, a
+    question ``{"pos": "L"|"R"|"S", "set": [...], "yes": node, "no": node}``.
 
     Args:
         roots: central phone -> root node.
@@ -90,10 +119,9 @@ class DecisionTree:
         """
         ctx = (left, phone, right, state)
         node = self.roots[phone]
-        while "leaf" not in node:
-            value = ctx[POSITIONS[node["pos"]]]
-            node = node["yes"] if value in node["set"] else node["no"]
-        return int(node["leaf"])
+        while node.leaf is None:
+            node = node.yes if ctx[POSITIONS[node.pos]] in node.values else node.no
+        return node.leaf
 
     def pdf_id(self, left: str, phone: str, right: str, state: int) -> int:
         """Senone of a triphone state."""
@@ -101,10 +129,10 @@ class DecisionTree:
 
     def to_dict(self) -> Dict[str, object]:
         """JSON-serializable form (question sets as sorted lists)."""
-        def conv(n):
-            if "leaf" in n:
-                return {"leaf": n["leaf"]}
-            return {"pos": n["pos"], "set": sorted(n["set"], key=str), "yes": conv(n["yes"]), "no": conv(n["no"])}
+        def conv(n: Node):
+            if n.leaf is not None:
+                return {"leaf": n.leaf}
+            return {"pos": n.pos, "set": sorted(n.values, key=str), "yes": conv(n.yes), "no": conv(n.no)}
         return {"roots": {p: conv(n) for p, n in self.roots.items()}, "leaf_pdf": self.leaf_pdf,
                 "num_states": self.num_states}
 
@@ -118,11 +146,11 @@ class DecisionTree:
         try:
             d = json.loads(Path(path).read_text())
 
-            def conv(n):
+            def conv(n) -> Node:
                 if "leaf" in n:
-                    return {"leaf": int(n["leaf"])}
+                    return Node(leaf=int(n["leaf"]))
                 values = frozenset(int(v) if n["pos"] == "S" else v for v in n["set"])
-                return {"pos": n["pos"], "set": values, "yes": conv(n["yes"]), "no": conv(n["no"])}
+                return Node.question(n["pos"], values, conv(n["yes"]), conv(n["no"]))
             return cls({p: conv(n) for p, n in d["roots"].items()}, [int(x) for x in d["leaf_pdf"]],
                        {p: int(n) for p, n in d["num_states"].items()})
         except (OSError, ValueError, KeyError, TypeError) as e:
@@ -132,15 +160,15 @@ class DecisionTree:
         """Human-readable indented dump, one line per node."""
         lines: List[str] = []
 
-        def walk(n, depth):
+        def walk(n: Node, depth: int) -> None:
             pad = "  " * depth
-            if "leaf" in n:
-                lines.append(f"{pad}leaf {n['leaf']} -> pdf {self.leaf_pdf[n['leaf']]}")
+            if n.leaf is not None:
+                lines.append(f"{pad}leaf {n.leaf} -> pdf {self.leaf_pdf[n.leaf]}")
                 return
-            members = " ".join(str(v) for v in sorted(n["set"], key=str))
-            lines.append(f"{pad}{n['pos']} in {{{members}}}?")
-            walk(n["yes"], depth + 1)
-            walk(n["no"], depth + 1)
+            members = " ".join(str(v) for v in sorted(n.values, key=str))
+            lines.append(f"{pad}{n.pos} in {{{members}}}?")
+            walk(n.yes, depth + 1)
+            walk(n.no, depth + 1)
         for phone in sorted(self.roots):
             lines.append(f"{phone}:")
             walk(self.roots[phone], 1)
@@ -227,7 +255,7 @@ def build_tree(
 
     def new_leaf(phone, items):
         k = next(counter)
-        node: Node = {"leaf": k}
+        node = Node(leaf=k)
         leaves[k] = (phone, node, items)
         return node
 
@@ -235,10 +263,9 @@ def build_tree(
         i = POSITIONS[pos]
         yes_items = [c for c in items if c[i] in values]
         no_items = [c for c in items if c[i] not in values]
-        del leaves[node["leaf"]]
+        del leaves[node.leaf]
         yes, no = new_leaf(phone, yes_items), new_leaf(phone, no_items)
-        node.clear()
-        node.update(pos=pos, set=frozenset(values), yes=yes, no=no)
+        node.split(pos, values, yes, no)
         return yes, no
 
     heap = []
@@ -249,11 +276,11 @@ def build_tree(
             # one leaf per state: split off state 0, then 1, ... (no data needed)
             node = root
             for s in range(n - 1):
-                _, node = split(node, "S", frozenset([s]), phone, leaves[node["leaf"]][2])
+                _, node = split(node, "S", frozenset([s]), phone, leaves[node.leaf][2])
             continue
-        best = best_split(leaves[root["leaf"]][2], stats, questions, n, dim, config.min_count)
+        best = best_split(leaves[root.leaf][2], stats, questions, n, dim, config.min_count)
         if best:
-            heapq.heappush(heap, (-best[0], root["leaf"], best[1], best[2]))
+            heapq.heappush(heap, (-best[0], root.leaf, best[1], best[2]))
     last_gain = float("nan")
     while heap and len(leaves) < config.num_leaves:
         neg_gain, k, pos, values = heapq.heappop(heap)
@@ -262,14 +289,14 @@ def build_tree(
         phone, node, items = leaves[k]
         last_gain = -neg_gain
         for child in split(node, pos, values, phone, items):
-            best = best_split(leaves[child["leaf"]][2], stats, questions, num_states[phone], dim, config.min_count)
+            best = best_split(leaves[child.leaf][2], stats, questions, num_states[phone], dim, config.min_count)
             if best:
-                heapq.heappush(heap, (-best[0], child["leaf"], best[1], best[2]))
+                heapq.heappush(heap, (-best[0], child.leaf, best[1], best[2]))
     leaf_ids = sorted(leaves)
     index = {k: i for i, k in enumerate(leaf_ids)}
     relabel = {}
     for k in leaf_ids:
-        leaves[k][1]["leaf"] = index[k]
+        leaves[k][1].leaf = index[k]
         relabel[index[k]] = leaves[k]
     cluster = list(range(len(leaf_ids)))
     if config.merge:
