@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -166,6 +166,15 @@ AudioLoader = Callable[[int], torch.Tensor]
 raises :class:`InputError` if the audio cannot be read."""
 
 
+class UtteranceAudio(NamedTuple):
+    """One utterance to compute features for: ids, transcript and how to read its audio."""
+
+    utt_id: str
+    speaker: str
+    text: str
+    load: AudioLoader
+
+
 _COPY_BLOCK = 64 << 20  # bytes per read when concatenating feature files
 
 
@@ -186,7 +195,7 @@ def _write_npy(dst: Path, parts: Sequence[Tuple[Path, int, int]], rows: int, dim
 
 
 def compute_feature_store(
-    segments: Sequence[Tuple[str, str, str, AudioLoader]],
+    segments: Sequence[UtteranceAudio],
     config: FeatureConfig,
     out_dir: Union[str, Path],
 ) -> Tuple[int, List[str]]:
@@ -197,7 +206,7 @@ def compute_feature_store(
     continue.
 
     Args:
-        segments: ``(utt_id, speaker, text, audio loader)`` per utterance.
+        segments: one :class:`UtteranceAudio` per utterance (plain 4-tuples in that order work too).
         config: front-end settings.
         out_dir: store directory to create.
 

@@ -12,10 +12,8 @@ from hybrid_asr.data.manifests import read_split
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.augment import AugmentConfig, augment_waveform
 from hybrid_asr.features.config import FeatureConfig
-from hybrid_asr.features.storage import AudioLoader, compute_feature_store, merge_feature_stores
+from hybrid_asr.features.storage import AudioLoader, UtteranceAudio, compute_feature_store, merge_feature_stores
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
-
-Segment = Tuple[str, str, str, AudioLoader]
 
 
 def lhotse_loader(recording: Recording, supervision: SupervisionSegment) -> AudioLoader:
@@ -42,7 +40,7 @@ def augmented_loader(load: AudioLoader, config: AugmentConfig, key: str) -> Audi
 
 
 def split_segments(recordings, supervisions, speed_perturb: Sequence[float] = (),
-                   augment: Optional[AugmentConfig] = None) -> List[Segment]:
+                   augment: Optional[AugmentConfig] = None) -> List[UtteranceAudio]:
     """The utterances of a split as :func:`compute_feature_store` segments, speed-perturbed copies
     after the originals, augmented when ``augment`` is given (see :func:`compute_split_features`)."""
     segments = []
@@ -51,17 +49,17 @@ def split_segments(recordings, supervisions, speed_perturb: Sequence[float] = ()
         for sup in supervisions:
             rec = recordings[sup.recording_id]
             if factor == 1.0:
-                segments.append((sup.id, sup.speaker, sup.text, lhotse_loader(rec, sup)))
+                segments.append(UtteranceAudio(sup.id, sup.speaker, sup.text, lhotse_loader(rec, sup)))
             else:
                 psup = sup.perturb_speed(factor, rec.sampling_rate)
                 load = lhotse_loader(rec.perturb_speed(factor), psup)
                 if augment is not None:
                     load = augmented_loader(load, augment, psup.id)
-                segments.append((psup.id, f"{sup.speaker}_sp{factor}", sup.text, load))
+                segments.append(UtteranceAudio(psup.id, f"{sup.speaker}_sp{factor}", sup.text, load))
     if augment is not None and not factors:
         for sup in supervisions:
             load = augmented_loader(lhotse_loader(recordings[sup.recording_id], sup), augment, f"{sup.id}_aug")
-            segments.append((f"{sup.id}_aug", f"{sup.speaker}_aug", sup.text, load))
+            segments.append(UtteranceAudio(f"{sup.id}_aug", f"{sup.speaker}_aug", sup.text, load))
     return segments
 
 
