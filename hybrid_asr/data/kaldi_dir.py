@@ -13,13 +13,14 @@ import locale
 import logging
 import math
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from lhotse import RecordingSet, SupervisionSet
 from lhotse.audio import info as audio_info
 from lhotse.audio.utils import AudioLoadingError
-from lhotse.kaldi import load_kaldi_data_dir
+from lhotse.kaldi import floor_duration_to_milliseconds, load_kaldi_data_dir
 from lhotse.utils import fastcopy, is_module_available
 
 from hybrid_asr.data.manifests import normalize_text, validate_split
@@ -108,55 +109,73 @@ def _check_segments(segments: Table, wav_scp: Table, path: Path, wav_path: Path)
             raise InputError(path, f"segment {seg_id} has bad times {start} {end}", line=number)
 
 
-def _sampling_rate(wav_scp: Table, path: Path) -> int:
-    """Check every wav.scp entry is readable audio of one sampling rate and return it (Hz).
+def _audio_header(entry: Tuple[str, Tuple[int, Tuple[str, ...]]], path: Path) -> Tuple[int, float]:
+    """``(sampling rate in Hz, duration in seconds floored to milliseconds as lhotse does)`` of one
+    ``wav.scp`` entry; raises :class:`InputError` naming the line."""
+    rec_id, (number, fields) = entry
+    source = " ".join(fields)
+    if source.endswith("|"):
+        if not is_module_available("kaldi_native_io"):
+            raise InputError(path, "command pipes ('... |') are not supported (lhotse needs kaldi_native_io)",
+                             line=number)
+        import kaldi_native_io
+
+        wave = kaldi_native_io.read_wave(source)
+        return int(wave.sample_freq), floor_duration_to_milliseconds(wave.duration)
+    if len(fields) != 1:
+        raise InputError(path, "expected '<rec-id> <audio-path>'", line=number)
+    if not Path(source).is_file():
+        raise InputError(path, f"audio file {source} does not exist", line=number)
+    try:
+        header = audio_info(source)
+    except AudioLoadingError as exc:
+        raise InputError(path, f"cannot read audio file {source}", line=number) from exc
+    return int(header.samplerate), floor_duration_to_milliseconds(header.duration)
+
+
+def _audio_headers(wav_scp: Table, path: Path) -> Tuple[int, Dict[str, float]]:
+    """Read every wav.scp entry's audio header (in parallel threads: the reads wait on the disk)
+    and check that they share one sampling rate.
+
+    Returns:
+        ``(sampling rate in Hz, {recording id: duration in seconds})``; the durations are what
+        lhotse would read from the same headers, so it is given them instead of reading again.
 
     Raises:
         InputError: a pipe entry while lhotse cannot read pipes (``kaldi_native_io`` not
-            installed); a missing or unreadable audio file; mixed sampling rates.
+            installed); a missing or unreadable audio file; mixed sampling rates. The first
+            problem in file order is reported.
     """
     rates: Dict[int, str] = {}
-    for rec_id, (number, fields) in wav_scp.items():
-        source = " ".join(fields)
-        if source.endswith("|"):
-            if not is_module_available("kaldi_native_io"):
+    durations: Dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=_HEADER_THREADS) as pool:
+        for (rec_id, (number, _)), (rate, duration) in zip(
+                wav_scp.items(), pool.map(lambda e: _audio_header(e, path), wav_scp.items())):
+            rates.setdefault(rate, rec_id)
+            if len(rates) > 1:
                 raise InputError(
                     path,
-                    "command pipes ('... |') are not supported (lhotse needs kaldi_native_io)",
+                    f"recording {rec_id} has sampling rate {rate} Hz but recording "
+                    f"{next(iter(rates.values()))} has {next(iter(rates))} Hz",
                     line=number,
                 )
-            import kaldi_native_io
+            durations[rec_id] = duration
+    return next(iter(rates)), durations
 
-            rate = int(kaldi_native_io.read_wave(source).sample_freq)
-        else:
-            if len(fields) != 1:
-                raise InputError(path, "expected '<rec-id> <audio-path>'", line=number)
-            if not Path(source).is_file():
-                raise InputError(path, f"audio file {source} does not exist", line=number)
-            try:
-                rate = int(audio_info(source).samplerate)
-            except AudioLoadingError as exc:
-                raise InputError(path, f"cannot read audio file {source}", line=number) from exc
-        rates.setdefault(rate, rec_id)
-        if len(rates) > 1:
-            raise InputError(
-                path,
-                f"recording {rec_id} has sampling rate {rate} Hz but recording "
-                f"{next(iter(rates.values()))} has {next(iter(rates))} Hz",
-                line=number,
-            )
-    return next(iter(rates))
+
+_HEADER_THREADS = 8
+"""Threads reading audio headers (I/O bound; libsndfile releases the GIL)."""
 
 
 #: Optional tables that lhotse reads too: file name -> what its keys are.
 _OPTIONAL_TABLES = {"spk2gender": "speaker", "utt2lang": "utterance"}
 
 
-def _read_data_dir(data_dir: Path) -> Tuple[Dict[str, Table], int]:
+def _read_data_dir(data_dir: Path) -> Tuple[Dict[str, Table], int, Dict[str, float]]:
     """Read and check every table of a Kaldi data directory (see :func:`validate_kaldi_data_dir`).
 
     Returns:
-        ``({file name: table}, sampling rate in Hz)``.
+        ``({file name: table}, sampling rate in Hz, {recording id: duration in seconds})``.
     """
     if not data_dir.is_dir():
         raise InputError(data_dir, "Kaldi data directory does not exist")
@@ -185,7 +204,7 @@ def _read_data_dir(data_dir: Path) -> Tuple[Dict[str, Table], int]:
             table = tables[name] = read_kaldi_table(data_dir / name, 2, 2)
             keys = {spk: (number, ()) for number, (spk,) in utt2spk.values()} if what == "speaker" else utt2spk
             _check_subset(keys, table, spk_path, data_dir / name, what)
-    return tables, _sampling_rate(wav_scp, wav_path)
+    return (tables,) + _audio_headers(wav_scp, wav_path)
 
 
 def validate_kaldi_data_dir(data_dir: Path) -> int:
@@ -220,7 +239,7 @@ def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]
     Returns:
         ``(recordings, supervisions)``; supervisions carry the speaker from ``utt2spk`` and the
         normalized text (:func:`normalize_text`) from ``text``, channel 0; times in seconds
-        (recording durations from the audio headers, floored to milliseconds by lhotse).
+        (recording durations from the audio headers, read once by the checks, floored to milliseconds as lhotse does; a `reco2dur` of the directory is not used).
 
     Raises:
         InputError: see :func:`validate_kaldi_data_dir`; also if the result fails
@@ -228,7 +247,7 @@ def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]
             its recording).
     """
     data_dir = Path(data_dir)
-    tables, sampling_rate = _read_data_dir(data_dir)
+    tables, sampling_rate, durations = _read_data_dir(data_dir)
     lines = {name: "".join(" ".join((key,) + fields) + "\n" for key, (_, fields) in table.items())
              for name, table in tables.items()}
     if locale.getpreferredencoding(False).lower().replace("-", "") != "utf8" and \
@@ -240,9 +259,9 @@ def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]
         # the checked tables, one "<key> <fields>" line each (audio paths stay as they were)
         for name, text in lines.items():
             (Path(clean_dir) / name).write_text(text, encoding="utf-8")
-        recordings, supervisions, _ = load_kaldi_data_dir(
-            clean_dir, sampling_rate=sampling_rate, use_reco2dur=False
-        )
+        # the headers were read by the checks: lhotse takes their durations instead of reading again
+        (Path(clean_dir) / "reco2dur").write_text("".join(f"{r} {d!r}\n" for r, d in durations.items()))
+        recordings, supervisions, _ = load_kaldi_data_dir(clean_dir, sampling_rate=sampling_rate, use_reco2dur=True)
     supervisions = SupervisionSet.from_segments(
         fastcopy(sup, text=normalize_text(sup.text)) for sup in supervisions
     )
