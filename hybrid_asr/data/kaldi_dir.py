@@ -239,7 +239,8 @@ def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]
     Returns:
         ``(recordings, supervisions)``; supervisions carry the speaker from ``utt2spk`` and the
         normalized text (:func:`normalize_text`) from ``text``, channel 0; times in seconds
-        (recording durations from the audio headers, read once by the checks, floored to milliseconds as lhotse does; a `reco2dur` of the directory is not used).
+        (recording durations from the audio headers, read once by the checks and floored to
+        milliseconds as lhotse does; a ``reco2dur`` of the directory is not used).
 
     Raises:
         InputError: see :func:`validate_kaldi_data_dir`; also if the result fails
