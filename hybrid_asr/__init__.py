@@ -2,15 +2,12 @@
 
 The package reads as the pipeline, one concept per subpackage::
 
-    data -> features -> lang / hmm -> graph -> align <-> training -> bundle -> decoding -> scoring
+    data -> features -> lang, hmm -> graph -> models -> bundle -> likelihoods -> align -> training
+    -> decoding -> scoring; stages (what each command runs) -> cli
 
-See ``docs/architecture.md`` for the data shapes that flow between the stages.
+See ``docs/architecture.md`` for the data shapes that flow between the stages. Importing the
+package changes nothing in the process environment; the ``hybrid-asr`` command sets
+``MKL_DEBUG_CPU_TYPE=5`` (see :mod:`hybrid_asr.cli.main`).
 """
-
-import os as _os
-
-# torch 1.13's MKL takes a slow generic code path on AMD CPUs unless this is set before torch
-# loads (single-thread sgemm measured 34 -> 86 GFLOP/s on AMD EPYC). Harmless on Intel.
-_os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 
 __version__ = "0.1.0"
