@@ -119,3 +119,29 @@ def test_upsampling_a_subsampled_alignment_restores_the_feature_frame_rate():
     assert up.pdfs.tolist() == [4, 4, 4, 4, 4, 4, 7, 7]
     assert up.phone_marks.tolist() == [2, 0, 0, 0, 0, 0, 5, 0]
     assert upsample_alignment(ali, 1, 3) is ali
+
+
+def test_alignment_ctm_uses_the_recorded_frame_shift_and_recording_times(tmp_path, toy_topo, caplog):
+    from lhotse import SupervisionSegment, SupervisionSet
+
+    from hybrid_asr.align.ctm import supervision_placements, write_alignment_ctm
+    from hybrid_asr.hmm.alignment import monophone_marks, read_frame_shift
+    from hybrid_asr.stages.align import _save
+
+    a, s = _states(toy_topo, "A"), _states(toy_topo, "SIL")
+    alis = {"u2": np.array([s[0], s[1], s[2], a[0], a[1], a[1]]), "u1": np.array([a[0], a[1]]),
+            "sp0.9-u1": np.array([a[0], a[1]])}
+    _save(tmp_path / "ali", alis, monophone_marks(alis, toy_topo), toy_topo, [], frame_shift=0.03)
+    assert read_frame_shift(tmp_path / "ali") == 0.03
+    write_alignment_ctm(tmp_path / "ali", tmp_path / "utt.ctm")
+    assert (tmp_path / "utt.ctm").read_text().splitlines()[-2:] == ["u2 1 0.000 0.090 SIL", "u2 1 0.090 0.090 A"]
+    # u2 starts 1.5 s into rec1 on its second channel, u1 at 0.25 s; the speed-perturbed copy is left out
+    sups = SupervisionSet.from_segments([SupervisionSegment("u2", "rec1", 1.5, 0.18, channel=1),
+                                         SupervisionSegment("u1", "rec1", 0.25, 0.06, channel=0)])
+    assert write_alignment_ctm(tmp_path / "ali", tmp_path / "rec.ctm", placements=supervision_placements(sups)) == 2
+    assert (tmp_path / "rec.ctm").read_text().splitlines() == [
+        "rec1 1 0.250 0.060 A", "rec1 2 1.500 0.090 SIL", "rec1 2 1.590 0.090 A"]
+    assert "1 of 3 aligned utterances are not in the supervisions" in caplog.text
+    (tmp_path / "ali" / "frame_shift").write_text("ten ms\n")
+    with pytest.raises(InputError, match="frame_shift"):
+        write_alignment_ctm(tmp_path / "ali", tmp_path / "bad.ctm")

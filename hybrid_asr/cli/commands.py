@@ -720,9 +720,18 @@ def add_plot_alignment(sub) -> None:
 
 
 def _ali_to_ctm(args) -> int:
-    from hybrid_asr.align.ctm import write_alignment_ctm
+    from hybrid_asr.align.ctm import supervision_placements, write_alignment_ctm
+    from hybrid_asr.errors import InputError
 
-    n = write_alignment_ctm(args.ali_dir, args.out, args.level, args.frame_shift)
+    placements = None
+    if args.supervisions:
+        from lhotse import SupervisionSet
+
+        try:
+            placements = supervision_placements(SupervisionSet.from_file(args.supervisions))
+        except Exception as e:  # lhotse raises several types for an unreadable manifest
+            raise InputError(args.supervisions, f"not a lhotse supervision manifest: {e}") from None
+    n = write_alignment_ctm(args.ali_dir, args.out, args.level, args.frame_shift, placements)
     log.info("wrote %s segments of %d utterances to %s", args.level, n, args.out)
     return 0
 
@@ -732,7 +741,11 @@ def add_ali_to_ctm(sub) -> None:
     p.add_argument("ali_dir")
     p.add_argument("out", help="CTM file: <utt> 1 <start s> <duration s> <phone or senone>")
     p.add_argument("--level", choices=["phone", "senone"], default="phone")
-    p.add_argument("--frame-shift", type=float, default=0.01, help="seconds per frame")
+    p.add_argument("--frame-shift", type=float, default=None,
+                   help="seconds per frame (default: the alignment dir's frame_shift file)")
+    p.add_argument("--supervisions", default=None,
+                   help="lhotse supervisions manifest (e.g. data/manifests/supervisions_train.jsonl.gz): lines "
+                        "name the recording and times are relative to it (for corpora with Kaldi segments)")
     p.set_defaults(func=_ali_to_ctm)
 
 

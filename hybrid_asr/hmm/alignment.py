@@ -3,8 +3,9 @@ them, their storage, and phone and senone segments read off them.
 
 An alignment directory holds ``ali.npz`` (:class:`Alignments`: pdf-id per frame), ``phones.npz``
 (phone-start marks: phones.txt id on the first frame of each phone, 0 elsewhere), ``topology.json``
-(the HMM topology the pdf-ids refer to), ``tree.json`` for senone alignments, and ``failed.txt``
-(utterances that could not be aligned). :func:`load_alignment_dir` reads it back.
+(the HMM topology the pdf-ids refer to), ``tree.json`` for senone alignments, ``frame_shift``
+(seconds per frame, as Kaldi writes it: one number) and ``failed.txt`` (utterances that could not
+be aligned). :func:`load_alignment_dir` reads it back, :func:`read_frame_shift` the frame shift.
 """
 
 from pathlib import Path
@@ -172,6 +173,29 @@ def load_alignment_dir(ali_dir: Union[str, Path]) -> Tuple[Alignments, Alignment
     if (ali_dir / "tree.json").is_file():
         raise InputError(ali_dir / "phones.npz", "senone alignments without phone marks; realign to get them")
     return alis, Alignments(monophone_marks(alis, topo)), topo
+
+
+FRAME_SHIFT_FILE = "frame_shift"
+"""File of an alignment directory holding its frame shift in seconds (e.g. ``0.01``)."""
+
+
+def read_frame_shift(ali_dir: Union[str, Path]) -> Optional[float]:
+    """Seconds per frame of an alignment directory, or None for a directory written before the
+    frame shift was recorded.
+
+    Raises:
+        InputError: the file exists but does not hold one positive number.
+    """
+    path = Path(ali_dir) / FRAME_SHIFT_FILE
+    if not path.is_file():
+        return None
+    try:
+        value = float(path.read_text().strip())
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise InputError(path, "expected one positive number of seconds per frame")
+    return value
 
 
 def upsample_alignment(ali: FrameAlignment, factor: int, num_frames: int) -> FrameAlignment:

@@ -16,7 +16,8 @@ from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.errors import AlignmentError, HybridAsrError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
-from hybrid_asr.hmm.alignment import Alignments, load_alignment_dir, monophone_marks, upsample_alignment
+from hybrid_asr.hmm.alignment import (FRAME_SHIFT_FILE, Alignments, load_alignment_dir, monophone_marks, read_frame_shift,
+                                      upsample_alignment)
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
@@ -29,12 +30,14 @@ log = logging.getLogger(__name__)
 
 
 def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
-          tree: Optional[DecisionTree] = None) -> None:
+          tree: Optional[DecisionTree] = None, frame_shift: Optional[float] = None) -> None:
     if not alis:
         raise HybridAsrError(f"{out}: no utterance could be aligned")
     out.mkdir(parents=True, exist_ok=True)
     (out / "ali.npz").unlink(missing_ok=True)  # incomplete until the new ali.npz is written
     topo.save(out / "topology.json")
+    if frame_shift is not None:
+        write_text_atomic(out / FRAME_SHIFT_FILE, f"{frame_shift:g}\n")
     if tree is not None:
         tree.save(out / "tree.json")
     write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in sorted(failed)))
@@ -71,7 +74,8 @@ def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_s
             log.warning("%s: %s", u.id, e)
             failed.append(u.id)
     topo.estimate_transitions(alis.values())
-    _save(Path(out_dir), alis, monophone_marks(alis, topo), topo, failed)
+    _save(Path(out_dir), alis, monophone_marks(alis, topo), topo, failed,
+          frame_shift=store.config.frame_shift_ms / 1000)
 
 
 def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_dir: Union[str, Path],
@@ -112,7 +116,8 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
     topo = bundle.topology
     if bundle.tree is None:  # senone alignments do not identify HMM states: keep the transitions
         topo.estimate_transitions(alis.values())
-    _save(Path(out_dir), alis, {u: a.phone_marks for u, a in done.items()}, topo, failed, bundle.tree)
+    _save(Path(out_dir), alis, {u: a.phone_marks for u, a in done.items()}, topo, failed, bundle.tree,
+          store.config.frame_shift_ms / 1000)
 
 
 def _realign_job(feats_dir: str, lang_dir: str, model_dir: str, out_dir: str, batch_size: int, shard: Shard) -> None:
@@ -144,7 +149,7 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
             failed += (d / "failed.txt").read_text().split()
     if tree is None:
         topo.estimate_transitions(alis.values())
-    _save(Path(out_dir), alis, marks, topo, failed, tree)
+    _save(Path(out_dir), alis, marks, topo, failed, tree, read_frame_shift(shard_dirs[0]))
 
 
 def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path]) -> None:
@@ -157,4 +162,5 @@ def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], ou
 
     tree = DecisionTree.load(Path(tree_dir) / "tree.json")
     alis, marks, topo = load_alignment_dir(ali_dir)
-    _save(Path(out_dir), to_senones(alis, marks, topo, tree), dict(marks.items()), topo, [], tree)
+    _save(Path(out_dir), to_senones(alis, marks, topo, tree), dict(marks.items()), topo, [], tree,
+          read_frame_shift(ali_dir))
