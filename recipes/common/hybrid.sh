@@ -28,6 +28,8 @@
 #                                model and training defaults live in their config dataclasses
 #   --lm-order N --self-loop-scale X --acoustic-scale X (stored with the graph; defaults: GraphConfig,
 #                                SearchConfig) --acoustic-scales "a,b,c"
+#   --decode-opts "..."          extra options of every 'hybrid-asr decode-dataset' (search settings, e.g.
+#                                "--backend k2"; defaults: SearchConfig)
 #   --threads N
 #   --cd-leaves N                context-dependent senones (stages 7-10) with a decision tree of N leaves;
 #                                0 (default) stops after the monophone system. --cd-epochs "4 4": epochs
@@ -50,7 +52,7 @@ train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"; augment=false; augment_opts=""
 num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
 lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"
-threads=2
+threads=2; decode_opts=""
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 sequence=none; sequence_opts=""; sequence_acoustic_scales=""
 
@@ -68,7 +70,7 @@ while [[ $# -gt 0 ]]; do
     --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --train-opts) train_opts=$2 ;;
     --lm-order) lm_order=$2 ;; --self-loop-scale|--transition-scale) self_loop_scale=$2 ;;
     --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
-    --threads) threads=$2 ;;
+    --threads) threads=$2 ;; --decode-opts) decode_opts=$2 ;;
     --cd-leaves) cd_leaves=$2 ;; --cd-epochs) cd_epochs=$2 ;;
     --cd-arch) cd_arch=$2 ;; --cd-arch-opts) cd_arch_opts=$2 ;;
     --sequence) sequence=$2 ;; --sequence-opts) sequence_opts=$2 ;;
@@ -161,14 +163,15 @@ make_graph() {
 # sweep on dev, the best scale stored as the model's default, then the test set at that scale only.
 # Without one: the sweep on the test set. Sets $best_scale.
 decode_test() {
-  local out sweep_split=$test_split
+  local out sweep_split=$test_split dopts
+  read -r -a dopts <<< "$decode_opts"
   [[ -n $dev_split ]] && sweep_split=$dev_split
   out=$1/decode_$sweep_split
   if [[ -f $out/decode_stats.json ]]; then log "$2 $sweep_split decode exists, skipping"
   else
     log "decoding $sweep_split with the $2 model (acoustic scales $acoustic_scales)"
     "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$sweep_split" "$out" --acoustic-scales "$acoustic_scales" \
-      ${dev_split:+--store-best} ${dev_groups:+--spk2group "$dev_groups"}
+      ${dev_split:+--store-best} ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
   fi
   best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
     "$out/decode_stats.json")
@@ -189,7 +192,7 @@ decode_test() {
     else
       log "decoding $test_split with the $2 model at the dev-chosen acoustic scale $best_scale"
       "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$test_split" "$out" --acoustic-scales "$best_scale" \
-        ${dev_groups:+--spk2group "$dev_groups"}
+        ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
     fi
   fi
   log "$2 $test_split WER at acoustic scale $best_scale ($out/wer_ac${best_scale}.txt):"
