@@ -46,13 +46,15 @@ def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
            "--epochs", "3 4", "--lm-order", "1", "--acoustic-scale", "0.5", "--acoustic-scales", "0.5,1",
            "--dev-split", "dev",
            "--train-opts", "--hidden-dim 256 --num-layers 2", "--threads", "1", "--cd-leaves", "40",
-           "--cd-epochs", "3 3"]
+           "--cd-epochs", "3 3", "--decode-opts", "--max-active-states 6000 --output-beam 7"]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     # the acoustic scale is swept on dev, stored with the model, and the test set decoded once with it
     dev = json.loads((tmp_path / "exp/dnn2/decode_dev/decode_stats.json").read_text())
     assert dev["utterances"] == 2 * 10 * 3 and set(dev["wer"]) == {"0.5", "1"}
+    assert dev["search"]["max_active_states"] == 6000 and dev["search"]["output_beam"] == 7  # --decode-opts
     stats = json.loads((tmp_path / "exp/dnn2/decode_test/decode_stats.json").read_text())
+    assert stats["search"]["max_active_states"] == 6000
     best = f"{dev['best_acoustic_scale']:g}"
     assert stats["utterances"] == 2 * 10 * 5 and list(stats["wer"]) == [best]
     assert json.loads((tmp_path / "exp/dnn2/search_config.json").read_text())["acoustic_scale"] == float(best)

@@ -1,7 +1,8 @@
 """Decode a feature store and score it: hypotheses, WER reports and timing for each acoustic scale.
 
 A decode directory holds ``ref.txt`` and ``utt2spk``; per acoustic scale ``hyp_ac<scale>.txt``; ``timing.json``
-(utterances, audio, model and search seconds, scales; written last by the decoding job); and,
+(utterances, audio, model and search seconds, scales, the search settings besides the acoustic
+scale: beams, token limits, backend, LM scale; written last by the decoding job); and,
 once scored, ``wer_ac<scale>.txt``, ``wer_ac<scale>_details.txt`` (per-utterance REF/HYP
 alignment; the summary has tables of WER per speaker and, given a ``spk2group`` map, per group of
 speakers) and ``decode_stats.json`` (RTF and WER per scale, per group at each scale, the best scale;
@@ -12,7 +13,7 @@ them and the scoring is then that of a single job.
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -55,7 +56,8 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
         write_transcripts(out / f"hyp_ac{scale:g}.txt", {u: [words.get(i) for i in ids] for u, ids in hyp_ids.items()})
     info = {"utterances": len(utts), "audio_seconds": timing.audio_seconds, "model_seconds": timing.model_seconds,
             "search_seconds": {f"{s:g}": t for s, t in zip(scales, timing.search_seconds)},
-            "cmvn": cmvn or bundle.feature_config.cmvn, "chunk_frames": decode_chunk_frames(bundle.model)}
+            "cmvn": cmvn or bundle.feature_config.cmvn, "chunk_frames": decode_chunk_frames(bundle.model),
+            "search": {k: v for k, v in asdict(search).items() if k != "acoustic_scale"}}
     write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
     log.info("decoded %.1f s of audio: acoustic model %.1f s, search %s s", timing.audio_seconds,
              timing.model_seconds, ", ".join(f"{t:.1f}" for t in timing.search_seconds))
@@ -108,7 +110,8 @@ def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str
             "audio_seconds": sum(t["audio_seconds"] for t in timings),
             "model_seconds": sum(t["model_seconds"] for t in timings),
             "search_seconds": {s: sum(t["search_seconds"][s] for t in timings) for s in scales},
-            "cmvn": timings[0]["cmvn"], "chunk_frames": timings[0].get("chunk_frames", 0), "shards": len(timings)}
+            "cmvn": timings[0]["cmvn"], "chunk_frames": timings[0].get("chunk_frames", 0),
+            "search": timings[0].get("search"), "shards": len(timings)}
     write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
 
 
@@ -151,7 +154,7 @@ def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, P
             groups_text = "  (" + ", ".join(f"{k} {w:.2f}" for k, w in by_group[s].items()) + ")"
         print(f"acoustic scale {s}: {lines[0]}  {lines[1]}  RTF {rtf[s]:.4f}{groups_text}")
     best = min(wers, key=wers.get)
-    keys = ("utterances", "audio_seconds", "model_seconds", "search_seconds", "cmvn", "chunk_frames")
+    keys = ("utterances", "audio_seconds", "model_seconds", "search_seconds", "cmvn", "chunk_frames", "search")
     stats = {**{k: timing.get(k) for k in keys},
              "rtf": rtf, "wer": {f"{s:g}": w for s, w in wers.items()}, "best_acoustic_scale": best}
     if by_group:
