@@ -38,6 +38,8 @@ def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
     topo.save(out / "topology.json")
     if frame_shift is not None:
         write_text_atomic(out / FRAME_SHIFT_FILE, f"{frame_shift:g}\n")
+    else:  # not known (converted from an older dir): no stale value from an earlier run
+        (out / FRAME_SHIFT_FILE).unlink(missing_ok=True)
     if tree is not None:
         tree.save(out / "tree.json")
     write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in sorted(failed)))
