@@ -32,7 +32,8 @@ from typing import Optional, Union
 import k2
 import torch
 
-from hybrid_asr.errors import InputError
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError, InputError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.graph.h import HmmGraph, monophone_hmm_graph
@@ -74,19 +75,18 @@ class SearchConfig:
             (``k2.intersect_dense_pruned``: batches, lattices, GPU).
     """
 
-    acoustic_scale: float = 0.2
-    search_beam: float = 16.0
-    output_beam: float = 8.0
-    min_active_states: int = 30
-    max_active_states: int = 7000
+    acoustic_scale: float = bounded(0.2, gt=0)
+    search_beam: float = bounded(16.0, gt=0)
+    output_beam: float = bounded(8.0, gt=0)
+    min_active_states: int = bounded(30, ge=1)
+    max_active_states: int = bounded(7000, ge=1)
     backend: str = "kaldi"
-    lm_scale: float = 1.0
+    lm_scale: float = bounded(1.0, gt=0)
 
     def __post_init__(self):
+        check_bounds(self)
         if self.backend not in ("k2", "kaldi"):
-            raise ValueError(f"search backend must be k2 or kaldi, not {self.backend!r}")
-        if not self.lm_scale > 0:
-            raise ValueError(f"the LM scale must be > 0, got {self.lm_scale}")
+            raise ConfigError(f"search backend must be k2 or kaldi, not {self.backend!r}")
 
     def normalized(self) -> "SearchConfig":
         """The same search with ``lm_scale`` 1: acoustic scale and beams divided by it."""

@@ -32,3 +32,8 @@ class InputError(HybridAsrError):
 
 class AlignmentError(HybridAsrError):
     """No path of the training graph fits the frames of an utterance (too short, wrong text)."""
+
+
+class ConfigError(HybridAsrError, ValueError):
+    """A setting (a config field or command-line option) is out of range or inconsistent with
+    another. A ``ValueError`` too, so that callers catching bad values keep working."""

@@ -190,3 +190,45 @@ def test_align_audio_checks_the_transcript(fsdd_exp, capsys, caplog):
         assert main(["align-audio", model, lang, wav, text]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and problem in err[0] and "3_george_0.wav" in err[0], err
+
+
+def test_file_names_with_whitespace_give_ids_safe_in_every_output_format(fsdd_exp, tmp_path, capsys, caplog):
+    """Kaldi ids hold no whitespace: a space or TAB in a file name is percent-encoded in the id
+    column of text output, in CTM and in JSON (whose "file" keeps the real path), with a warning."""
+    wave, rate = soundfile.read(str(SOURCE), dtype="float64")
+    names = ["space name.wav", "tab\tname.wav", "100%.wav"]
+    for name in names:
+        soundfile.write(str(tmp_path / name), wave, rate, subtype="PCM_16")
+    inputs = [str(tmp_path / n) for n in names]
+    model = str(fsdd_exp / "dnn2")
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING):
+        assert main(["decode", model, *inputs]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    ids = [str(tmp_path / n).replace("%", "%25").replace(" ", "%20").replace("\t", "%09") for n in names]
+    assert [line.split("\t") for line in lines] == [[i, "THREE"] for i in ids]
+    assert any("3 input ids hold whitespace or '%'" in r.getMessage() for r in caplog.records)
+    assert main(["decode", model, *inputs, "--output", "ctm"]) == 0
+    ctm = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [(f[0], f[4]) for f in ctm] == [(i, "THREE") for i in ids] and {len(f) for f in ctm} == {6}
+    assert main(["decode", model, *inputs, "--output", "json"]) == 0
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(o["id"], o["file"]) for o in out] == list(zip(ids, inputs))
+
+
+def test_final_lines_agree_and_give_no_speed_when_nothing_was_decoded(fsdd_exp, tmp_path, capsys, caplog):
+    model = str(fsdd_exp / "dnn2")
+    (tmp_path / "wav.scp").write_text("r1 sox x.wav -t wav - |\n")
+    with caplog.at_level(logging.INFO):
+        assert main(["decode", model, str(tmp_path / "wav.scp"), str(tmp_path / "missing.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "hybrid-asr decode: 2 segments, 0 decoded, 2 failed" in err
+    final = [r.getMessage() for r in caplog.records if "segments, " in r.getMessage()]
+    assert final == ["2 segments, 0 decoded, 2 failed: 0.0 s of audio in " + final[0].split(" in ")[1]]
+    assert "real-time factor" not in final[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(["decode", model, str(SOURCE), str(tmp_path / "missing.wav")]) == 2
+    assert "hybrid-asr decode: 2 segments, 1 decoded, 1 failed" in capsys.readouterr().err
+    final = [r.getMessage() for r in caplog.records if "segments, " in r.getMessage()]
+    assert final[0].startswith("2 segments, 1 decoded, 1 failed: ") and "real-time factor" in final[0]

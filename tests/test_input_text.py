@@ -14,7 +14,7 @@ from hybrid_asr.data.an4 import prepare_an4_split
 from hybrid_asr.data.kaldi_dir import import_kaldi_data_dir, read_kaldi_table, validate_kaldi_data_dir
 from hybrid_asr.errors import HybridAsrError, InputError
 from hybrid_asr.lang import Lang, LangConfig, Lexicon, prepare_lang, read_lexicon
-from hybrid_asr.lang.lang_dir import LangConfigError
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.lang.lm import ArpaScorer, add_vocabulary, arpa_sizes, arpa_to_g, train_arpa, validate_arpa
 from hybrid_asr.lang.text import check_transcript_words, clean_transcript, read_clean_lines, read_text_lines
 from hybrid_asr.scoring import read_transcripts
@@ -361,12 +361,12 @@ def test_prepare_lang_refuses_reserved_phones(tmp_path):
 
 # ------------------------------------------------------------------ LM order and settings
 def test_lang_config_checks_the_lm_order():
-    with pytest.raises(LangConfigError, match=r"^LM order must be between 1 and 5, got 6$") as info:
+    with pytest.raises(ConfigError, match=r"^lm_order must be in \[1, 5\], got 6$") as info:
         LangConfig(lm_order=6)
     assert isinstance(info.value, HybridAsrError) and isinstance(info.value, ValueError)
-    with pytest.raises(LangConfigError, match="silence probability must be in"):
+    with pytest.raises(ConfigError, match=r"^sil_prob must be in \(0, 1\), got 1$"):
         LangConfig(sil_prob=1.0)
-    with pytest.raises(LangConfigError, match="LM pruning threshold must be >= 0, got -1"):
+    with pytest.raises(ConfigError, match="^lm_prune must be >= 0, got -1$"):
         LangConfig(lm_prune=-1)
 
 
@@ -376,8 +376,9 @@ def test_cli_prepare_lang_lm_order_6_is_one_line_and_writes_nothing(tmp_path, ca
     (tmp_path / "lm.txt").write_text("A B\nB A\n")
     out = tmp_path / "lang"
     assert main(["prepare-lang", str(tmp_path / "none"), str(out), "--graphemes", "--lm-text",
-                 str(tmp_path / "lm.txt"), "--lm-order", "6"]) == 1
-    assert capsys.readouterr().err == "hybrid-asr prepare-lang: error: LM order must be between 1 and 5, got 6\n"
+                 str(tmp_path / "lm.txt"), "--lm-order", "6"]) == 2
+    assert capsys.readouterr().err == ("hybrid-asr prepare-lang: error: argument --lm-order: must be in [1, 5], got 6 "
+                                       "(see hybrid-asr prepare-lang --help)\n")
     assert not out.exists()
 
 

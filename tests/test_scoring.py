@@ -340,3 +340,20 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     for name, mask in (("red", (r > 0.7) & (g < 0.5) & (b < 0.5)), ("green", (g > 0.5) & (r < 0.5) & (b < 0.5)),
                        ("blue", (b > 0.7) & (r < 0.5) & (g < 0.5))):
         assert mask.sum() > 200, f"no {name} bars drawn"
+
+
+def test_score_names_the_hypothesis_file_with_an_unknown_id_or_no_lines(tmp_path, capsys):
+    from hybrid_asr.cli.main import main
+
+    ref, hyp, empty = tmp_path / "ref", tmp_path / "hyp", tmp_path / "empty"
+    ref.write_text("u1 A B\nu2 C\n")
+    hyp.write_text("u1 A B\nu3 C\nu4 D\n")
+    empty.write_text("")
+    assert main(["score", str(ref), str(hyp), str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == (f"hybrid-asr score: error: {hyp}: utterance 'u3' (and 1 more) is not in the "
+                                       f"references {ref}\n")
+    assert main(["score", str(ref), str(empty), str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == f"hybrid-asr score: error: {empty}: holds no utterances (an empty file)\n"
+    assert main(["compare", str(ref), str(ref), str(empty)]) == 1
+    assert capsys.readouterr().err == f"hybrid-asr compare: error: {empty}: holds no utterances (an empty file)\n"
+    assert not (tmp_path / "out").exists()

@@ -1,8 +1,13 @@
-"""Forced alignment of one audio file with its transcript (monophone or senone model)."""
+"""Forced alignment of one audio file with its transcript (monophone or senone model), scored so
+that a transcript of other words is noticed."""
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
+import torch
+
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.hmm.alignment import FrameAlignment, upsample_alignment
 from hybrid_asr.align.viterbi import viterbi_align
 from hybrid_asr.bundle import ModelBundle
@@ -13,8 +18,78 @@ from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.text import check_transcript_words
 
 
+@dataclass(frozen=True)
+class AlignmentScore:
+    """How well an alignment fits the audio, per frame of the model's output (log base e).
+
+    Attributes:
+        frames: output frames aligned.
+        log_likelihood: mean over frames of the aligned senone's log-likelihood (the model's
+            scaled likelihood, log posterior minus log prior, at acoustic scale 1): the "average
+            log-likelihood per frame" Kaldi's aligners log and Montreal Forced Aligner reports.
+            Its level depends on the model and the recording.
+        best_log_likelihood: mean over frames of the best senone's log-likelihood, whatever the
+            transcript: the same quantity for an unconstrained frame-by-frame decision.
+    """
+
+    frames: int
+    log_likelihood: float
+    best_log_likelihood: float
+
+    @property
+    def gap(self) -> float:
+        """``log_likelihood - best_log_likelihood`` (<= 0): how far per frame the transcript's
+        path falls below the best senones, a goodness-of-pronunciation style score of the whole
+        utterance (Witt & Young 2000, "Phone-level pronunciation scoring and assessment for
+        interactive language learning", Speech Communication 30) that does not depend on the
+        recording's level or the model's scale as ``log_likelihood`` does."""
+        return self.log_likelihood - self.best_log_likelihood
+
+
+def score_alignment(scores: torch.Tensor, pdfs) -> AlignmentScore:
+    """Score an alignment.
+
+    Args:
+        scores: float32 ``[T, S]`` log-likelihoods (acoustic scale 1) the alignment was made on.
+        pdfs: int ``[T]`` aligned pdf-id per frame.
+
+    Returns:
+        the :class:`AlignmentScore`.
+    """
+    aligned = scores[torch.arange(scores.shape[0]), torch.as_tensor(pdfs, dtype=torch.long)]
+    return AlignmentScore(int(scores.shape[0]), float(aligned.double().mean()),
+                          float(scores.max(dim=1).values.double().mean()))
+
+
+@dataclass(frozen=True)
+class TranscriptCheckConfig:
+    """When ``align-audio`` warns that a transcript may not be the audio's.
+
+    Attributes:
+        max_gap: warn when :attr:`AlignmentScore.gap` is below this (nats per frame). Chosen on
+            AN4 dev with the recipe's TDNN (docs/robustness.md): right transcripts gave gaps
+            above it, other utterances' transcripts below.
+    """
+
+    max_gap: float = bounded(-2.0, le=0)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+    def suspicious(self, score: AlignmentScore) -> bool:
+        """Whether ``score`` is far below what right transcripts get."""
+        return score.gap < self.max_gap
+
+
+class AudioAlignment(NamedTuple):
+    """A forced alignment at the feature frame rate and its score (at the model's output rate)."""
+
+    alignment: FrameAlignment
+    score: AlignmentScore
+
+
 def align_audio(bundle: ModelBundle, lang: Lang, path: Union[str, Path], text: str,
-                cmvn: Optional[str] = None) -> FrameAlignment:
+                cmvn: Optional[str] = None) -> AudioAlignment:
     """Viterbi-align an audio file of any rate and channel count against its transcript.
 
     The training graph ``H o L o W`` of the transcript uses the bundle's H: the monophone H,
@@ -32,7 +107,8 @@ def align_audio(bundle: ModelBundle, lang: Lang, path: Union[str, Path], text: s
         cmvn: CMVN mode (see :func:`hybrid_asr.likelihoods.audio_log_likelihoods`).
 
     Returns:
-        :class:`FrameAlignment` with one pdf-id and one phone-start mark per frame.
+        :class:`AudioAlignment`: a :class:`FrameAlignment` with one pdf-id and one phone-start
+        mark per feature frame, and the alignment's :class:`AlignmentScore`.
 
     Raises:
         InputError: the audio cannot be read; the transcript is empty or has words outside the lexicon.
@@ -45,4 +121,4 @@ def align_audio(bundle: ModelBundle, lang: Lang, path: Union[str, Path], text: s
     if not len(ali.pdfs):
         raise AlignmentError(f"{path}: the transcript cannot be aligned to the {scores.shape[0]} frames")
     factor = bundle.model.subsampling_factor  # back at the feature frame rate for CTM times
-    return upsample_alignment(ali, factor, scores.shape[0] * factor)
+    return AudioAlignment(upsample_alignment(ali, factor, scores.shape[0] * factor), score_alignment(scores, ali.pdfs))

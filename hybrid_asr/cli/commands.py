@@ -6,11 +6,9 @@ import logging
 import sys
 from pathlib import Path
 
+from hybrid_asr.cli.options import add_config_options, config_option, config_overrides, number, unused_options
+
 log = logging.getLogger("hybrid_asr.cli")
-
-
-def _floats(text: str):
-    return [float(x) for x in text.split(",") if x]
 
 
 # ---------------------------------------------------------------- data
@@ -81,16 +79,15 @@ def add_hold_out_speakers(sub) -> None:
     p.add_argument("--source", default="train", help="split to divide")
     p.add_argument("--rest", default="train_nodev", help="split name of the remaining speakers")
     p.add_argument("--dev", default="dev", help="split name of the held-out speakers")
-    p.add_argument("--fraction", type=float, default=0.1, help="share of speakers held out")
+    p.add_argument("--fraction", type=number(float, gt=0, lt=1), default=0.1, help="share of speakers held out")
     p.add_argument("--groups", default=None,
                    help="'<speaker> <group>' file: hold out the fraction within each group (e.g. child/adult)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=number(int, ge=0), default=0)
     p.set_defaults(func=_hold_out_speakers)
 
 
 # ---------------------------------------------------------------- features
 def _compute_features(args) -> int:
-    from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureConfig
     from hybrid_asr.features.augment import AugmentConfig
@@ -103,12 +100,11 @@ def _compute_features(args) -> int:
     except ValueError as e:
         raise HybridAsrError(f"compute-features: {e}") from None
     _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir, args.speed_perturb,
-                                       Shard(args.shard_index, args.num_shards), args.nj, augment)
+                                       Shard(args.index, args.count), args.nj, augment)
     return 2 if failed else 0
 
 
 def add_compute_features(sub) -> None:
-    from hybrid_asr.cli.options import add_config_options
     from hybrid_asr.features import FeatureConfig
     from hybrid_asr.features.augment import AugmentConfig
 
@@ -116,7 +112,7 @@ def add_compute_features(sub) -> None:
     p.add_argument("manifest_dir")
     p.add_argument("split")
     p.add_argument("out_dir")
-    p.add_argument("--speed-perturb", type=_floats, default=[],
+    p.add_argument("--speed-perturb", type=number(float, many=True, gt=0), default=(),
                    help="comma-separated speed factors to add perturbed copies, e.g. 0.9,1.1 (training data)")
     p.add_argument("--augment", action="store_true",
                    help="augment the speed-perturbed copies (or add one augmented copy): padding with silence "
@@ -144,7 +140,6 @@ def add_merge_feature_stores(sub) -> None:
 
 # ---------------------------------------------------------------- lang
 def _prepare_lang(args) -> int:
-    from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.data import read_split
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.lang import LangConfig, cmudict_lexicon, prepare_lang, read_lexicon
@@ -183,6 +178,8 @@ def _read_text_lines(path) -> list:
 
 
 def add_prepare_lang(sub) -> None:
+    from hybrid_asr.lang import LangConfig
+
     p = sub.add_parser("prepare-lang", help="lexicon + LM text (TRAIN transcripts or any text) -> lang dir "
                        "(phones, words, L, G)")
     p.add_argument("manifest_dir", help="manifests; the LM is trained on the --train-split transcripts only "
@@ -193,18 +190,16 @@ def add_prepare_lang(sub) -> None:
     src.add_argument("--cmudict", action="store_true", help="look the training words up in CMUdict")
     src.add_argument("--graphemes", action="store_true",
                      help="no dictionary: every word of the LM text spelled in letters (units instead of phones)")
-    src.add_argument("--subwords", type=int, metavar="N", default=None,
+    src.add_argument("--subwords", type=number(int, ge=2), metavar="N", default=None,
                      help="no dictionary: words split into N sentencepiece units trained on the LM text "
                      "(model saved as units.model)")
     p.add_argument("--train-split", default="train")
     p.add_argument("--keep-stress", action="store_true", help="keep ARPAbet stress digits")
-    p.add_argument("--sil-prob", type=float, default=None,
-                   help="probability of optional silence between words (default: LangConfig's)")
-    p.add_argument("--lm-order", type=int, default=None, help="n-gram order, 1-5 (default: LangConfig's)")
+    config_option(p, LangConfig, "sil_prob", help="probability of optional silence between words")
+    config_option(p, LangConfig, "lm_order", help="n-gram order")
     p.add_argument("--lm-vocabulary", choices=["lexicon", "text"], default=None,
                    help="words the LM can emit: every lexicon word (default) or only those of the training text")
-    p.add_argument("--lm-prune", type=float, default=None,
-                   help="entropy-pruning threshold of the LM, e.g. 1e-7 (default: LangConfig's, no pruning)")
+    config_option(p, LangConfig, "lm_prune", help="entropy-pruning threshold of the LM, e.g. 1e-7 (0: no pruning)")
     p.add_argument("--lm-text", default=None,
                    help="train the LM on this text (one sentence per line; e.g. domain text) instead of the "
                    "transcripts; with --cmudict its words are looked up")
@@ -212,9 +207,11 @@ def add_prepare_lang(sub) -> None:
 
 
 def _train_lm(args) -> int:
+    from hybrid_asr.lang import LangConfig
     from hybrid_asr.lang.lm import train_arpa
 
-    train_arpa(_read_text_lines(args.text), args.out_arpa, args.order, args.prune)
+    config = LangConfig(**config_overrides(args, LangConfig))
+    train_arpa(_read_text_lines(args.text), args.out_arpa, config.lm_order, config.lm_prune)
     return 0
 
 
@@ -224,9 +221,8 @@ def add_train_lm(sub) -> None:
     p = sub.add_parser("train-lm", help="Kneser-Ney n-gram LM (ARPA) from any text, optionally entropy-pruned")
     p.add_argument("text", help="one sentence per line, words separated by spaces")
     p.add_argument("out_arpa")
-    p.add_argument("--order", type=int, default=LangConfig.lm_order, help="n-gram order 1-5 (default %(default)s)")
-    p.add_argument("--prune", type=float, default=LangConfig.lm_prune,
-                   help="entropy-pruning threshold (default %(default)s: none)")
+    config_option(p, LangConfig, "lm_order", "--order", help="n-gram order")
+    config_option(p, LangConfig, "lm_prune", "--prune", help="entropy-pruning threshold (0: none)")
     p.set_defaults(func=_train_lm)
 
 
@@ -257,9 +253,10 @@ def _align(args) -> int:
 
     store, lang = FeatureStore(args.feats_dir), Lang(args.lang_dir)
     if args.flat_start:
-        flat_start(store, lang, args.out_dir, args.num_states, args.sil_states)
+        states = {k: v for k, v in (("num_states", args.num_states), ("sil_states", args.sil_states)) if v is not None}
+        flat_start(store, lang, args.out_dir, **states)
     else:
-        realign(store, lang, args.model, args.out_dir, shard=Shard(args.shard_index, args.num_shards), nj=args.nj)
+        realign(store, lang, args.model, args.out_dir, shard=Shard(args.index, args.count), nj=args.nj)
     return 0
 
 
@@ -269,13 +266,17 @@ def _add_spk2group_option(p) -> None:
 
 
 def _add_shard_options(p) -> None:
-    p.add_argument("--nj", type=int, default=1, help="parallel local jobs (processes), merged at the end")
-    p.add_argument("--num-shards", type=int, default=1,
-                   help="split the utterances into this many shards (e.g. a Slurm array job) ...")
-    p.add_argument("--shard-index", type=int, default=0, help="... and process only this one (0-based)")
+    from hybrid_asr.stages.shards import Shard
+
+    p.add_argument("--nj", type=number(int, ge=1), default=1, help="parallel local jobs (processes), merged at the end")
+    config_option(p, Shard, "count", "--num-shards", with_default=True, metavar="N",
+                  help="split the utterances into this many shards (e.g. a Slurm array job) ...")
+    config_option(p, Shard, "index", "--shard-index", with_default=True, metavar="I",
+                  help="... and process only this one (0-based)")
 
 
 def add_align(sub) -> None:
+
     p = sub.add_parser("align", help="alignments: flat start, or Viterbi with a trained model (k2)")
     p.add_argument("feats_dir")
     p.add_argument("lang_dir")
@@ -284,8 +285,10 @@ def add_align(sub) -> None:
     how.add_argument("--flat-start", action="store_true",
                      help="SIL on the quiet ends, equal split of the words' HMM states in between")
     how.add_argument("--model", help="model directory to align with")
-    p.add_argument("--num-states", type=int, default=3, help="HMM states per phone (flat start)")
-    p.add_argument("--sil-states", type=int, default=None, help="HMM states of SIL (flat start)")
+    p.add_argument("--num-states", type=number(int, ge=1), default=None,
+                   help="HMM states per phone (flat start; default: flat_start's)")
+    p.add_argument("--sil-states", type=number(int, ge=1), default=None,
+                   help="HMM states of SIL (flat start; default: flat_start's)")
     _add_shard_options(p)
     p.set_defaults(func=_align)
 
@@ -308,7 +311,6 @@ _MODEL_SKIP = ("feat_dim", "num_pdfs")
 
 
 def _train(args) -> int:
-    from hybrid_asr.cli.options import config_overrides, unused_options
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureStore
     from hybrid_asr.models import MODEL_TYPES, config_class
@@ -332,7 +334,6 @@ def _train(args) -> int:
 
 
 def add_train(sub) -> None:
-    from hybrid_asr.cli.options import add_config_options
     from hybrid_asr.models import MODEL_TYPES
     from hybrid_asr.training import TrainConfig
 
@@ -352,7 +353,6 @@ def add_train(sub) -> None:
 
 
 def _train_sequence(args) -> int:
-    from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureStore
     from hybrid_asr.stages.sequence import sequence_train_config, sequence_train_stage
@@ -370,7 +370,6 @@ def _train_sequence(args) -> int:
 
 
 def add_train_sequence(sub) -> None:
-    from hybrid_asr.cli.options import add_config_options
     from hybrid_asr.stages.sequence import SEQUENCE_TRAIN_DEFAULTS
     from hybrid_asr.training import TrainConfig
     from hybrid_asr.training.sequence import SequenceConfig
@@ -396,7 +395,6 @@ def add_train_sequence(sub) -> None:
 
 # ---------------------------------------------------------------- graph / decode / score
 def _make_graph(args) -> int:
-    from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.graph import GraphConfig
     from hybrid_asr.stages.graph import make_graph
 
@@ -406,17 +404,15 @@ def _make_graph(args) -> int:
 
 def add_make_graph(sub) -> None:
     from hybrid_asr.bundle import SearchConfig
-    from hybrid_asr.cli.options import add_config_options
     from hybrid_asr.graph import GraphConfig
 
     p = sub.add_parser("make-graph", help="decoding graph for a model dir: HLG (monophone) or HCLG (with a tree), "
                        "from its H and the L and G of a lang dir")
     p.add_argument("model_dir")
     p.add_argument("lang_dir")
-    p.add_argument("--acoustic-scale", type=float, default=None,
-                   help=f"default acoustic scale stored with the graph (default {SearchConfig.acoustic_scale})")
+    config_option(p, SearchConfig, "acoustic_scale", help="default acoustic scale stored with the graph")
     add_config_options(p, [GraphConfig], (), "graph")
-    p.add_argument("--transition-scale", dest="self_loop_scale", type=float, help=argparse.SUPPRESS)
+    config_option(p, GraphConfig, "self_loop_scale", "--transition-scale", help=argparse.SUPPRESS)
     p.set_defaults(func=_make_graph)
 
 
@@ -426,10 +422,9 @@ def _decode_dataset(args) -> int:
     from hybrid_asr.stages.shards import Shard
 
     from hybrid_asr.bundle import SearchConfig
-    from hybrid_asr.cli.options import config_overrides
 
     evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
-                   args.store_best, Shard(args.shard_index, args.num_shards), args.nj, args.chunk_frames,
+                   args.store_best, Shard(args.index, args.count), args.nj, args.chunk_frames,
                    args.spk2group, config_overrides(args, SearchConfig, ("acoustic_scale",)))
     return 0
 
@@ -441,14 +436,14 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("model_dir")
     p.add_argument("feats_dir")
     p.add_argument("out_dir")
-    p.add_argument("--acoustic-scales", type=_floats, default=None,
+    p.add_argument("--acoustic-scales", type=number(float, many=True, gt=0), default=None,
                    help="comma-separated sweep (default: the model's search_config.json value)")
     p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default=None,
                    help="override the model's CMVN mode")
-    p.add_argument("--max-frames", type=int, default=MAX_BATCH_FRAMES, help="frames per k2 batch (default %(default)s)")
+    p.add_argument("--max-frames", type=number(int, ge=1), default=MAX_BATCH_FRAMES, help="frames per k2 batch (default %(default)s)")
     p.add_argument("--store-best", action="store_true",
                    help="store the best acoustic scale of the sweep as the model's default (decode on dev)")
-    p.add_argument("--chunk-frames", type=int, default=None,
+    p.add_argument("--chunk-frames", type=number(int, ge=0), default=None,
                    help="recurrent models: score in chunks of N output frames (0: whole utterances) instead of "
                    "the model's decode_chunk_frames")
     _add_spk2group_option(p)
@@ -459,11 +454,10 @@ def add_decode_dataset(sub) -> None:
 
 def _rescore(args) -> int:
     from hybrid_asr.bundle import SearchConfig
-    from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.stages.rescore import RescoreConfig, rescore
 
-    given = {k: v for k, v in (("lm_scales", args.lm_scales), ("nbest", args.nbest)) if v is not None}
-    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, RescoreConfig(**given), args.old_lm,
+    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, RescoreConfig(**config_overrides(args, RescoreConfig)),
+            args.old_lm,
             config_overrides(args, SearchConfig, ("backend",)))
     return 0
 
@@ -477,10 +471,8 @@ def add_rescore(sub) -> None:
     p.add_argument("feats_dir")
     p.add_argument("out_dir")
     p.add_argument("new_lm", help="ARPA LM to rescore with (e.g. a higher order: train-lm --order 4)")
-    p.add_argument("--lm-scales", type=lambda t: tuple(_floats(t)), default=None,
-                   help="scales of the new LM log-probability (default " +
-                   ",".join(f"{x:g}" for x in RescoreConfig.lm_scales) + ")")
-    p.add_argument("--nbest", type=int, default=None, help=f"default {RescoreConfig.nbest}")
+    config_option(p, RescoreConfig, "lm_scales", help="comma-separated scales of the new LM log-probability")
+    config_option(p, RescoreConfig, "nbest", help="hypotheses per utterance")
     p.add_argument("--old-lm", default=None, help="the first-pass ARPA LM (default: the graph's lang dir lm.arpa)")
     _add_search_options(p, ("backend",))
     p.set_defaults(func=_rescore)
@@ -507,10 +499,9 @@ def add_merge_decodes(sub) -> None:
 def _score(args) -> int:
     from hybrid_asr.data.kaldi_dir import read_kaldi_map
     from hybrid_asr.errors import HybridAsrError
-    from hybrid_asr.scoring import read_transcripts, score, speaker_breakdowns, write_report
+    from hybrid_asr.scoring import score_files, speaker_breakdowns, write_report
 
-    norm = _normalizer(args)
-    result = score(norm.apply(read_transcripts(args.ref)), norm.apply(read_transcripts(args.hyp)))
+    result = score_files(args.ref, args.hyp, _normalizer(args).apply)
     if args.spk2group and not args.utt2spk:
         raise HybridAsrError("score: --spk2group needs --utt2spk")
     breakdowns = speaker_breakdowns(read_kaldi_map(args.utt2spk) if args.utt2spk else {},
@@ -548,12 +539,10 @@ def _normalizer(args):
 
 
 def _compare(args) -> int:
-    from hybrid_asr.scoring import read_transcripts, score
+    from hybrid_asr.scoring import score_files
     from hybrid_asr.scoring.analysis import compare, format_comparison
 
-    norm = _normalizer(args)
-    refs = norm.apply(read_transcripts(args.ref))
-    a, b = (score(refs, norm.apply(read_transcripts(h))) for h in (args.hyp_a, args.hyp_b))
+    a, b = (score_files(args.ref, h, _normalizer(args).apply) for h in (args.hyp_a, args.hyp_b))
     names = args.names.split(",") if args.names else ["A", "B"]
     extra = {k: v for k, v in (("resamples", args.resamples), ("seed", args.seed)) if v is not None}
     lines = format_comparison(compare(a, b, **extra), *names[:2])
@@ -577,9 +566,9 @@ def add_compare(sub) -> None:
     p.add_argument("hyp_a")
     p.add_argument("hyp_b")
     p.add_argument("--names", default=None, help="names of the two systems, e.g. dnn,tdnn")
-    p.add_argument("--resamples", type=int, default=None,
+    p.add_argument("--resamples", type=number(int, ge=1), default=None,
                    help=f"bootstrap resamples of the utterances (default {defaults['resamples']})")
-    p.add_argument("--seed", type=int, default=None, help=f"bootstrap seed (default {defaults['seed']})")
+    p.add_argument("--seed", type=number(int, ge=0), default=None, help=f"bootstrap seed (default {defaults['seed']})")
     p.add_argument("--out", default=None, help="write the full comparison (with the utterance lists) here")
     _add_normalization_options(p)
     p.set_defaults(func=_compare)
@@ -587,27 +576,24 @@ def add_compare(sub) -> None:
 
 def _decode(args) -> int:
     from hybrid_asr.bundle import SearchConfig
-    from hybrid_asr.cli.options import config_overrides
     from hybrid_asr.features.trim import TrimConfig
-    from hybrid_asr.stages.decode_audio import DecodeOptions, ctm_lines, decode_inputs
+    from hybrid_asr.stages.decode_audio import DecodeOptions, ctm_lines, decode_inputs, output_id
 
     times = args.output == "ctm" or args.word_times
-    trim = None if args.no_trim else (TrimConfig() if args.trim_margin is None
-                                      else TrimConfig(margin_seconds=args.trim_margin))
-    options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", nbest=args.nbest,
-                            max_segment_seconds=args.max_segment_seconds, batch_size=args.batch_size,
-                            cmvn=args.cmvn, trim=trim)
+    trim = None if args.no_trim else TrimConfig(**config_overrides(args, TrimConfig))
+    options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", cmvn=args.cmvn,
+                            trim=trim, **config_overrides(args, DecodeOptions, ("cmvn", "trim", "word_times", "confidences")))
     failures = total = 0
     for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig), options):
-        seg = result.segment
+        seg, utt = result.segment, output_id(result.segment.id)
         total += 1
         if result.error is not None:
             failures += 1
             print(f"hybrid-asr decode: error: {result.error}", file=sys.stderr)
             if args.output == "json":
-                print(json.dumps({"id": seg.id, "file": str(seg.path), "error": result.error}))
+                print(json.dumps({"id": utt, "file": str(seg.path), "error": result.error}))
         elif args.output == "json":
-            entry = {"id": seg.id, "file": str(seg.path), "recording": seg.recording, "text": result.text,
+            entry = {"id": utt, "file": str(seg.path), "recording": output_id(seg.recording), "text": result.text,
                      "words": [w.word for w in result.words]}
             if times or args.confidence:
                 entry["word_info"] = [{k: v for k, v in vars(w).items() if v is not None} for w in result.words]
@@ -618,10 +604,10 @@ def _decode(args) -> int:
             for line in ctm_lines(result):
                 print(line)
         else:
-            print(f"{seg.id}\t{result.text}")
+            print(f"{utt}\t{result.text}")
             for piece in result.nbest:
                 for rank, (text, posterior) in enumerate(piece, 1):
-                    print(f"{seg.id}\t{rank}\t{posterior:.3f}\t{text}")
+                    print(f"{utt}\t{rank}\t{posterior:.3f}\t{text}")
         sys.stdout.flush()
     print(f"hybrid-asr decode: {total} segments, {total - failures} decoded, {failures} failed", file=sys.stderr)
     return 2 if failures else 0
@@ -640,26 +626,23 @@ def add_decode(sub) -> None:
                    "<start> <duration> <word> <confidence>' per word (times in seconds)")
     p.add_argument("--word-times", action="store_true", help="word start times and durations (json)")
     p.add_argument("--confidence", action="store_true", help="a posterior per word (json; always in ctm)")
-    p.add_argument("--nbest", type=int, default=DecodeOptions.nbest,
-                   help="N-best hypotheses with their posteriors, per piece of audio (k2 lattice)")
-    p.add_argument("--max-segment-seconds", type=float, default=DecodeOptions.max_segment_seconds,
-                   help="longer audio is cut at its quietest moments into pieces of at most this length "
-                   "(default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=DecodeOptions.batch_size,
-                   help="pieces of audio searched together (one k2 batch) (default %(default)s)")
+    config_option(p, DecodeOptions, "nbest", metavar="N",
+                  help="N-best hypotheses with their posteriors, per piece of audio (k2 lattice)")
+    config_option(p, DecodeOptions, "max_segment_seconds", metavar="SECONDS",
+                  help="longer audio is cut at its quietest moments into pieces of at most this length")
+    config_option(p, DecodeOptions, "batch_size", metavar="N", help="pieces of audio searched together (one k2 batch)")
     p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
                    help="override the model's CMVN mode: the file's own statistics or the training ones")
     p.add_argument("--no-trim", action="store_true",
                    help="decode each piece whole instead of trimming the silence or steady noise around its speech")
-    p.add_argument("--trim-margin", type=float, default=None, metavar="SECONDS",
-                   help=f"audio kept around the speech when trimming (default {TrimConfig.margin_seconds})")
+    config_option(p, TrimConfig, "margin_seconds", "--trim-margin", metavar="SECONDS",
+                  help="audio kept around the speech when trimming")
     _add_search_options(p)
     p.set_defaults(func=_decode)
 
 
 def _add_search_options(p, skip=()) -> None:
     from hybrid_asr.bundle import SearchConfig
-    from hybrid_asr.cli.options import add_config_options
 
     add_config_options(p, [SearchConfig], skip, "search (defaults: the model's search_config.json, else these)")
 
@@ -669,20 +652,22 @@ def _build_tree(args) -> int:
     from hybrid_asr.stages.tree import build_tree_stage
     from hybrid_asr.hmm.tree import TreeConfig
 
-    config = TreeConfig(num_leaves=args.num_leaves, min_count=args.min_count, min_gain=args.min_gain,
-                        merge=not args.no_merge)
+
+    config = TreeConfig(merge=not args.no_merge, **config_overrides(args, TreeConfig, ("merge",)))
     build_tree_stage(FeatureStore(args.feats_dir), args.ali_dir, args.out_dir, config, args.classes)
     return 0
 
 
 def add_build_tree(sub) -> None:
+    from hybrid_asr.hmm.tree import TreeConfig
+
     p = sub.add_parser("build-tree", help="phonetic decision tree (triphone states -> senones) from alignments")
     p.add_argument("feats_dir")
     p.add_argument("ali_dir", help="monophone alignment directory")
     p.add_argument("out_dir")
-    p.add_argument("--num-leaves", type=int, default=400, help="leaf budget before merging")
-    p.add_argument("--min-count", type=float, default=100.0, help="minimum frames per leaf")
-    p.add_argument("--min-gain", type=float, default=300.0, help="minimum split gain and merge threshold (nats)")
+    config_option(p, TreeConfig, "num_leaves", help="leaf budget before merging")
+    config_option(p, TreeConfig, "min_count", help="minimum frames per leaf")
+    config_option(p, TreeConfig, "min_gain", help="minimum split gain and merge threshold (nats)")
     p.add_argument("--no-merge", action="store_true", help="skip the bottom-up merge")
     p.add_argument("--classes", default=None, help="hand-written phone classes, e.g. lexicon/arpabet_classes.txt")
     p.set_defaults(func=_build_tree)
@@ -737,11 +722,12 @@ def _ali_to_ctm(args) -> int:
 
 
 def add_ali_to_ctm(sub) -> None:
+
     p = sub.add_parser("ali-to-ctm", help="phone or senone boundaries of an alignment dir as CTM")
     p.add_argument("ali_dir")
     p.add_argument("out", help="CTM file: <utt> 1 <start s> <duration s> <phone or senone>")
     p.add_argument("--level", choices=["phone", "senone"], default="phone")
-    p.add_argument("--frame-shift", type=float, default=None,
+    p.add_argument("--frame-shift", type=number(float, gt=0), default=None,
                    help="seconds per frame (default: the alignment dir's frame_shift file)")
     p.add_argument("--supervisions", default=None,
                    help="lhotse supervisions manifest (e.g. data/manifests/supervisions_train.jsonl.gz): lines "
@@ -750,7 +736,7 @@ def add_ali_to_ctm(sub) -> None:
 
 
 def _align_audio(args) -> int:
-    from hybrid_asr.align.audio import align_audio
+    from hybrid_asr.align.audio import TranscriptCheckConfig, align_audio
     from hybrid_asr.align.ctm import alignment_segments, ctm_lines
     from hybrid_asr.bundle import ModelBundle
     from hybrid_asr.lang import Lang
@@ -758,16 +744,24 @@ def _align_audio(args) -> int:
     bundle = ModelBundle.load(args.model_dir)
     lang = Lang(args.lang_dir)
     bundle.check_lang(args.model_dir, args.lang_dir, lang.phone_pairs)
-    ali = align_audio(bundle, lang, args.audio, args.text, args.cmvn)
+    check = TranscriptCheckConfig(**config_overrides(args, TranscriptCheckConfig))
+    ali, score = align_audio(bundle, lang, args.audio, args.text, args.cmvn)
     shift = bundle.feature_config.frame_shift_ms / 1000
     utt = Path(args.audio).stem
     for level in ("phone", "senone") if args.level == "both" else (args.level,):
         for line in ctm_lines(utt, alignment_segments(ali.pdfs, ali.phone_marks, bundle.topology, level), shift):
             print(line if args.level != "both" else f"{line} {level}")
+    print(f"hybrid-asr align-audio: {args.audio}: {score.frames} frames, log-likelihood per frame "
+          f"{score.log_likelihood:.3f}, {score.gap:.3f} per frame below the best senones", file=sys.stderr)
+    if check.suspicious(score):
+        log.warning("%s: the transcript fits the audio badly (%.3f per frame below the best senones, under %g): "
+                    "is it this file's transcript?", args.audio, score.gap, check.max_gap)
     return 0
 
 
 def add_align_audio(sub) -> None:
+    from hybrid_asr.align.audio import TranscriptCheckConfig
+
     p = sub.add_parser("align-audio", help="forced alignment of one audio file with its transcript, as CTM")
     p.add_argument("model_dir", help="monophone or senone model directory")
     p.add_argument("lang_dir")
@@ -777,6 +771,8 @@ def add_align_audio(sub) -> None:
                    help="segments to print; 'both' adds the level as a sixth field")
     p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
                    help="override the model's CMVN mode")
+    config_option(p, TranscriptCheckConfig, "max_gap", "--warn-gap", metavar="NATS",
+                  help="warn when the alignment's log-likelihood per frame is this far below the best senones'")
     p.set_defaults(func=_align_audio)
 
 

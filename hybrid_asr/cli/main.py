@@ -19,9 +19,10 @@ log = logging.getLogger("hybrid_asr")
 
 def build_parser() -> argparse.ArgumentParser:
     from hybrid_asr.cli import commands
+    from hybrid_asr.cli.options import OneLineParser, number
 
-    parser = argparse.ArgumentParser(prog="hybrid-asr", description="Hybrid DNN-HMM speech recognition with k2.")
-    parser.add_argument("--num-threads", type=int, default=1,
+    parser = OneLineParser(prog="hybrid-asr", description="Hybrid DNN-HMM speech recognition with k2.")
+    parser.add_argument("--num-threads", type=number(int, ge=1), default=1,
                         help="torch intra-op threads (default 1: fastest on a shared 2-core machine)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -31,8 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run one sub-command; returns the process exit status (0 ok, 1 error, 2 partial failure)."""
-    args = build_parser().parse_args(argv)
+    """Run one sub-command; returns the process exit status (0 ok, 1 error, 2 partial failure or
+    a usage error such as an option out of range, reported in one line before any work)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
+        return int(e.code or 0)
     setup_logging(args.verbose)
     import torch
 

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.utils import JsonDataclass
 
 FULL_SCALE = 32768.0
@@ -48,32 +50,28 @@ class AugmentConfig(JsonDataclass):
 
     json_what = "augmentation config"
 
-    seed: int = 0
-    pad_prob: float = 0.0
-    pad_min_seconds: float = 0.2
-    pad_max_seconds: float = 1.5
-    pad_zero_prob: float = 0.3
-    pad_min_dbfs: float = -80.0
-    pad_max_dbfs: float = -45.0
-    noise_prob: float = 0.2
-    snr_min_db: float = 15.0
-    snr_max_db: float = 30.0
-    bandlimit_prob: float = 0.1
-    bandlimit_rate: int = 8000
-    gain_prob: float = 0.2
-    gain_min_db: float = -10.0
-    gain_max_db: float = 6.0
+    seed: int = bounded(0, ge=0)
+    pad_prob: float = bounded(0.0, ge=0, le=1)
+    pad_min_seconds: float = bounded(0.2, ge=0)
+    pad_max_seconds: float = bounded(1.5, ge=0)
+    pad_zero_prob: float = bounded(0.3, ge=0, le=1)
+    pad_min_dbfs: float = bounded(-80.0, le=0)
+    pad_max_dbfs: float = bounded(-45.0, le=0)
+    noise_prob: float = bounded(0.2, ge=0, le=1)
+    snr_min_db: float = bounded(15.0)
+    snr_max_db: float = bounded(30.0)
+    bandlimit_prob: float = bounded(0.1, ge=0, le=1)
+    bandlimit_rate: int = bounded(8000, ge=1000)
+    gain_prob: float = bounded(0.2, ge=0, le=1)
+    gain_min_db: float = bounded(-10.0)
+    gain_max_db: float = bounded(6.0)
 
     def __post_init__(self):
-        for name in ("pad_prob", "pad_zero_prob", "noise_prob", "bandlimit_prob", "gain_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        check_bounds(self)
         for lo, hi in (("pad_min_seconds", "pad_max_seconds"), ("pad_min_dbfs", "pad_max_dbfs"),
                        ("snr_min_db", "snr_max_db"), ("gain_min_db", "gain_max_db")):
             if getattr(self, lo) > getattr(self, hi):
-                raise ValueError(f"{lo} must not exceed {hi}")
-        if self.pad_min_seconds < 0 or self.bandlimit_rate <= 0:
-            raise ValueError("pad_min_seconds must be >= 0 and bandlimit_rate > 0")
+                raise ConfigError(f"{lo} must not exceed {hi}")
 
 
 def augment_waveform(wave: torch.Tensor, sample_rate: int, config: AugmentConfig, key: str) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.utils import JsonDataclass
 
 CMVN_MODES = ("utterance", "speaker", "global")
@@ -32,22 +34,21 @@ class FeatureConfig(JsonDataclass):
     json_what = "feature config"
 
     kind: str = "fbank"
-    sample_rate: int = 16000
-    num_mel_bins: int = 40
-    num_ceps: int = 13
+    sample_rate: int = bounded(16000, ge=1000, le=384000)
+    num_mel_bins: int = bounded(40, ge=1)
+    num_ceps: int = bounded(13, ge=1)
     deltas: bool = False
-    frame_length_ms: float = 25.0
-    frame_shift_ms: float = 10.0
-    dither: float = 0.0
+    frame_length_ms: float = bounded(25.0, gt=0)
+    frame_shift_ms: float = bounded(10.0, gt=0)
+    dither: float = bounded(0.0, ge=0)
     cmvn: str = "utterance"
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.kind not in ("fbank", "mfcc"):
-            raise ValueError(f"feature kind must be 'fbank' or 'mfcc', got {self.kind!r}")
+            raise ConfigError(f"feature kind must be 'fbank' or 'mfcc', got {self.kind!r}")
         if self.cmvn not in CMVN_MODES:
-            raise ValueError(f"cmvn must be one of {CMVN_MODES}, got {self.cmvn!r}")
-        if self.sample_rate <= 0:
-            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+            raise ConfigError(f"cmvn must be one of {CMVN_MODES}, got {self.cmvn!r}")
 
     @property
     def dim(self) -> int:

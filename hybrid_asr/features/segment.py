@@ -48,15 +48,21 @@ def split_points(log_energy: np.ndarray, max_frames: int, min_frames: int, smoot
     ``max_frames`` after the previous one.
 
     Returns:
-        increasing cut positions (frame indices), without 0 and the end.
+        increasing cut positions (frame indices), without 0 and the end; every piece has at
+        least one frame.
+
+    Raises:
+        ValueError: ``max_frames < 2``.
     """
+    if max_frames < 2:
+        raise ValueError(f"pieces must be allowed at least 2 frames, got max_frames={max_frames}")
     if len(log_energy) <= max_frames:
         return []
     smoothed = np.convolve(log_energy, np.ones(smooth) / smooth, mode="same")
     cuts, start = [], 0
     while len(log_energy) - start > max_frames:
         hi = start + max_frames
-        lo = min(start + min_frames, hi - 1)
+        lo = min(start + max(min_frames, 1), hi - 1)  # each cut advances
         cut = lo + int(np.argmin(smoothed[lo:hi]))
         cuts.append(cut)
         start = cut

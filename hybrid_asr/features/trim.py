@@ -6,20 +6,33 @@ as words: on AN4 test, 2 s of digital silence around each file took WER from 7.8
 (``benchmarks/conditions.py``). Trimming the ends of a piece of audio to its speech plus a margin
 gives the model what it was trained on: speech with some of the recording's own background.
 
-Speech is found with a two-sided energy threshold, in the spirit of Kaldi's ``compute-vad``
-(energy above a level relative to the utterance): a 10 ms frame is loud when its energy is above
-both ``peak - edge_below_peak_db`` and ``floor + above_floor_db``. Both levels are measured on
-the frames at or above ``dead_dbfs``, so that digital silence around a recording does not move
-them: the floor is their ``floor_percentile``, the peak the ``peak_percentile`` of those above
-``floor + above_floor_db``; speech starts at the first window of
-``window_frames`` frames with at least ``min_loud_frames`` loud ones, and ends at the last. The
-edge threshold is strict (15 dB below the peak, chosen on AN4 dev: steady noise louder than the
-recording's own background, e.g. -50 dBFS around AN4 speech, is then not taken for speech); a
-piece where no window passes it (a short word of wide dynamics) is measured again against
-``peak - below_peak_db``, and only a piece where none passes that either has no speech. The
-margin never keeps frames quieter than ``dead_dbfs`` at its outer ends: such frames (digital
-silence, dither, +-1 LSB) are quieter than any microphone's background, and a model trained on
-real recordings reads them as words.
+The trimmer must never remove speech, at any recording level. Every threshold is relative to
+levels measured in the piece itself (dB of 10 ms frames), in three steps, in the spirit of the
+double-threshold endpoint detectors (Lamel, Rabiner, Rosenberg & Wilpon 1981, "An improved
+endpoint detector for isolated word recognition", IEEE Trans. ASSP 29(4)) and of Kaldi's
+``compute-vad`` (energy relative to the utterance's own):
+
+1. *Core.* The floor is the ``floor_percentile`` of all frame energies, the peak the
+   ``peak_percentile`` of the frames above ``floor + above_floor_db``. A frame is loud when it
+   is above both ``peak - edge_below_peak_db`` and ``floor + above_floor_db``; the core runs from
+   the first window of ``window_frames`` frames with ``min_loud_frames`` loud ones to the last.
+   The strict 15 dB keeps steady noise louder than the recording's own background (e.g. -50 dBFS
+   around AN4 speech) out of the core. A piece where no window passes is measured again against
+   ``peak - below_peak_db``; a piece where none passes that either has no speech.
+2. *Extension.* Weak sounds at the edges of the speech (fricatives, breathy onsets, released
+   stops) are far below the peak. From each end of the core the speech is extended outwards over
+   every frame above ``max(peak - below_peak_db, background + extend_above_background_db)``,
+   across dips of fewer than ``extend_gap_frames`` frames, where ``background`` is the
+   ``floor_percentile`` of the frames beyond that end of the core: the level the speech must
+   stand out from on that side (the recording's background, padding noise, or digital silence).
+3. *Margin.* ``margin_seconds`` are kept beyond the extended speech, except frames quieter than
+   ``dead_dbfs`` at the margin's outer ends: such frames (digital silence, dither, +-1 LSB) are
+   quieter than any microphone's background, and a model trained on real recordings reads them
+   as words.
+
+A quiet recording (AN4 at -30 dB: speech at -75 to -45 dBFS, its background rounded to digital
+silence) is then trimmed like a loud one: the floor is the digital silence, and the extension
+keeps every frame above it.
 """
 
 import logging
@@ -29,43 +42,51 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrimConfig:
-    """Settings of :func:`speech_bounds`.
+    """Settings of :func:`speech_bounds` (see the module docstring for how they are used).
 
     Attributes:
         margin_seconds: audio kept before the first and after the last speech frame, seconds.
-        edge_below_peak_db: frames that can start or end the speech are at most this many dB
-            below the peak level.
-        below_peak_db: the same for pieces where no window passes the edge threshold.
+        edge_below_peak_db: core frames are at most this many dB below the peak level.
+        below_peak_db: the same for pieces where no window passes the core threshold, and the
+            lowest level (dB below the peak) the extension reaches.
         above_floor_db: loud frames are at least this many dB above the floor level.
+        extend_above_background_db: the extension takes frames at least this many dB above the
+            background beyond that end of the core.
+        extend_gap_frames: the extension crosses dips shorter than this many frames.
         peak_percentile: percentile of frame energies taken as the peak level.
         floor_percentile: percentile of frame energies taken as the floor (background) level.
         dead_dbfs: frames below this level (dB relative to full scale) are not kept as margin.
-        window_frames: length of the window that decides where speech starts and ends, frames.
+        window_frames: length of the window that decides where the core starts and ends, frames.
         min_loud_frames: loud frames a window needs to count as speech (isolated clicks do not).
         frame_seconds: frame length and shift of the energy analysis, seconds.
     """
 
-    margin_seconds: float = 0.2
-    edge_below_peak_db: float = 15.0
-    below_peak_db: float = 35.0
-    above_floor_db: float = 10.0
-    peak_percentile: float = 98.0
-    floor_percentile: float = 10.0
-    dead_dbfs: float = -80.0
-    window_frames: int = 10
-    min_loud_frames: int = 8
-    frame_seconds: float = 0.01
+    margin_seconds: float = bounded(0.2, ge=0, le=10)
+    edge_below_peak_db: float = bounded(15.0, gt=0)
+    below_peak_db: float = bounded(35.0, gt=0)
+    above_floor_db: float = bounded(10.0, ge=0)
+    extend_above_background_db: float = bounded(6.0, ge=0)
+    extend_gap_frames: int = bounded(10, ge=1)
+    peak_percentile: float = bounded(98.0, ge=0, le=100)
+    floor_percentile: float = bounded(10.0, ge=0, le=100)
+    dead_dbfs: float = bounded(-80.0, le=0)
+    window_frames: int = bounded(10, ge=1)
+    min_loud_frames: int = bounded(8, ge=1)
+    frame_seconds: float = bounded(0.01, ge=0.001, le=0.1)
 
     def __post_init__(self):
-        if self.margin_seconds < 0 or self.frame_seconds <= 0:
-            raise ValueError("margin_seconds must be >= 0 and frame_seconds > 0")
-        if not 0 < self.min_loud_frames <= self.window_frames:
-            raise ValueError("min_loud_frames must be in [1, window_frames]")
+        check_bounds(self)
+        if self.min_loud_frames > self.window_frames:
+            raise ConfigError(f"min_loud_frames ({self.min_loud_frames}) must not exceed window_frames "
+                              f"({self.window_frames})")
 
 
 def frame_energies_db(wave: torch.Tensor, sample_rate: int, frame_seconds: float = 0.01) -> np.ndarray:
@@ -86,8 +107,22 @@ def frame_energies_db(wave: torch.Tensor, sample_rate: int, frame_seconds: float
     return (10 * torch.log10((x * x).mean(dim=1) + 1.0) - 20 * np.log10(32768.0)).numpy()
 
 
+def _extend(energy: np.ndarray, edge: int, step: int, level: float, gap: int) -> int:
+    """Index of the outermost frame above ``level`` reached from ``edge`` moving by ``step``
+    (-1 or +1) without ``gap`` frames in a row at or below it; ``edge`` itself if none."""
+    last, quiet, i = edge, 0, edge + step
+    while 0 <= i < len(energy) and quiet < gap:
+        if energy[i] > level:
+            last, quiet = i, 0
+        else:
+            quiet += 1
+        i += step
+    return last
+
+
 def speech_bounds(wave: torch.Tensor, sample_rate: int, config: TrimConfig = TrimConfig()) -> Optional[Tuple[int, int]]:
-    """The stretch of ``wave`` to decode: its speech plus ``config.margin_seconds`` on each side.
+    """The stretch of ``wave`` to decode: its speech plus ``config.margin_seconds`` on each side
+    (the module docstring gives the method and its source).
 
     Args:
         wave: float32 ``[N]`` mono samples, int16 range.
@@ -103,12 +138,11 @@ def speech_bounds(wave: torch.Tensor, sample_rate: int, config: TrimConfig = Tri
     energy = frame_energies_db(wave, sample_rate, config.frame_seconds)
     if len(energy) < config.window_frames:
         return 0, wave.numel()
-    live = energy[energy >= config.dead_dbfs]  # levels of the recording, not of digital silence around it
-    if len(live) < config.min_loud_frames:
+    if np.count_nonzero(energy >= config.dead_dbfs) < config.min_loud_frames:
         return None
-    floor = np.percentile(live, config.floor_percentile)
-    active = live[live > floor + config.above_floor_db]
-    peak = np.percentile(active if len(active) else live, config.peak_percentile)
+    floor = np.percentile(energy, config.floor_percentile)
+    active = energy[energy > floor + config.above_floor_db]
+    peak = np.percentile(active if len(active) else energy, config.peak_percentile)
     for below in (config.edge_below_peak_db, config.below_peak_db):
         loud = (energy > max(peak - below, floor + config.above_floor_db)).astype(np.float64)
         counts = np.convolve(loud, np.ones(config.window_frames), mode="valid")
@@ -117,9 +151,15 @@ def speech_bounds(wave: torch.Tensor, sample_rate: int, config: TrimConfig = Tri
             break
     else:
         return None
+    core_first, core_last = int(windows[0]), int(windows[-1]) + config.window_frames - 1
+    ends = []
+    for edge, step, beyond in ((core_first, -1, energy[:core_first]), (core_last, 1, energy[core_last + 1:])):
+        background = np.percentile(beyond, config.floor_percentile) if len(beyond) else floor
+        level = max(peak - config.below_peak_db, background + config.extend_above_background_db)
+        ends.append(_extend(energy, edge, step, level, config.extend_gap_frames))
+    speech_first, speech_end = ends[0], ends[1] + 1
     hop = int(round(config.frame_seconds * sample_rate))
     margin = int(round(config.margin_seconds / config.frame_seconds))
-    speech_first, speech_end = int(windows[0]), int(windows[-1]) + config.window_frames
     first, end = max(0, speech_first - margin), min(len(energy), speech_end + margin)
     while first < speech_first and energy[first] < config.dead_dbfs:
         first += 1

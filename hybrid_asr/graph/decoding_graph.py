@@ -30,6 +30,8 @@ import k2
 import numpy as np
 import torch
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.graph.h import HmmLabels, monophone_hmm_graph
 from hybrid_asr.graph.h_cd import cd_hmm_graph
 from hybrid_asr.graph.h_windows import context_width, make_window_h
@@ -58,17 +60,16 @@ class GraphConfig(JsonDataclass):
             minimization, as Kaldi's ``fstminimizeencoded``; weights quantized to 1/1024).
     """
 
-    self_loop_scale: float = 0.3
+    self_loop_scale: float = bounded(0.3, ge=0)
     construction: str = "mkgraph"
     minimize: bool = True
 
     json_what = "graph config"
 
     def __post_init__(self):
+        check_bounds(self)
         if self.construction not in ("mkgraph", "compose"):
-            raise ValueError(f"construction must be mkgraph or compose, not {self.construction!r}")
-        if self.self_loop_scale < 0:
-            raise ValueError(f"self_loop_scale must be >= 0, not {self.self_loop_scale}")
+            raise ConfigError(f"construction must be mkgraph or compose, not {self.construction!r}")
 
 
 def make_lg(lang: Lang, keep_disambig: bool = False, minimize: bool = True) -> k2.Fsa:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import InputError
 from hybrid_asr.hmm.tree_stats import Context, GaussStats, sum_stats
 from hybrid_asr.utils import write_text_atomic
@@ -49,11 +50,14 @@ class TreeConfig:
         merge_threshold: largest log-likelihood loss (nats) of a merge; None means ``min_gain``.
     """
 
-    num_leaves: int = 400
-    min_count: float = 100.0
-    min_gain: float = 300.0
+    num_leaves: int = bounded(400, ge=1)
+    min_count: float = bounded(100.0, ge=0)
+    min_gain: float = bounded(300.0, ge=0)
     merge: bool = True
-    merge_threshold: Optional[float] = None
+    merge_threshold: Optional[float] = bounded(None, ge=0)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(eq=False)

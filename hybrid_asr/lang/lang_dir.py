@@ -21,7 +21,8 @@ from typing import List, Sequence, Tuple, Union
 import k2
 import torch
 
-from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError, HybridAsrError, InputError
 from hybrid_asr.lang.lexicon import (
     SIL,
     UNK,
@@ -46,10 +47,6 @@ from hybrid_asr.utils import atomic_path, phone_set_fingerprint, write_text_atom
 log = logging.getLogger(__name__)
 
 
-class LangConfigError(HybridAsrError, ValueError):
-    """A :class:`LangConfig` setting is out of range (a ValueError the command line prints as one line)."""
-
-
 @dataclass(frozen=True)
 class LangConfig:
     """Settings of the lang directory.
@@ -65,23 +62,20 @@ class LangConfig:
         lm_prune: entropy-pruning threshold of the LM (SRILM ``-prune``; 0: no pruning).
 
     Raises:
-        LangConfigError: a setting out of range (checked at construction, before any work).
+        ConfigError: a setting out of range (checked at construction, before any work).
     """
 
-    sil_prob: float = 0.5
-    lm_order: int = 3
+    sil_prob: float = bounded(0.5, gt=0, lt=1)
+    lm_order: int = bounded(3, ge=1, le=MAX_LM_ORDER)
     lm_vocabulary: str = "lexicon"
-    lm_prune: float = 0.0
+    lm_prune: float = bounded(0.0, ge=0)
 
     def __post_init__(self):
+        check_bounds(self)
         if self.lm_vocabulary not in ("lexicon", "text"):
-            raise LangConfigError(f"lm_vocabulary must be 'lexicon' or 'text', got {self.lm_vocabulary!r}")
-        if not (isinstance(self.lm_order, int) and 1 <= self.lm_order <= MAX_LM_ORDER):
-            raise LangConfigError(f"LM order must be between 1 and {MAX_LM_ORDER}, got {self.lm_order}")
-        if not 0.0 < self.sil_prob < 1.0:
-            raise LangConfigError(f"silence probability must be in (0, 1), got {self.sil_prob}")
-        if not self.lm_prune >= 0.0:
-            raise LangConfigError(f"LM pruning threshold must be >= 0, got {self.lm_prune}")
+            raise ConfigError(f"lm_vocabulary must be 'lexicon' or 'text', got {self.lm_vocabulary!r}")
+        if not isinstance(self.lm_order, int):
+            raise ConfigError(f"lm_order must be an integer, got {self.lm_order!r}")
 
 
 def _symbol_text(symbols: Sequence[str]) -> str:

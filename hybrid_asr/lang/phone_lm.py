@@ -26,6 +26,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import k2
 import torch
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.lang.fsa import fsa_from_arcs
 from hybrid_asr.utils import JsonDataclass
 
@@ -50,13 +52,14 @@ class PhoneLmConfig(JsonDataclass):
 
     json_what = "phone LM config"
 
-    order: int = 4
-    full_order: int = 3
-    max_extra_states: int = 2000
+    order: int = bounded(4, ge=1)
+    full_order: int = bounded(3, ge=1)
+    max_extra_states: int = bounded(2000, ge=0)
 
     def __post_init__(self) -> None:
-        if self.order < 1 or not 1 <= self.full_order <= self.order or self.max_extra_states < 0:
-            raise ValueError(f"need order >= full_order >= 1 and max_extra_states >= 0, got {self}")
+        check_bounds(self)
+        if self.full_order > self.order:
+            raise ConfigError(f"full_order must not exceed order, got {self.full_order} > {self.order}")
 
 
 class PhoneLm:

@@ -24,6 +24,7 @@ from typing import ClassVar, Tuple, Union
 import torch
 from torch import nn
 
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import InputError
 from hybrid_asr.utils import JsonDataclass, write_text_atomic
 
@@ -40,8 +41,11 @@ class ModelConfig(JsonDataclass):
     json_what = "model config"
     type: ClassVar[str] = ""
 
-    feat_dim: int
-    num_pdfs: int
+    feat_dim: int = bounded(ge=1)
+    num_pdfs: int = bounded(ge=1)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
     def save(self, path: Union[str, Path]) -> None:
         """Write as JSON with the architecture's ``type`` first (atomically)."""

@@ -13,6 +13,8 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.models.base import AcousticModel, ModelConfig
 from hybrid_asr.models.lstm import run_lstm
 
@@ -43,24 +45,25 @@ class CldnnConfig(ModelConfig):
 
     type = "cldnn"
 
-    conv_channels: int = 64
-    conv_freq: int = 8
-    conv_time: int = 3
-    pool_freq: int = 3
-    linear_dim: int = 256
-    lstm_dim: int = 512
-    proj_dim: int = 128
-    lstm_layers: int = 2
-    dnn_dim: int = 512
-    dnn_layers: int = 1
-    left_context: int = 40
-    right_context: int = 5
-    dropout: float = 0.1
-    decode_chunk_frames: int = 0
+    conv_channels: int = bounded(64, ge=1)
+    conv_freq: int = bounded(8, ge=1)
+    conv_time: int = bounded(3, ge=1)
+    pool_freq: int = bounded(3, ge=1)
+    linear_dim: int = bounded(256, ge=1)
+    lstm_dim: int = bounded(512, ge=1)
+    proj_dim: int = bounded(128, ge=0)
+    lstm_layers: int = bounded(2, ge=1)
+    dnn_dim: int = bounded(512, ge=1)
+    dnn_layers: int = bounded(1, ge=0)
+    left_context: int = bounded(40, ge=0)
+    right_context: int = bounded(5, ge=0)
+    dropout: float = bounded(0.1, ge=0, lt=1)
+    decode_chunk_frames: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.conv_time % 2 == 0 or self.conv_freq > self.feat_dim:
-            raise ValueError("conv_time must be odd and conv_freq at most feat_dim")
+            raise ConfigError("conv_time must be odd and conv_freq at most feat_dim")
 
     @property
     def pooled_bins(self) -> int:

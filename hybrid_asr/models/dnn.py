@@ -6,6 +6,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.models.base import AcousticModel, ModelConfig
 
 
@@ -25,11 +26,14 @@ class DnnConfig(ModelConfig):
 
     type = "dnn"
 
-    left_context: int = 5
-    right_context: int = 5
-    hidden_dim: int = 512
-    num_layers: int = 4
-    dropout: float = 0.1
+    left_context: int = bounded(5, ge=0)
+    right_context: int = bounded(5, ge=0)
+    hidden_dim: int = bounded(512, ge=1)
+    num_layers: int = bounded(4, ge=1)
+    dropout: float = bounded(0.1, ge=0, lt=1)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
     @property
     def input_dim(self) -> int:

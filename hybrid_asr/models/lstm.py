@@ -15,6 +15,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.models.base import AcousticModel, ModelConfig
 
 
@@ -40,18 +41,17 @@ class LstmConfig(ModelConfig):
 
     type = "lstm"
 
-    hidden_dim: int = 512
-    proj_dim: int = 128
-    num_layers: int = 3
+    hidden_dim: int = bounded(512, ge=1)
+    proj_dim: int = bounded(128, ge=0)
+    num_layers: int = bounded(3, ge=1)
     bidirectional: bool = False
-    left_context: int = 40
-    right_context: int = 5
-    dropout: float = 0.1
-    decode_chunk_frames: int = 0
+    left_context: int = bounded(40, ge=0)
+    right_context: int = bounded(5, ge=0)
+    dropout: float = bounded(0.1, ge=0, lt=1)
+    decode_chunk_frames: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
-        if self.left_context < 0 or self.right_context < 0 or self.decode_chunk_frames < 0:
-            raise ValueError("contexts and decode_chunk_frames must be non-negative")
+        check_bounds(self)
 
 
 class LstmAcousticModel(AcousticModel):

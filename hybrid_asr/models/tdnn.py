@@ -15,6 +15,8 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.models.base import AcousticModel, ModelConfig
 
 
@@ -39,23 +41,22 @@ class TdnnConfig(ModelConfig):
 
     type = "tdnn"
 
-    kernels: Tuple[int, ...] = (5, 3, 3, 3, 3, 3)
-    dilations: Tuple[int, ...] = (1, 1, 1, 3, 3, 3)
-    hidden_dim: int = 512
-    bottleneck_dim: int = 0
-    bypass_scale: float = 0.66
-    dropout: float = 0.1
-    subsampling_factor: int = 1
+    kernels: Tuple[int, ...] = bounded((5, 3, 3, 3, 3, 3), ge=1)
+    dilations: Tuple[int, ...] = bounded((1, 1, 1, 3, 3, 3), ge=1)
+    hidden_dim: int = bounded(512, ge=1)
+    bottleneck_dim: int = bounded(0, ge=0)
+    bypass_scale: float = bounded(0.66, ge=0)
+    dropout: float = bounded(0.1, ge=0, lt=1)
+    subsampling_factor: int = bounded(1, ge=1)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         object.__setattr__(self, "kernels", tuple(self.kernels))
         object.__setattr__(self, "dilations", tuple(self.dilations))
         if len(self.kernels) != len(self.dilations) or not self.kernels:
-            raise ValueError("kernels and dilations must be non-empty and of the same length")
-        if any(k % 2 == 0 or k < 1 for k in self.kernels) or any(d < 1 for d in self.dilations):
-            raise ValueError("kernels must be odd and positive, dilations positive")
-        if self.subsampling_factor < 1:
-            raise ValueError("subsampling_factor must be >= 1")
+            raise ConfigError("kernels and dilations must be non-empty and of the same length")
+        if any(k % 2 == 0 for k in self.kernels):
+            raise ConfigError("kernels must be odd")
 
     @property
     def context(self) -> int:

@@ -9,7 +9,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import kaldialign
 
@@ -263,6 +263,39 @@ def score(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, Sequence[str]]) 
     result = WerResult.from_utts(utts)
     logger.debug("scored %d utterances: %s", result.sentences, result.summary().replace("\n", "; "))
     return result
+
+
+def score_files(ref_path: Union[str, Path], hyp_path: Union[str, Path],
+                normalize: Optional[Callable[[Mapping[str, Sequence[str]]], Mapping[str, Sequence[str]]]] = None
+                ) -> WerResult:
+    """Score a Kaldi ``text`` file of hypotheses against one of references (:func:`score`), with
+    errors that name the file at fault.
+
+    Args:
+        ref_path: references, ``<utt-id> words...`` per line.
+        hyp_path: hypotheses, the same format.
+        normalize: applied to both sides after reading (e.g. ``TextNormalizer.apply``).
+
+    Returns:
+        the :class:`WerResult` of every reference.
+
+    Raises:
+        InputError: either file is unreadable (:func:`read_transcripts`), holds no utterances
+            (an empty hypothesis file would score every reference as deleted), or the hypotheses
+            have an id the references lack (the hypothesis file and the first such id named).
+        ScoringError: a word is the reserved ``"*"``.
+    """
+    refs, hyps = read_transcripts(ref_path), read_transcripts(hyp_path)
+    for path, texts in ((ref_path, refs), (hyp_path, hyps)):
+        if not texts:
+            raise InputError(path, "holds no utterances (an empty file)")
+    extra = [u for u in hyps if u not in refs]
+    if extra:
+        more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise InputError(hyp_path, f"utterance '{extra[0]}'{more} is not in the references {ref_path}")
+    if normalize is not None:
+        refs, hyps = normalize(refs), normalize(hyps)
+    return score(refs, hyps)
 
 
 def format_alignment(utt: UttScore) -> str:

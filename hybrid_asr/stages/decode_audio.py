@@ -10,7 +10,9 @@ N-best lists from paths sampled from the piece's k2 lattice (:mod:`hybrid_asr.de
 
 import json
 import logging
+import re
 import time
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Deque, Iterable, Iterator, List, Optional, Sequence, Tuple, U
 
 import torch
 
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.align.viterbi import viterbi_align
 from hybrid_asr.align.words import word_spans
 from hybrid_asr.bundle import ModelBundle, load_graph
@@ -57,12 +60,15 @@ class DecodeOptions:
 
     word_times: bool = False
     confidences: bool = False
-    nbest: int = 0
-    num_paths: int = 100
-    max_segment_seconds: float = 30.0
-    batch_size: int = 8
+    nbest: int = bounded(0, ge=0)
+    num_paths: int = bounded(100, ge=1)
+    max_segment_seconds: float = bounded(30.0, ge=1)
+    batch_size: int = bounded(8, ge=1)
     cmvn: Optional[str] = None
     trim: Optional[TrimConfig] = TrimConfig()
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass
@@ -233,13 +239,19 @@ def decode_inputs(model_dir: Union[str, Path], inputs: Sequence[Union[str, Path]
     """Decode every segment of ``inputs`` (files, directories, ``wav.scp``, lhotse manifests)
     with a progress bar, yielding results in input order; a segment that fails yields its error
     and the rest continue; an input that yields no segment is reported as a failed segment. Logs
-    a final line with the audio duration, the wall time and the real-time factor.
+    a warning when ids are escaped for output (:func:`output_id`) and a final line with the
+    segment counts, the audio duration, the wall time and (when any audio was decoded) the
+    real-time factor.
 
     Raises:
         InputError: the model directory is incomplete.
     """
     decoder = AudioDecoder(model_dir, search_overrides, options)
     segments, problems = collect_inputs(inputs)
+    escaped = [s.id for s in segments if output_id(s.id) != s.id]
+    if escaped:
+        log.warning("%d input ids hold whitespace or '%%' (e.g. %r): written with those characters percent-encoded "
+                    "(%r), as Kaldi ids may hold no whitespace", len(escaped), escaped[0], output_id(escaped[0]))
     for item, message in problems:
         yield DecodedSegment(AudioSegment(item, Path(item), item), error=message)
     start, audio, failed = time.time(), 0.0, len(problems)
@@ -250,13 +262,24 @@ def decode_inputs(model_dir: Union[str, Path], inputs: Sequence[Union[str, Path]
             bar.update(1)
             yield result
     wall = time.time() - start
-    log.info("decoded %d segments (%d failed): %.1f s of audio in %.1f s, real-time factor %.3f",
-             len(segments), failed, audio, wall, wall / max(audio, 1e-9))
+    total = len(segments) + len(problems)
+    speed = f", real-time factor {wall / audio:.3f}" if audio > 0 else ""
+    log.info("%d segments, %d decoded, %d failed: %.1f s of audio in %.1f s%s", total, total - failed, failed, audio,
+             wall, speed)
+
+
+def output_id(text: str) -> str:
+    """An utterance or recording id as written in text, CTM and JSON output: whitespace (which
+    Kaldi's tables and CTM cannot hold in a field) and ``%`` percent-encoded as UTF-8 bytes, the
+    rest unchanged (``"my file.wav"`` -> ``"my%20file.wav"``); ``urllib.parse.unquote`` gives the
+    original back."""
+    return re.sub(r"[\s%]", lambda m: urllib.parse.quote(m.group(), safe=""), text)
 
 
 def ctm_lines(result: DecodedSegment) -> List[str]:
     """CTM lines of a result (``<recording> 1 <start> <duration> <word> [<confidence>]``, times
-    in seconds from the start of the recording), as Kaldi's ``lattice-to-ctm-conf`` writes them.
+    in seconds from the start of the recording, the recording id by :func:`output_id`), as
+    Kaldi's ``lattice-to-ctm-conf`` writes them.
 
     Raises:
         HybridAsrError: the result has no word times.
@@ -266,5 +289,5 @@ def ctm_lines(result: DecodedSegment) -> List[str]:
         if w.start is None:
             raise HybridAsrError("CTM output needs word times")
         conf = "" if w.confidence is None else f" {w.confidence:.2f}"
-        out.append(f"{result.segment.recording} 1 {w.start:.2f} {w.duration:.2f} {w.word}{conf}")
+        out.append(f"{output_id(result.segment.recording)} 1 {w.start:.2f} {w.duration:.2f} {w.word}{conf}")
     return out

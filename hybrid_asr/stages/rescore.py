@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import k2
 
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.bundle import ModelBundle, load_graph
 from hybrid_asr.decoding.dataset import MAX_BATCH_FRAMES, frame_batches
 from hybrid_asr.decoding.lattice import lattice_of, word_nbest
@@ -44,8 +45,11 @@ class RescoreConfig:
         nbest: distinct word sequences per utterance.
     """
 
-    lm_scales: Tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5)
-    nbest: int = 100
+    lm_scales: Tuple[float, ...] = bounded((0.5, 0.75, 1.0, 1.25, 1.5), gt=0)
+    nbest: int = bounded(100, ge=1)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],

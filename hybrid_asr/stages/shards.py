@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Sequence, TypeVar, Union
 
+from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import HybridAsrError
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,12 @@ class Shard:
         HybridAsrError: ``count < 1`` or ``index`` outside ``[0, count)``.
     """
 
-    index: int = 0
-    count: int = 1
+    index: int = bounded(0, ge=0)
+    count: int = bounded(1, ge=1)
 
     def __post_init__(self) -> None:
-        if self.count < 1 or not 0 <= self.index < self.count:
+        check_bounds(self)
+        if self.index >= self.count:
             raise HybridAsrError(f"shard index {self.index} is not in 0..{self.count - 1}")
 
     def select(self, items: Sequence[T]) -> List[T]:

@@ -41,6 +41,8 @@ import k2
 import numpy as np
 import torch
 
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.models.base import AcousticModel, pad_context
@@ -92,26 +94,23 @@ class SequenceConfig(JsonDataclass):
     json_what = "sequence-training config"
 
     criterion: str = "lfmmi"
-    acoustic_scale: float = 0.0
-    phone_lm_order: int = 2
-    phone_lm_extra_states: int = 0
-    leaky_hmm: float = 0.0
-    xent_regularize: float = 0.1
-    l2_regularize: float = 5e-5
+    acoustic_scale: float = bounded(0.0, ge=0)
+    phone_lm_order: int = bounded(2, ge=1)
+    phone_lm_extra_states: int = bounded(0, ge=0)
+    leaky_hmm: float = bounded(0.0, ge=0, lt=1)
+    xent_regularize: float = bounded(0.1, ge=0)
+    l2_regularize: float = bounded(5e-5, ge=0)
     den_pruned: bool = True
-    den_search_beam: float = 15.0
-    den_output_beam: float = 8.0
-    den_max_active: int = 10000
-    num_output_beam: float = 20.0
-    num_tolerance: int = -1
+    den_search_beam: float = bounded(15.0, gt=0)
+    den_output_beam: float = bounded(8.0, gt=0)
+    den_max_active: int = bounded(10000, ge=1)
+    num_output_beam: float = bounded(20.0, gt=0)
+    num_tolerance: int = bounded(-1, ge=-1)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if self.criterion not in CRITERIA:
-            raise ValueError(f"criterion must be one of {CRITERIA}, got {self.criterion!r}")
-        if self.acoustic_scale < 0 or self.leaky_hmm < 0 or self.leaky_hmm >= 1:
-            raise ValueError("acoustic_scale must be >= 0 and leaky_hmm in [0, 1)")
-        if self.xent_regularize < 0 or self.l2_regularize < 0 or self.phone_lm_order < 1:
-            raise ValueError("xent_regularize and l2_regularize must be >= 0, phone_lm_order >= 1")
+            raise ConfigError(f"criterion must be one of {CRITERIA}, got {self.criterion!r}")
 
 
 def dense_scores(scores: torch.Tensor, lengths: torch.Tensor) -> k2.DenseFsaVec:

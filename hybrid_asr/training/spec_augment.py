@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from hybrid_asr.bounds import bounded, check_bounds
+
 
 @dataclass(frozen=True)
 class SpecAugmentConfig:
@@ -26,14 +28,13 @@ class SpecAugmentConfig:
         time_width: largest band width in input frames (10 ms each for the default front end).
     """
 
-    freq_masks: int = 0
-    freq_width: int = 0
-    time_masks: int = 0
-    time_width: int = 0
+    freq_masks: int = bounded(0, ge=0)
+    freq_width: int = bounded(0, ge=0)
+    time_masks: int = bounded(0, ge=0)
+    time_width: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
-        if min(self.freq_masks, self.freq_width, self.time_masks, self.time_width) < 0:
-            raise ValueError("SpecAugment mask counts and widths must be >= 0")
+        check_bounds(self)
 
     @property
     def active(self) -> bool:

@@ -33,7 +33,8 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.bounds import bounded, check_bounds
+from hybrid_asr.errors import ConfigError, HybridAsrError, InputError
 from hybrid_asr.models.base import AcousticModel
 from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
 from hybrid_asr.training.distributed import DistributedContext
@@ -84,41 +85,39 @@ class TrainConfig(JsonDataclass):
 
     json_what = "training config"
 
-    epochs: int = 8
-    batch_size: int = 256
-    chunk_frames: int = 0
+    epochs: int = bounded(8, ge=1)
+    batch_size: int = bounded(256, ge=1)
+    chunk_frames: int = bounded(0, ge=0)
     optimizer: str = "adam"
-    lr: float = 1e-3
-    final_lr: float = 5e-5
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    lr: float = bounded(1e-3, gt=0)
+    final_lr: float = bounded(5e-5, gt=0)
+    momentum: float = bounded(0.9, ge=0, lt=1)
+    weight_decay: float = bounded(0.0, ge=0)
     scheduler: str = "exponential"
-    plateau_factor: float = 0.5
-    warmup_steps: int = 0
-    grad_clip: float = 0.0
-    label_smoothing: float = 0.0
-    spec_freq_masks: int = 0
-    spec_freq_width: int = 0
-    spec_time_masks: int = 0
-    spec_time_width: int = 0
-    valid_fraction: float = 0.05
-    seed: int = 0
-    checkpoint_every: int = 0
+    plateau_factor: float = bounded(0.5, gt=0, le=1)
+    warmup_steps: int = bounded(0, ge=0)
+    grad_clip: float = bounded(0.0, ge=0)
+    label_smoothing: float = bounded(0.0, ge=0, lt=1)
+    spec_freq_masks: int = bounded(0, ge=0)
+    spec_freq_width: int = bounded(0, ge=0)
+    spec_time_masks: int = bounded(0, ge=0)
+    spec_time_width: int = bounded(0, ge=0)
+    valid_fraction: float = bounded(0.05, ge=0, lt=1)
+    seed: int = bounded(0, ge=0)
+    checkpoint_every: int = bounded(0, ge=0)
     final_model: str = "last"
-    average_last: int = 2
+    average_last: int = bounded(2, ge=1)
     device: str = "cpu"
     amp: bool = False
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
                                      ("scheduler", self.scheduler, SCHEDULERS),
                                      ("final_model", self.final_model, FINAL_MODELS),
                                      ("device", self.device, ("cpu", "cuda"))):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.average_last < 1:
-            raise ValueError("epochs, batch_size and average_last must be >= 1")
-        self.spec_augment  # validates the masks
+                raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
 
     @property
     def spec_augment(self) -> SpecAugmentConfig:
