@@ -9,7 +9,10 @@ overridden) and scored against the test transcripts. Conditions:
     noise2           2 s of white noise at -50 dBFS (RMS) before and after
     lsb3             3 s of near-silence (+-1 LSB random) before and after
     sil30            30 s of digital silence before and after (on ``--long-files`` files only)
-    gain-20, gain+12 level changed by -20 dB / +12 dB (the latter clipped at full scale)
+    gain-20, gain-30, gain-40, gain+12
+                     level changed by -20, -30, -40 dB / +12 dB (the latter clipped at full scale;
+                     all rounded to 16 bits: at -40 dB the recording's background becomes digital
+                     silence and the speech has 6-9 bits left)
     dc               DC offset of +2000 (int16 units)
     snr20, snr10     white noise mixed in at 20 / 10 dB SNR over the whole file
     8k, 48k          resampled to 8 kHz (band-limited) / 48 kHz before decoding
@@ -31,8 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes/an4"
-CONDITIONS = ("clean", "sil2", "noise2", "lsb3", "sil30", "gain-20", "gain+12", "dc", "snr20", "snr10", "8k",
-              "48k", "nan")
+CONDITIONS = ("clean", "sil2", "noise2", "lsb3", "sil30", "gain-20", "gain-30", "gain-40", "gain+12", "dc", "snr20",
+              "snr10", "8k", "48k", "nan")
 
 
 def perturb(name: str, wave: np.ndarray, rate: int, rng: np.random.Generator):
@@ -155,8 +158,9 @@ def main() -> int:
             if clean_wer is not None and cond != "clean":
                 same = sum(hyps[u] == clean_hyps.get(u) for u in use)
                 base += f"  words as clean: {same}/{len(use)}"
-            print(f"{cond:8s} WER {wer:6.2f}%{base}  {seconds:7.0f} s audio, {time.time() - t0:5.0f} s, "
-                  f"{errors} errors", flush=True)
+            empty = sum(not hyps[u] and bool(refs[u]) for u in use)
+            print(f"{cond:8s} WER {wer:6.2f}%{base}  no words: {empty}  {seconds:7.0f} s audio, "
+                  f"{time.time() - t0:5.0f} s, {errors} errors", flush=True)
     return 0
 
 

@@ -88,3 +88,29 @@ def fsdd_exp(tmp_path_factory):
     run("make-graph", d / "dnn2", d / "lang", "--acoustic-scale", 0.5)
     run("decode-dataset", d / "dnn2", d / "fbank/test", d / "decode", "--acoustic-scales", "0.5")
     return d
+
+
+@pytest.fixture(scope="session")
+def an4_exp(tmp_path_factory):
+    """A small AN4 monophone system trained through the command line as the recipe's first rounds
+    are: manifests, the recipe's dev speakers held out (hold-out-speakers --fraction 0.1, women
+    and men in proportion), fbank of train_nodev (no speed perturbation) and dev, lang from
+    AN4's dictionary, flat start, two rounds of a small DNN (2 x 256), its HLG. Directories:
+    manifests, fbank/{train_nodev,dev}, lang, ali0, dnn1, ali1, dnn2."""
+    if not AN4.is_dir():
+        pytest.skip(f"shared corpus {AN4} not present")
+    d = tmp_path_factory.mktemp("an4")
+    m = d / "manifests"
+    run("prepare", "an4", m, "--corpus-dir", AN4)
+    run("hold-out-speakers", m, "--source", "train", "--rest", "train_nodev", "--dev", "dev", "--fraction", 0.1,
+        "--groups", m / "spk2gender")
+    for split in ("train_nodev", "dev"):
+        run("compute-features", m, split, d / "fbank" / split)
+    run("prepare-lang", m, d / "lang", "--lexicon", m / "an4.dic", "--train-split", "train_nodev", "--lm-order", 1)
+    run("align", d / "fbank/train_nodev", d / "lang", d / "ali0", "--flat-start")
+    common = ["--hidden-dim", 256, "--num-layers", 2, "--batch-size", 256]
+    run("train", d / "fbank/train_nodev", d / "ali0", d / "dnn1", "--epochs", 2, *common)
+    run("align", d / "fbank/train_nodev", d / "lang", d / "ali1", "--model", d / "dnn1")
+    run("train", d / "fbank/train_nodev", d / "ali1", d / "dnn2", "--epochs", 3, *common)
+    run("make-graph", d / "dnn2", d / "lang")
+    return d
