@@ -32,3 +32,10 @@ class InputError(HybridAsrError):
 
 class AlignmentError(HybridAsrError):
     """No path of the training graph fits the frames of an utterance (too short, wrong text)."""
+
+
+class TrainingDivergedError(HybridAsrError):
+    """Training diverged: the loss, the gradients, the held-out loss or the weights hold NaN or
+    infinite values (typically a learning rate far too high). Raised by the training engine past
+    :attr:`hybrid_asr.training.TrainConfig.max_nonfinite_batches` skipped batches, and by
+    :meth:`hybrid_asr.bundle.ModelBundle.save` for a model with non-finite weights or priors."""
