@@ -33,7 +33,7 @@ import k2
 import torch
 
 from hybrid_asr.bounds import bounded, check_bounds
-from hybrid_asr.errors import ConfigError, InputError
+from hybrid_asr.errors import ConfigError, InputError, TrainingDivergedError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.graph.h import HmmGraph, monophone_hmm_graph
@@ -42,7 +42,7 @@ from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import load_fsa, save_fsa
 from hybrid_asr.models import AcousticModel, create_model, load_model_config
-from hybrid_asr.utils import atomic_path, write_text_atomic
+from hybrid_asr.utils import atomic_path, describe_nonfinite, nonfinite_tensors, state_tensors, write_text_atomic
 
 MODEL_FILES = ("model.pt", "model_config.json", "feature_config.json", "cmvn.json", "priors.pt", "topology.json")
 MANIFEST = "bundle.json"
@@ -137,12 +137,33 @@ class ModelBundle:
         """File name of this model's decoding graph: ``HCLG.pt`` with a tree, else ``HLG.pt``."""
         return DECODING_GRAPHS[0] if self.tree is not None else DECODING_GRAPHS[1]
 
+    def nonfinite(self) -> str:
+        """What in the model's weights and buffers or the log priors is NaN or infinite, as one
+        phrase naming the tensors and their counts; "" when everything is finite."""
+        found = []
+        weights = nonfinite_tensors(state_tensors(self.model))
+        if weights:
+            found.append("model " + describe_nonfinite(weights))
+        priors = nonfinite_tensors([("log priors", self.log_priors)])
+        if priors:
+            found.append(f"{priors[0][1]:,} of the {priors[0][2]:,} log priors are NaN/Inf")
+        return ", ".join(found)
+
     def save(self, path: Union[str, Path]) -> None:
         """Write the model files of the bundle (each atomically) into directory ``path``, then
         the manifest ``bundle.json`` (removed first, written last: its presence marks a complete
-        model directory)."""
+        model directory).
+
+        Raises:
+            TrainingDivergedError: a weight or prior is NaN or infinite (:meth:`nonfinite`): the
+                manifest of an earlier model in ``path`` is removed and nothing is written.
+        """
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST).unlink(missing_ok=True)  # the directory is incomplete until the new manifest is written
+        bad = self.nonfinite()
+        if bad:
+            raise TrainingDivergedError(f"{out}: not saved as a model: {bad}: training diverged (lower --lr)")
         with atomic_path(out / "model.pt") as tmp:
             torch.save(self.model.state_dict(), tmp)
         self.model.config.save(out / "model_config.json")
@@ -150,8 +171,6 @@ class ModelBundle:
         write_text_atomic(out / "cmvn.json", json.dumps(self.cmvn.to_dict()))
         with atomic_path(out / "priors.pt") as tmp:
             torch.save(self.log_priors, tmp)
-        if (out / MANIFEST).exists():  # the directory is incomplete until the new manifest is written
-            (out / MANIFEST).unlink()
         if self.tree is not None:
             self.tree.save(out / "tree.json")
         elif (out / "tree.json").exists():
@@ -174,8 +193,9 @@ class ModelBundle:
             InputError: one line naming the file: the directory or a file is missing, the
                 manifest is absent (an interrupted write, or a directory made before manifests)
                 or names another version, a file differs from its hash in the manifest (changed
-                or swapped since the model was saved), a file would need code to load, or the
-                parts disagree (priors, model outputs and tree of different sizes).
+                or swapped since the model was saved), a file would need code to load, the
+                parts disagree (priors, model outputs and tree of different sizes), or a weight
+                or prior is NaN or infinite (a diverged model: names the tensors).
         """
         d = Path(path)
         if not d.is_dir():
@@ -193,11 +213,19 @@ class ModelBundle:
         except RuntimeError as e:
             raise InputError(d / "model.pt", f"does not match model_config.json: {str(e).splitlines()[0]}") from None
         model.eval()
+        bad = nonfinite_tensors(state_tensors(model))
+        if bad:
+            raise InputError(d / "model.pt", f"{describe_nonfinite(bad)}: training diverged, the model is "
+                             "unusable (retrain it with a lower --lr)")
         cmvn = CmvnStats.from_dict(json.loads((d / "cmvn.json").read_text()))
         tree = DecisionTree.load(d / "tree.json") if "tree.json" in manifest["files"] else None
         priors = _load_tensors(d / "priors.pt")
         if not isinstance(priors, torch.Tensor) or priors.dim() != 1:
             raise InputError(d / "priors.pt", "is not a 1-D tensor of log priors")
+        bad = nonfinite_tensors([("log priors", priors)])
+        if bad:
+            raise InputError(d / "priors.pt", f"{bad[0][1]:,} of its {bad[0][2]:,} log priors are NaN or infinite: the "
+                             "model is unusable (retrain it)")
         bundle = cls(model, FeatureConfig.load(d / "feature_config.json"), cmvn, priors,
                      HmmTopology.load(d / "topology.json"), tree)
         sizes = {"priors.pt": priors.numel(), "model_config.json (num_pdfs)": model.config.num_pdfs,

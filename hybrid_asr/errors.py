@@ -37,3 +37,10 @@ class AlignmentError(HybridAsrError):
 class ConfigError(HybridAsrError, ValueError):
     """A setting (a config field or command-line option) is out of range or inconsistent with
     another. A ``ValueError`` too, so that callers catching bad values keep working."""
+
+
+class TrainingDivergedError(HybridAsrError):
+    """Training diverged: the loss, the gradients, the held-out loss or the weights hold NaN or
+    infinite values (typically a learning rate far too high). Raised by the training engine past
+    :attr:`hybrid_asr.training.TrainConfig.max_nonfinite_batches` skipped batches, and by
+    :meth:`hybrid_asr.bundle.ModelBundle.save` for a model with non-finite weights or priors."""

@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic file writes and logging set-up."""
+"""Small shared helpers: atomic file writes, checks for NaN/Inf tensors and logging set-up."""
 
 import contextlib
 import dataclasses
@@ -8,7 +8,10 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Iterator, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Iterable, Iterator, List, Tuple, Type, TypeVar, Union
+
+if TYPE_CHECKING:
+    import torch
 
 PathLike = Union[str, Path]
 
@@ -140,6 +143,43 @@ def load_state(path: PathLike):
         return x
 
     return decode(skeleton)
+
+
+def state_tensors(module) -> List[Tuple[str, "torch.Tensor"]]:
+    """``(label, tensor)`` of every entry of a torch module's state dict, the label
+    ``"weight <name>"`` for a parameter and ``"buffer <name>"`` otherwise (e.g. BatchNorm
+    statistics): the input of :func:`nonfinite_tensors`."""
+    params = {name for name, _ in module.named_parameters()}
+    return [(f"{'weight' if name in params else 'buffer'} {name}", t) for name, t in module.state_dict().items()]
+
+
+def nonfinite_tensors(named: Iterable) -> List[Tuple[str, int, int]]:
+    """The floating tensors that hold NaN or infinite values (others are passed over).
+
+    Args:
+        named: ``(label, tensor)`` pairs, e.g. :func:`state_tensors` of a model.
+
+    Returns:
+        ``(label, number of NaN/Inf values, number of values)`` of each such tensor, in the given
+        order; empty when all are finite.
+    """
+    import torch
+
+    found = []
+    for label, t in named:
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                found.append((label, bad, t.numel()))
+    return found
+
+
+def describe_nonfinite(found: List[Tuple[str, int, int]], limit: int = 3) -> str:
+    """One phrase naming the tensors of :func:`nonfinite_tensors` (the first ``limit`` of them),
+    e.g. ``weight layers.0.weight has 1,204 NaN/Inf values (of 65,536)``."""
+    parts = [f"{label} has {bad:,} NaN/Inf values (of {total:,})" for label, bad, total in found[:limit]]
+    more = f" and {len(found) - limit} more tensors" if len(found) > limit else ""
+    return ", ".join(parts) + more
 
 
 def phone_set_fingerprint(pairs) -> str:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Union
 
-from hybrid_asr.bundle import ModelBundle, load_graph
+from hybrid_asr.bundle import MANIFEST, ModelBundle, load_graph
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.denominator import add_leaky_hmm, as_acceptor, graph_size, make_lfmmi_denominator
@@ -98,6 +98,8 @@ def sequence_train_stage(
     Raises:
         InputError: the parts do not belong together (lang dir, features, alignments against the
             model), or a file is missing.
+        TrainingDivergedError: the loss, gradients or weights became NaN or infinite
+            (:func:`~hybrid_asr.training.trainer.train_model`); no ``bundle.json`` is written.
     """
     model_dir, out = Path(model_dir), Path(out_dir)
     train_config = train_config or sequence_train_config()
@@ -130,6 +132,7 @@ def sequence_train_stage(
              info["den_arcs"], kappa, train.num_frames, len(train), valid.num_frames if valid else 0)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST).unlink(missing_ok=True)  # an earlier model here is replaced: incomplete until saved
         train_config.save(out / "train_config.json")
         config.save(out / "sequence_config.json")
     start = time.time()

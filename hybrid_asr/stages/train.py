@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
-from hybrid_asr.bundle import ModelBundle
+from hybrid_asr.bundle import MANIFEST, ModelBundle
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.hmm.alignment import Alignments
@@ -68,6 +68,8 @@ def train_stage(
     Raises:
         InputError: a file of ``ali_dir`` is missing or invalid; ``num_pdfs`` does not match; the
             alignments were made on features of other frame counts than ``store``'s.
+        TrainingDivergedError: the loss, gradients or weights became NaN or infinite
+            (:func:`~hybrid_asr.training.trainer.train_model`); no ``bundle.json`` is written.
     """
     ali_dir, out = Path(ali_dir), Path(out_dir)
     dist = DistributedContext.from_environment(train_config.device)
@@ -93,6 +95,7 @@ def train_stage(
              valid.num_frames if valid else 0, num_pdfs, dist.world_size)
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST).unlink(missing_ok=True)  # an earlier model here is replaced: incomplete until saved
         train_config.save(out / "train_config.json")
     start = time.time()
     train_model(model, train, valid, train_config, out, resume=resume, dist=dist)

@@ -10,9 +10,16 @@ Per run it writes into the experiment directory:
   epoch sums and the torch RNG state, so that ``resume`` continues exactly where the newest one
   was written, after any kill; ``checkpoints/latest`` names the newest (written last);
 - ``metrics.jsonl`` (one line per epoch: learning rate, train/valid loss and frame accuracy,
-  frames per second, seconds) and ``metrics.png`` (loss, frame accuracy and learning rate);
+  frames per second, seconds, batches skipped for a non-finite loss or gradient) and
+  ``metrics.png`` (loss, frame accuracy and learning rate);
 - ``training.json``: parameters, frames, seconds and which weights became the final model
   (the last epoch's, the best by held-out frame accuracy, or the average of the last k epochs').
+
+A batch whose loss or gradient is NaN or infinite changes nothing: its update is skipped (all
+ranks together), with a warning, and counted in the epoch's ``skipped_batches``. Past
+``TrainConfig.max_nonfinite_batches`` such batches in a row, or with a non-finite held-out loss,
+weight or buffer at the end of an epoch, training stops with
+:class:`~hybrid_asr.errors.TrainingDivergedError` (the model is not written).
 
 Every file is written atomically. Checkpoints hold only tensors and plain containers
 (:func:`hybrid_asr.utils.save_state`), so they load with ``torch.load(weights_only=True)``.
@@ -34,18 +41,21 @@ import numpy as np
 import torch
 
 from hybrid_asr.bounds import bounded, check_bounds
-from hybrid_asr.errors import ConfigError, HybridAsrError, InputError
+from hybrid_asr.errors import ConfigError, HybridAsrError, InputError, TrainingDivergedError
 from hybrid_asr.models.base import AcousticModel
 from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
 from hybrid_asr.training.distributed import DistributedContext
 from hybrid_asr.training.spec_augment import SpecAugmentConfig, spec_augment
-from hybrid_asr.utils import JsonDataclass, atomic_path, load_state, progress, save_state, write_text_atomic
+from hybrid_asr.utils import (JsonDataclass, atomic_path, describe_nonfinite, load_state, nonfinite_tensors, progress,
+                              save_state, state_tensors, write_text_atomic)
 
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("exponential", "plateau")
 FINAL_MODELS = ("last", "best", "average")
+#: Warnings per epoch about batches skipped for a non-finite loss or gradient (then only the count).
+_NONFINITE_WARNINGS = 10
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,13 @@ class TrainConfig(JsonDataclass):
         plateau_factor: see ``scheduler``.
         warmup_steps: linear warm-up of the learning rate over this many steps (0: none).
         grad_clip: clip the gradient norm to this value (0: no clipping).
+        max_nonfinite_batches: a batch whose loss or gradient norm is NaN or infinite is skipped
+            (no optimizer step, on every rank; a warning, and the epoch's ``skipped_batches``
+            count); when this many batches *in a row* were skipped, training stops with
+            :class:`~hybrid_asr.errors.TrainingDivergedError` (a diverged model makes every
+            batch non-finite, while a rare bad batch only costs its update). Must be >= 1. With
+            ``amp``, infinite gradients are left to the loss scaler (they are how it finds its
+            scale), so only the loss is checked.
         label_smoothing: cross-entropy label smoothing.
         spec_freq_masks, spec_freq_width, spec_time_masks, spec_time_width: SpecAugment masking
             of the frame cross-entropy batches (:class:`SpecAugmentConfig`: bands per example and
@@ -97,6 +114,7 @@ class TrainConfig(JsonDataclass):
     plateau_factor: float = bounded(0.5, gt=0, le=1)
     warmup_steps: int = bounded(0, ge=0)
     grad_clip: float = bounded(0.0, ge=0)
+    max_nonfinite_batches: int = bounded(10, ge=1)
     label_smoothing: float = bounded(0.0, ge=0, lt=1)
     spec_freq_masks: int = bounded(0, ge=0)
     spec_freq_width: int = bounded(0, ge=0)
@@ -263,6 +281,35 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
+def _grad_norm(model: torch.nn.Module) -> torch.Tensor:
+    """2-norm of all gradients of ``model``'s parameters (0-d tensor; NaN or inf when a gradient
+    holds NaN or inf, or the norm overflows float32)."""
+    norms = [p.grad.detach().norm(2.0) for p in model.parameters() if p.grad is not None]
+    return torch.stack(norms).norm(2.0) if norms else torch.zeros(())
+
+
+def _nonfinite_problem(loss: torch.Tensor, stats: Dict[str, float], grad_norm: Optional[torch.Tensor]) -> str:
+    """What is not finite about a training batch ("" when nothing): its loss, its summed loss
+    statistic, or the norm of its gradients (None: not checked)."""
+    if not bool(torch.isfinite(loss.detach()).all()):
+        return f"the loss is {float(loss.detach().sum())}"
+    if not math.isfinite(stats["loss"]):
+        return f"the loss sum is {stats['loss']}"
+    if grad_norm is not None and not math.isfinite(float(grad_norm)):
+        return f"the gradient norm is {float(grad_norm)}"
+    return ""
+
+
+def _on_any_rank(dist: DistributedContext, problem: str, elsewhere: str) -> str:
+    """One decision for all ranks: this rank's ``problem`` ("" for none), or, when only other
+    ranks found one, ``elsewhere`` with their number (one all-reduce under DDP)."""
+    if dist.world_size > 1:
+        others = int(dist.all_reduce_sum([1.0 if problem else 0.0])[0])
+        if others and not problem:
+            return f"{elsewhere} on {others} other rank(s)"
+    return problem
+
+
 def train_model(
     model: AcousticModel,
     train: ChunkData,
@@ -293,6 +340,10 @@ def train_model(
 
     Raises:
         InputError: the checkpoint to resume from is unreadable or from another model.
+        TrainingDivergedError: ``config.max_nonfinite_batches`` batches in a row had a NaN or
+            infinite loss or gradient, or the held-out loss or a weight or buffer (e.g. BatchNorm
+            statistics) is not finite at the end of an epoch (names ``out_dir`` and what was not
+            finite); the epoch's checkpoint is not written.
     """
     dist = dist or DistributedContext()
     out = Path(out_dir)
@@ -310,7 +361,8 @@ def train_model(
     cpb = 1 if getattr(train, "prebatched", False) else chunks_per_batch(config, train.chunk, dist.world_size)
     history: List[Dict[str, float]] = []
     epoch, skip, step = 1, 0, 0
-    sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0}
+    nonfinite_in_a_row = 0  # batches skipped in a row for a non-finite loss or gradient (across epochs)
+    sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0, "skipped": 0}
     if resume and (ckpt_dir / "latest").is_file():
         state = load_checkpoint(ckpt_dir / (ckpt_dir / "latest").read_text().strip())
         try:
@@ -323,10 +375,11 @@ def train_model(
         torch.set_rng_state(state["rng"])
         history = list(state["history"])
         epoch, skip, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
-        sums = dict(state["sums"])
+        sums = {"skipped": 0, **state["sums"]}
+        nonfinite_in_a_row = int(state.get("nonfinite_in_a_row", 0))
         if state["epoch_done"]:
             epoch, skip = epoch + 1, 0
-            sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0}
+            sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0, "skipped": 0}
         log.info("resuming at epoch %d, batch %d (step %d)", epoch, skip, step)
 
     def save(name: str, batch: int, epoch_done: bool) -> None:
@@ -334,7 +387,8 @@ def train_model(
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
                  "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history,
-                 "epoch": epoch, "batch": batch, "step": step, "sums": dict(sums), "epoch_done": epoch_done}
+                 "epoch": epoch, "batch": batch, "step": step, "sums": dict(sums), "epoch_done": epoch_done,
+                 "nonfinite_in_a_row": nonfinite_in_a_row}
         save_state(state, ckpt_dir / name)
         write_text_atomic(ckpt_dir / "latest", name + "\n")
         if name.startswith("step-"):
@@ -356,15 +410,37 @@ def train_model(
             with torch.autocast(device_type="cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
                 loss, stats = objective(net, batch, device)
             opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(loss).backward()  # on every rank, even for a bad batch: DDP's all-reduce needs them all
+            grad_norm = None
             if config.grad_clip > 0:
                 scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            model.after_optimizer_step(step)
-            for key in ("loss", "correct", "frames"):
-                sums[key] += stats[key]
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            elif not use_amp:
+                grad_norm = _grad_norm(model)
+            # under AMP an infinite gradient is the scaler's business (it skips the step itself)
+            problem = _on_any_rank(dist, _nonfinite_problem(loss, stats, None if use_amp else grad_norm),
+                                   "the loss or gradient is not finite")  # no rank steps while another skips
+            if problem:
+                nonfinite_in_a_row += 1
+                sums["skipped"] += 1
+                if use_amp:
+                    scaler.update(scaler.get_scale())  # forget this batch's unscale_, keep the scale
+                where = f"epoch {epoch}, batch {batch_index + 1}/{n_batches}"
+                if nonfinite_in_a_row >= config.max_nonfinite_batches:
+                    raise TrainingDivergedError(
+                        f"{out}: training diverged: {nonfinite_in_a_row} batches in a row had a NaN or infinite "
+                        f"loss or gradient (last: {where}, {problem}); lower --lr or set --grad-clip")
+                if sums["skipped"] <= _NONFINITE_WARNINGS:
+                    log.warning("%s: %s; its update is skipped (%d in a row, training stops at %d)%s", where,
+                                problem, nonfinite_in_a_row, config.max_nonfinite_batches,
+                                "; no more warnings this epoch" if sums["skipped"] == _NONFINITE_WARNINGS else "")
+            else:
+                nonfinite_in_a_row = 0
+                scaler.step(opt)
+                scaler.update()
+                model.after_optimizer_step(step)
+                for key in ("loss", "correct", "frames"):
+                    sums[key] += stats[key]
             if bar.n % 10 == 0 and not bar.disable:
                 elapsed = sums["seconds"] + time.time() - start
                 bar.set_postfix(loss=f"{sums['loss'] / max(sums['frames'], 1):.3f}",
@@ -378,16 +454,27 @@ def train_model(
         totals = dist.all_reduce_sum([sums["loss"], sums["correct"], sums["frames"]])
         row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": totals[0] / max(totals[2], 1),
                "train_frame_acc": 100.0 * totals[1] / max(totals[2], 1),
-               "frames_per_second": totals[2] / max(sums["seconds"], 1e-9)}
+               "frames_per_second": totals[2] / max(sums["seconds"], 1e-9),
+               "skipped_batches": sums["skipped"]}  # the same on every rank
         if valid is not None and len(valid):
             v = objective.evaluate(model, valid, device=str(device))
             row.update(valid_loss=v["loss"], valid_frame_acc=v["frame_acc"])
         row["seconds"] = sums["seconds"]
+        log.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        problem = ""
+        if not math.isfinite(row.get("valid_loss", 0.0)):
+            problem = f"the held-out loss of epoch {epoch} is {row['valid_loss']}"
+        else:
+            bad = nonfinite_tensors(state_tensors(model))  # e.g. BatchNorm statistics, with finite losses
+            if bad:
+                problem = f"after epoch {epoch}, {describe_nonfinite(bad)}"
+        problem = _on_any_rank(dist, problem, f"after epoch {epoch}, the held-out loss or a weight is not finite")
+        if problem:
+            raise TrainingDivergedError(f"{out}: training diverged: {problem}; lower --lr or set --grad-clip")
         schedule.end_epoch(row.get("valid_loss"))
         history.append(row)
-        log.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
         skip = 0
-        sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0}
+        sums = {"loss": 0.0, "correct": 0, "frames": 0, "seconds": 0.0, "skipped": 0}
         save(f"epoch-{epoch}.pt", n_batches, True)
         if dist.is_main:
             write_text_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
