@@ -53,6 +53,7 @@ class DecodeOptions:
         trim: trim each piece to its speech plus a margin before scoring it
             (:func:`hybrid_asr.features.trim.speech_bounds`); None: decode the whole piece. A
             piece without speech gives no words.
+        allow_pipes: run the commands of ``wav.scp`` pipe entries (``... |``) and read their output.
     """
 
     word_times: bool = False
@@ -63,6 +64,7 @@ class DecodeOptions:
     batch_size: int = 8
     cmvn: Optional[str] = None
     trim: Optional[TrimConfig] = TrimConfig()
+    allow_pipes: bool = False
 
 
 @dataclass
@@ -169,8 +171,8 @@ class AudioDecoder:
             waiting.append(result)
             try:
                 for start, duration in segment_long_audio(seg.path, seg.start, seg.duration,
-                                                          self.options.max_segment_seconds):
-                    scored = self._score_piece(seg.path, start, duration)
+                                                          self.options.max_segment_seconds, channel=seg.channel):
+                    scored = self._score_piece(seg.path, start, duration, seg.channel)
                     result.audio_seconds += duration
                     if scored is not None:
                         batch.append((result, seg.path, *scored))
@@ -182,10 +184,10 @@ class AudioDecoder:
         search_batch()
         yield from finished()
 
-    def _score_piece(self, path: Path, start: float, duration: float):
-        """``(start seconds, [T', S] log-likelihoods)`` of a piece after trimming; None: no speech."""
+    def _score_piece(self, path: Path, start: float, duration: float, channel=None):
+        """``(start seconds, [T', S] log-likelihoods)`` of a piece (of ``channel``) after trimming; None: no speech."""
         rate = self.bundle.feature_config.sample_rate
-        wave = load_audio(path, rate, start, duration)
+        wave = load_audio(path, rate, start, duration, channel)
         if self.options.trim is not None:
             bounds = speech_bounds(wave, rate, self.options.trim)
             if bounds is None:
@@ -239,7 +241,7 @@ def decode_inputs(model_dir: Union[str, Path], inputs: Sequence[Union[str, Path]
         InputError: the model directory is incomplete.
     """
     decoder = AudioDecoder(model_dir, search_overrides, options)
-    segments, problems = collect_inputs(inputs)
+    segments, problems = collect_inputs(inputs, options.allow_pipes)
     for item, message in problems:
         yield DecodedSegment(AudioSegment(item, Path(item), item), error=message)
     start, audio, failed = time.time(), 0.0, len(problems)
