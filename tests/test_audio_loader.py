@@ -160,7 +160,7 @@ def test_clipping_in_integer_audio_is_warned_about(tmp_path, caplog):
     x = (np.sin(np.arange(4000) / 9) * 8000).astype(np.int16)
     x[100:110] = 32767  # a run of 10 at the top
     x[500:505] = -32768  # a run of 5 at the bottom
-    x[700:705] = -32767  # and 5 at -32767, where software that scales floats by 32767 clips
+    x[700:705] = -32767  # and 5 at -32767, where code that scales floats by 32767 clips
     x[900] = x[1200] = 32767  # isolated
     x[1500:1502] = -32768  # a pair
     clipped = tmp_path / "clipped.wav"
@@ -236,6 +236,29 @@ def test_pipe_entries_are_read_like_files_with_allow_pipes(tmp_path):
         assert torch.equal(load_audio(segments[0].path, RATE, 0.25, 0.5, channel),
                            load_audio(f, RATE, 0.25, 0.5, channel))
     assert torch.equal(load_audio(segments[0].path, RATE, channel=0), torch.from_numpy(x[:, 0].astype(np.float32)))
+
+
+@pytest.mark.parametrize("tool", ["cat", "sox"])
+def test_streamed_pipe_output_is_read_whole(tmp_path, tool, caplog):
+    """What Kaldi recipes pipe: ``sox x -t wav - |`` (skipped without sox), and a WAV streamed with
+    unknown sizes (0xFFFFFFFF in its header, as a writer that cannot seek leaves them)."""
+    import shutil
+    import struct
+
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+    f = tmp_path / "two.wav"
+    x = _two_speakers(f)
+    source = f
+    if tool == "cat":
+        data = bytearray(f.read_bytes())
+        data[4:8] = data[40:44] = struct.pack("<I", 0xFFFFFFFF)
+        source = tmp_path / "streamed.wav"
+        source.write_bytes(bytes(data))
+    command = f"cat {source}" if tool == "cat" else f"sox {source} -t wav -"
+    with caplog.at_level(logging.WARNING):
+        wave = load_audio(PipeCommand(command, "wav.scp", 1), RATE, channel=1)
+    assert torch.equal(wave, torch.from_numpy(x[:, 1].astype(np.float32))) and not _messages(caplog)
 
 
 @pytest.mark.parametrize("command, problem", [

@@ -194,9 +194,8 @@ FULL_SCALE = {"PCM_S8": 127 / 128, "PCM_U8": 127 / 128, "PCM_16": 32767 / 32768,
               "PCM_32": 1 - 2.0 ** -31, "ULAW": 32124 / 32768, "ALAW": 32256 / 32768}
 """Largest positive sample of each integer sample format (libsndfile subtype), as read scaled to
 [-1, 1): a sample at least this far from 0 on either side is at full scale (+32767, -32767 or
--32768 for 16-bit PCM: converters clip at -32768, software that scales floats by 32767, such as
-libsndfile and sox, at -32767). Other formats (float, lossy codecs) are not checked for
-clipping."""
+-32768 for 16-bit PCM: converters clip at -32768, code that scales floats by 32767 at -32767).
+Other formats (float, lossy codecs) are not checked for clipping."""
 
 LOW_BIT_SUBTYPES = {"PCM_S8": "8-bit", "PCM_U8": "8-bit", "ULAW": "8-bit mu-law", "ALAW": "8-bit A-law",
                     "DPCM_8": "8-bit DPCM", "IMA_ADPCM": "4-bit ADPCM", "MS_ADPCM": "4-bit ADPCM",
