@@ -1,7 +1,6 @@
 """Tests of hybrid_asr.data: AN4/FSDD preparation, manifest I/O, Kaldi data dir import."""
 
 import gzip
-import importlib.util
 import tarfile
 from pathlib import Path
 
@@ -356,13 +355,13 @@ def test_kaldi_utt2spk_utt_missing_from_text(tmp_path):
         ("utt2spk", ["0_george_0 george extra"], r"utt2spk:1: expected 2 fields"),
         ("text", ["0_george_0"], r"text:1: expected at least 2 fields"),
         ("wav.scp", ["0_george_0 /no/such/file.wav"], r"wav.scp:1: audio file /no/such"),
-        ("wav.scp", ["0_george_0 sox x.sph -t wav - |"], r"wav.scp:1: command pipes"),
+        ("wav.scp", ["0_george_0 sox x.sph -t wav - |"],
+         r"wav.scp:1: recording 0_george_0: piped commands \('... \|'\) are not run by default; pass --allow-pipes "
+         r"to run it$"),
         ("wav.scp", [f"3_jackson_12 {_wav('3_jackson_12')}"], r"wav.scp:2: duplicate id"),
     ],
 )
 def test_kaldi_malformed_files(tmp_path, name, content, expected):
-    if "pipes" in expected and importlib.util.find_spec("kaldi_native_io") is not None:
-        pytest.skip("kaldi_native_io is installed, so lhotse supports pipes")
     root = _kaldi_dir(tmp_path)
     original = (root / name).read_text().splitlines()
     _write_lines(root / name, content + original[1:])
@@ -391,6 +390,62 @@ def test_kaldi_missing_required_file(tmp_path):
     (root / "utt2spk").unlink()
     with pytest.raises(InputError, match=r"utt2spk: required file does not exist"):
         import_kaldi_data_dir(root)
+
+
+def test_kaldi_pipes_need_allow_pipes_and_train_through_the_shared_loader(tmp_path, capsys):
+    """``import-kaldi-dir``: a pipe entry is refused without ``--allow-pipes`` (exit 1, one line);
+    with it the command is run for the header (no kaldi_native_io), the recording keeps it as a
+    lhotse command source, and the training loader reads the same samples as the file."""
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.features.audio import load_audio, load_recording
+
+    root = _kaldi_dir(tmp_path / "kaldi")
+    wav = _wav("3_jackson_12")
+    _write_lines(root / "wav.scp", [f"0_george_0 {_wav('0_george_0')}", f"3_jackson_12 cat {wav} |",
+                                    f"9_theo_4 {_wav('9_theo_4')}"])
+    out = tmp_path / "manifests"
+    capsys.readouterr()
+    assert main(["import-kaldi-dir", str(root), str(out), "--split", "train"]) == 1
+    assert capsys.readouterr().err == (f"hybrid-asr import-kaldi-dir: error: {root / 'wav.scp'}:2: recording "
+                                       "3_jackson_12: piped commands ('... |') are not run by default; pass "
+                                       "--allow-pipes to run it\n")
+    assert main(["import-kaldi-dir", str(root), str(out), "--split", "train", "--allow-pipes"]) == 0
+    recordings, supervisions = read_split(out, "train")
+    rec = recordings["3_jackson_12"]
+    assert (rec.sources[0].type, rec.sources[0].source.strip()) == ("command", f"cat {wav}")
+    assert rec.duration == pytest.approx(torchaudio.info(str(wav)).num_frames / 8000, abs=1e-3)
+    sup = supervisions["3_jackson_12"]
+    assert torch.equal(load_recording(rec, 8000, sup.start, sup.duration, sup.channel),
+                       load_audio(wav, 8000, sup.start, sup.duration))
+    for command, problem in (("exit 3", "command 'exit 3 |' failed with exit status 3"),
+                             ("echo hello", "output of command 'echo hello |' is not audio: libsndfile cannot read it")):
+        _write_lines(root / "wav.scp", [f"0_george_0 {_wav('0_george_0')}", f"3_jackson_12 {command} |",
+                                        f"9_theo_4 {_wav('9_theo_4')}"])
+        assert main(["import-kaldi-dir", str(root), str(out), "--split", "train", "--allow-pipes"]) == 1
+        assert capsys.readouterr().err == f"hybrid-asr import-kaldi-dir: error: {root / 'wav.scp'}:2: {problem}\n"
+
+
+def test_kaldi_relative_paths_the_working_directory_first_then_beside_wav_scp(tmp_path, monkeypatch):
+    """The rule decode uses too: a relative path is Kaldi's (working directory) if the file is
+    there, else the wav.scp's directory; the manifest stores the path found."""
+    import shutil
+
+    root = _kaldi_dir(tmp_path / "data")
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(_wav("0_george_0"), work / "0_george_0.wav")
+    shutil.copy(_wav("3_jackson_12"), root / "3_jackson_12.wav")
+    _write_lines(root / "wav.scp", ["0_george_0 0_george_0.wav", "3_jackson_12 3_jackson_12.wav",
+                                    f"9_theo_4 {_wav('9_theo_4')}"])
+    monkeypatch.chdir(work)
+    recordings, _ = import_kaldi_data_dir(root)
+    assert [recordings[r].sources[0].source for r in ("0_george_0", "3_jackson_12", "9_theo_4")] == \
+        ["0_george_0.wav", str(root / "3_jackson_12.wav"), str(_wav("9_theo_4"))]
+    _write_lines(root / "wav.scp", ["0_george_0 nowhere.wav", "3_jackson_12 3_jackson_12.wav",
+                                    f"9_theo_4 {_wav('9_theo_4')}"])
+    with pytest.raises(InputError) as info:
+        import_kaldi_data_dir(root)
+    assert str(info.value) == f"{root / 'wav.scp'}:1: audio file nowhere.wav does not exist"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def _write_cases(d: Path):
         audio(f"rate{sr}.wav", np.clip(_resampled(wave, rate, sr), -1, 1), sr)
     audio("stereo.wav", np.stack([wave, wave], axis=1))
     audio("six_channels.wav", np.stack([wave] * 6, axis=1))
-    audio("u8.wav", wave, subtype="PCM_U8")
+    audio("u8.wav", wave, subtype="PCM_U8", warning="8-bit samples: expect lower accuracy")
     audio("s24.wav", wave, subtype="PCM_24")
     audio("f32.wav", wave.astype(np.float32), subtype="FLOAT")
     audio("clean.flac", wave, subtype="PCM_16", fmt="FLAC")
@@ -56,7 +56,9 @@ def _write_cases(d: Path):
     audio("near_silence.wav", rng.integers(-1, 2, 2 * rate) / 32768.0, words=[])
     audio("dc_offset.wav", np.clip(wave + 2000 / 32768, -1, 1))
     audio("quiet.wav", wave * 0.1)
-    audio("clipped.wav", np.clip(wave * 4, -1, 32767 / 32768))
+    audio("clipped.wav", np.clip(wave * 4, -1, 32767 / 32768))  # one sample at full scale: no warning
+    audio("clipped_x16.wav", np.clip(wave * 16, -1, 1),
+          warning="in runs of 3 or more at full scale; expect lower accuracy")
     zeros = np.zeros(30 * rate)
     audio("silence_around.wav", np.concatenate([zeros, wave, zeros]))
     noise = lambda n: rng.normal(0, 10 ** (-60 / 20), n)  # noqa: E731 - low-level background
@@ -128,6 +130,51 @@ def test_untrimmed_decoding_of_silence_around_speech_is_what_trimming_fixes(fsdd
     assert main(["decode", model, str(f), "--output", "json", "--no-trim", "--max-segment-seconds", "60"]) == 0
     whole = json.loads(capsys.readouterr().out)["words"]
     assert trimmed == WORDS and whole != WORDS
+
+
+def test_decode_pipes_need_allow_pipes(fsdd_exp, tmp_path, capsys):
+    """A wav.scp with a pipe entry: refused without --allow-pipes (one line naming the wav.scp
+    line and the option, exit 2); with it the command's output is decoded like the file, and a
+    failing command is one line naming its wav.scp line while the other entries are decoded."""
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"file {SOURCE}\npiped cat {SOURCE} |\nbroken cat {tmp_path / 'missing.wav'} |\n")
+    model = str(fsdd_exp / "dnn2")
+    capsys.readouterr()
+    assert main(["decode", model, str(scp), "--output", "json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"hybrid-asr decode: error: {scp}:2: recording piped: piped commands ('... |') are not run by default; "
+        "pass --allow-pipes to run it",
+        "hybrid-asr decode: 1 segments, 0 decoded, 1 failed"]
+    assert main(["decode", model, str(scp), "--output", "json", "--allow-pipes"]) == 2
+    captured = capsys.readouterr()
+    out = {o["id"]: o for o in map(json.loads, captured.out.splitlines())}
+    assert out["file"]["words"] == WORDS and out["piped"]["words"] == WORDS and out["piped"]["file"] == f"{scp}:2"
+    assert captured.err.splitlines() == [
+        f"hybrid-asr decode: error: {scp}:3: command 'cat {tmp_path / 'missing.wav'} |' failed with exit status 1: "
+        f"cat: {tmp_path / 'missing.wav'}: No such file or directory",
+        "hybrid-asr decode: 3 segments, 2 decoded, 1 failed"]
+
+
+def test_decode_reads_the_channel_a_cut_names(fsdd_exp, tmp_path, capsys):
+    """Two digits in one two-channel file, one per channel: each cut decodes its own channel."""
+    from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    three, rate = soundfile.read(str(SOURCE), dtype="float64")
+    seven, _ = soundfile.read(str(FSDD / "recordings" / "7_george_0.wav"), dtype="float64")
+    n = max(len(three), len(seven))
+    stereo = np.stack([np.pad(three, (0, n - len(three))), np.pad(seven, (0, n - len(seven)))], axis=1)
+    f = tmp_path / "two.wav"
+    soundfile.write(str(f), stereo, rate, subtype="PCM_16")
+    recording = Recording.from_file(f, recording_id="two")
+    sups = SupervisionSet.from_segments([SupervisionSegment(f"ch{c}", "two", 0.0, recording.duration, channel=c)
+                                         for c in (0, 1)])
+    cuts = CutSet.from_manifests(RecordingSet.from_recordings([recording]), sups)
+    cuts.trim_to_supervisions(keep_overlapping=False).to_file(tmp_path / "cuts.jsonl.gz")
+    capsys.readouterr()
+    assert main(["decode", str(fsdd_exp / "dnn2"), str(tmp_path / "cuts.jsonl.gz"), "--output", "json"]) == 0
+    out = {o["id"]: o["words"] for o in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert out == {"ch0": ["THREE"], "ch1": ["SEVEN"]}
 
 
 _RSS_CHILD = """

@@ -38,10 +38,18 @@ def add_prepare(sub) -> None:
     p.set_defaults(func=_prepare)
 
 
+def _add_allow_pipes(p) -> None:
+    """The one option that lets a command run the shell commands of wav.scp pipe entries."""
+    p.add_argument("--allow-pipes", action="store_true",
+                   help="run the shell command of each wav.scp entry that ends in '|' (Kaldi pipes such as "
+                   "'sox x.sph -t wav - |') and read its output as the audio; without it such entries are errors, "
+                   "since a data file should not run commands unless you ask")
+
+
 def _import_kaldi(args) -> int:
     from hybrid_asr.data import import_kaldi_data_dir, write_split
 
-    recs, sups = import_kaldi_data_dir(Path(args.data_dir))
+    recs, sups = import_kaldi_data_dir(Path(args.data_dir), allow_pipes=args.allow_pipes)
     write_split(Path(args.out_dir), args.split, recs, sups)
     return 0
 
@@ -51,6 +59,7 @@ def add_import_kaldi(sub) -> None:
     p.add_argument("data_dir")
     p.add_argument("out_dir", help="manifest directory to write")
     p.add_argument("--split", required=True, help="split name to store it under (e.g. train)")
+    _add_allow_pipes(p)
     p.set_defaults(func=_import_kaldi)
 
 
@@ -582,7 +591,9 @@ def _decode(args) -> int:
     times = args.output == "ctm" or args.word_times
     trim = None if args.no_trim else TrimConfig(**config_overrides(args, TrimConfig))
     options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", cmvn=args.cmvn,
-                            trim=trim, **config_overrides(args, DecodeOptions, ("cmvn", "trim", "word_times", "confidences")))
+                            trim=trim, **config_overrides(args, DecodeOptions, ("cmvn", "trim", "word_times", "confidences",
+                                                                         "allow_pipes")),
+                            allow_pipes=args.allow_pipes)
     failures = total = 0
     for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig), options):
         seg, utt = result.segment, output_id(result.segment.id)
@@ -637,6 +648,7 @@ def add_decode(sub) -> None:
                    help="decode each piece whole instead of trimming the silence or steady noise around its speech")
     config_option(p, TrimConfig, "margin_seconds", "--trim-margin", metavar="SECONDS",
                   help="audio kept around the speech when trimming")
+    _add_allow_pipes(p)
     _add_search_options(p)
     p.set_defaults(func=_decode)
 

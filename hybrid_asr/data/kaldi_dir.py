@@ -7,8 +7,16 @@ line naming the file and line; the conversion itself is lhotse's
 sees exactly what was checked: UTF-8 without a byte-order mark, ``\n`` line endings, fields
 separated by single spaces, no invisible characters). Sorted order, which Kaldi requires, is not
 required.
+
+``wav.scp`` and ``segments`` are read here for ``hybrid-asr decode`` too
+(:func:`read_wav_scp_sources`, :func:`read_segments`), so a file means the same to both commands:
+a relative audio path is looked up in the working directory first, as Kaldi's tools do, and
+then in the ``wav.scp``'s own directory (:func:`resolve_audio_path`); an entry ending in ``|`` is a
+shell command whose output is the audio, run only when the caller allows it
+(:mod:`hybrid_asr.data.pipes`).
 """
 
+import io
 import locale
 import logging
 import math
@@ -17,13 +25,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+import soundfile
 from lhotse import RecordingSet, SupervisionSet
 from lhotse.audio import info as audio_info
 from lhotse.audio.utils import AudioLoadingError
 from lhotse.kaldi import floor_duration_to_milliseconds, load_kaldi_data_dir
-from lhotse.utils import fastcopy, is_module_available
+from lhotse.utils import fastcopy
 
 from hybrid_asr.data.manifests import normalize_text, validate_split
+from hybrid_asr.data.pipes import ALLOW_PIPES_HINT, AudioPath, PipeCommand, pipe_command
 from hybrid_asr.errors import InputError
 from hybrid_asr.lang.text import read_clean_lines
 
@@ -109,48 +119,114 @@ def _check_segments(segments: Table, wav_scp: Table, path: Path, wav_path: Path)
             raise InputError(path, f"segment {seg_id} has bad times {start} {end}", line=number)
 
 
-def _audio_header(entry: Tuple[str, Tuple[int, Tuple[str, ...]]], path: Path) -> Tuple[int, float]:
-    """``(sampling rate in Hz, duration in seconds floored to milliseconds as lhotse does)`` of one
-    ``wav.scp`` entry; raises :class:`InputError` naming the line."""
-    rec_id, (number, fields) = entry
-    source = " ".join(fields)
-    if source.endswith("|"):
-        if not is_module_available("kaldi_native_io"):
-            raise InputError(path, "command pipes ('... |') are not supported (lhotse needs kaldi_native_io)",
-                             line=number)
-        import kaldi_native_io
+def read_segments(path: Path, wav_scp: Table, wav_path: Path) -> Table:
+    """Read and check a Kaldi ``segments`` file (``<utt> <recording> <start> <end>``, seconds;
+    end ``-1``: to the end of the recording) against the ``wav.scp`` table of its recordings.
 
-        wave = kaldi_native_io.read_wave(source)
-        return int(wave.sample_freq), floor_duration_to_milliseconds(wave.duration)
-    if len(fields) != 1:
-        raise InputError(path, "expected '<rec-id> <audio-path>'", line=number)
+    Args:
+        path: the ``segments`` file.
+        wav_scp: :func:`read_kaldi_table` of the ``wav.scp``.
+        wav_path: the ``wav.scp`` (named in errors).
+
+    Returns:
+        utterance -> (line number, ``(recording, start, end)`` as written).
+
+    Raises:
+        InputError: as :func:`read_kaldi_table` (4 fields a line); a recording not in ``wav.scp``;
+            times that are not finite numbers, a negative start, or an end not after the start.
+    """
+    segments = read_kaldi_table(path, 4, 4)
+    _check_segments(segments, wav_scp, path, wav_path)
+    return segments
+
+
+def resolve_audio_path(entry: str, wav_scp: Path) -> Path:
+    """Where a ``wav.scp``'s audio path points: an absolute path as it is; a relative one in the
+    working directory if it exists there (Kaldi's rule: its tools open the path as written), else
+    in the ``wav.scp``'s directory if it exists there (a ``wav.scp`` written beside its audio),
+    else as written (the caller reports it missing)."""
+    p = Path(entry)
+    if p.is_absolute() or p.exists() or not (wav_scp.parent / p).exists():
+        return p
+    return wav_scp.parent / p
+
+
+def wav_scp_sources(wav_scp: Table, path: Path, allow_pipes: bool = False) -> Dict[str, AudioPath]:
+    """The audio of each recording of a ``wav.scp`` table (see :func:`read_kaldi_table`):
+    a file path resolved by :func:`resolve_audio_path`, or for ``<command> |`` a
+    :class:`~hybrid_asr.data.pipes.PipeCommand` (not run here).
+
+    Raises:
+        InputError: naming the line: a command while ``allow_pipes`` is False; a file entry that is
+            not one path (a path with spaces).
+    """
+    out: Dict[str, AudioPath] = {}
+    for rec_id, (number, fields) in wav_scp.items():
+        command = pipe_command(" ".join(fields))
+        if command is not None:
+            if not allow_pipes:
+                raise InputError(path, f"recording {rec_id}: piped commands ('... |') are not run by default; "
+                                 f"{ALLOW_PIPES_HINT}", line=number)
+            out[rec_id] = PipeCommand(command, path, number)
+        elif len(fields) != 1:
+            raise InputError(path, "expected '<rec-id> <audio-path>'", line=number)
+        else:
+            out[rec_id] = resolve_audio_path(fields[0], path)
+    return out
+
+
+def read_wav_scp_sources(path: Path, allow_pipes: bool = False) -> Tuple[Table, Dict[str, AudioPath]]:
+    """Read a ``wav.scp`` (:func:`read_kaldi_table`: cleaned lines, duplicate ids refused) and
+    its sources (:func:`wav_scp_sources`): ``(table, {recording: source})``.
+
+    Raises:
+        InputError: see :func:`read_kaldi_table` and :func:`wav_scp_sources`.
+    """
+    table = read_kaldi_table(Path(path), 2)
+    return table, wav_scp_sources(table, Path(path), allow_pipes)
+
+
+def _audio_header(source: AudioPath, path: Path, number: int) -> Tuple[int, float]:
+    """``(sampling rate in Hz, duration in seconds floored to milliseconds as lhotse does)`` of one
+    ``wav.scp`` entry (line ``number`` of ``path``); raises :class:`InputError` naming the line."""
+    if isinstance(source, PipeCommand):  # run it: lhotse would need kaldi_native_io for the header
+        data = source.read()
+        try:
+            header = soundfile.info(io.BytesIO(data))
+        except Exception:  # noqa: BLE001 - libsndfile raises several types for non-audio bytes
+            raise InputError(path, f"output of command '{source.command} |' is not audio: libsndfile cannot read it",
+                             line=number) from None
+        return int(header.samplerate), floor_duration_to_milliseconds(header.frames / header.samplerate)
     if not Path(source).is_file():
         raise InputError(path, f"audio file {source} does not exist", line=number)
     try:
-        header = audio_info(source)
+        header = audio_info(str(source))
     except AudioLoadingError as exc:
         raise InputError(path, f"cannot read audio file {source}", line=number) from exc
     return int(header.samplerate), floor_duration_to_milliseconds(header.duration)
 
 
-def _audio_headers(wav_scp: Table, path: Path) -> Tuple[int, Dict[str, float]]:
-    """Read every wav.scp entry's audio header (in parallel threads: the reads wait on the disk)
-    and check that they share one sampling rate.
+def _audio_headers(wav_scp: Table, path: Path, allow_pipes: bool
+                   ) -> Tuple[int, Dict[str, float], Dict[str, AudioPath]]:
+    """Read every wav.scp entry's audio header (in parallel threads: the reads wait on the disk
+    or on the commands) and check that they share one sampling rate.
 
     Returns:
-        ``(sampling rate in Hz, {recording id: duration in seconds})``; the durations are what
-        lhotse would read from the same headers, so it is given them instead of reading again.
+        ``(sampling rate in Hz, {recording id: duration in seconds}, {recording id: source})``;
+        the durations are what lhotse would read from the same headers, so it is given them
+        instead of reading again.
 
     Raises:
-        InputError: a pipe entry while lhotse cannot read pipes (``kaldi_native_io`` not
-            installed); a missing or unreadable audio file; mixed sampling rates. The first
-            problem in file order is reported.
+        InputError: a pipe entry without ``allow_pipes``, or one whose command fails or writes no
+            audio; a missing or unreadable audio file; mixed sampling rates. The first problem in
+            file order is reported.
     """
+    sources = wav_scp_sources(wav_scp, path, allow_pipes)
     rates: Dict[int, str] = {}
     durations: Dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=_HEADER_THREADS) as pool:
         for (rec_id, (number, _)), (rate, duration) in zip(
-                wav_scp.items(), pool.map(lambda e: _audio_header(e, path), wav_scp.items())):
+                wav_scp.items(), pool.map(lambda rec: _audio_header(sources[rec], path, wav_scp[rec][0]), wav_scp)):
             rates.setdefault(rate, rec_id)
             if len(rates) > 1:
                 raise InputError(
@@ -160,7 +236,7 @@ def _audio_headers(wav_scp: Table, path: Path) -> Tuple[int, Dict[str, float]]:
                     line=number,
                 )
             durations[rec_id] = duration
-    return next(iter(rates)), durations
+    return next(iter(rates)), durations, sources
 
 
 _HEADER_THREADS = 8
@@ -171,11 +247,13 @@ _HEADER_THREADS = 8
 _OPTIONAL_TABLES = {"spk2gender": "speaker", "utt2lang": "utterance"}
 
 
-def _read_data_dir(data_dir: Path) -> Tuple[Dict[str, Table], int, Dict[str, float]]:
+def _read_data_dir(data_dir: Path, allow_pipes: bool
+                   ) -> Tuple[Dict[str, Table], int, Dict[str, float], Dict[str, AudioPath]]:
     """Read and check every table of a Kaldi data directory (see :func:`validate_kaldi_data_dir`).
 
     Returns:
-        ``({file name: table}, sampling rate in Hz, {recording id: duration in seconds})``.
+        ``({file name: table}, sampling rate in Hz, {recording id: duration in seconds},
+        {recording id: audio source})``.
     """
     if not data_dir.is_dir():
         raise InputError(data_dir, "Kaldi data directory does not exist")
@@ -191,10 +269,9 @@ def _read_data_dir(data_dir: Path) -> Tuple[Dict[str, Table], int, Dict[str, flo
     _check_subset(text, utt2spk, text_path, spk_path, "utterance")
     _check_subset(utt2spk, text, spk_path, text_path, "utterance")
     if seg_path.exists():
-        segments = tables["segments"] = read_kaldi_table(seg_path, 4, 4)
+        segments = tables["segments"] = read_segments(seg_path, wav_scp, wav_path)
         _check_subset(utt2spk, segments, spk_path, seg_path, "utterance")
         _check_subset(segments, utt2spk, seg_path, spk_path, "segment")
-        _check_segments(segments, wav_scp, seg_path, wav_path)
     else:
         hint = " (without a segments file, utterance ids must be recording ids)"
         _check_subset(utt2spk, wav_scp, spk_path, wav_path, "utterance", hint)
@@ -204,10 +281,10 @@ def _read_data_dir(data_dir: Path) -> Tuple[Dict[str, Table], int, Dict[str, flo
             table = tables[name] = read_kaldi_table(data_dir / name, 2, 2)
             keys = {spk: (number, ()) for number, (spk,) in utt2spk.values()} if what == "speaker" else utt2spk
             _check_subset(keys, table, spk_path, data_dir / name, what)
-    return (tables,) + _audio_headers(wav_scp, wav_path)
+    return (tables,) + _audio_headers(wav_scp, wav_path, allow_pipes)
 
 
-def validate_kaldi_data_dir(data_dir: Path) -> int:
+def validate_kaldi_data_dir(data_dir: Path, allow_pipes: bool = False) -> int:
     """Check a Kaldi data directory like Kaldi's ``validate_data_dir.sh``.
 
     Checks: ``wav.scp``, ``text`` and ``utt2spk`` exist and are UTF-8 (see
@@ -216,10 +293,13 @@ def validate_kaldi_data_dir(data_dir: Path) -> int:
     seconds, finite); no duplicate ids; ``text`` and ``utt2spk`` list the same utterances; with
     ``segments`` every utterance is a segment of a recording in ``wav.scp``, without it the
     utterance ids are the recording ids; ``spk2gender`` and ``utt2lang``, if present, cover every
-    speaker and utterance; every audio file exists and all share one sampling rate.
+    speaker and utterance; every audio file exists (a relative path in the working directory,
+    else beside ``wav.scp``: :func:`resolve_audio_path`) and all share one sampling rate.
 
     Args:
         data_dir: the Kaldi data directory.
+        allow_pipes: run the commands of ``wav.scp`` entries ending in ``|`` to read their
+            headers (:mod:`hybrid_asr.data.pipes`); if False such an entry is an error.
 
     Returns:
         The sampling rate of the audio, in Hz.
@@ -227,20 +307,25 @@ def validate_kaldi_data_dir(data_dir: Path) -> int:
     Raises:
         InputError: on the first problem, naming the file and, where there is one, the line.
     """
-    return _read_data_dir(Path(data_dir))[1]
+    return _read_data_dir(Path(data_dir), allow_pipes)[1]
 
 
-def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]:
+def import_kaldi_data_dir(data_dir: Path, allow_pipes: bool = False) -> Tuple[RecordingSet, SupervisionSet]:
     """Convert a Kaldi data directory to lhotse manifests.
 
     Args:
         data_dir: the Kaldi data directory.
+        allow_pipes: accept ``wav.scp`` entries ending in ``|`` (each command is run once here
+            for its header; the recording keeps it as a lhotse ``command`` source, which
+            ``compute-features`` runs again to read the audio).
 
     Returns:
         ``(recordings, supervisions)``; supervisions carry the speaker from ``utt2spk`` and the
         normalized text (:func:`normalize_text`) from ``text``, channel 0; times in seconds
         (recording durations from the audio headers, read once by the checks and floored to
-        milliseconds as lhotse does; a ``reco2dur`` of the directory is not used).
+        milliseconds as lhotse does; a ``reco2dur`` of the directory is not used). Audio paths
+        are stored as :func:`resolve_audio_path` finds them (a relative path found only beside
+        ``wav.scp`` is stored with that directory in front).
 
     Raises:
         InputError: see :func:`validate_kaldi_data_dir`; also if the result fails
@@ -248,7 +333,9 @@ def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]
             its recording).
     """
     data_dir = Path(data_dir)
-    tables, sampling_rate, durations = _read_data_dir(data_dir)
+    tables, sampling_rate, durations, sources = _read_data_dir(data_dir, allow_pipes)
+    tables["wav.scp"] = {rec: (number, (str(sources[rec]),) if isinstance(sources[rec], Path) else fields)
+                         for rec, (number, fields) in tables["wav.scp"].items()}
     lines = {name: "".join(" ".join((key,) + fields) + "\n" for key, (_, fields) in table.items())
              for name, table in tables.items()}
     if locale.getpreferredencoding(False).lower().replace("-", "") != "utf8" and \
@@ -257,7 +344,7 @@ def import_kaldi_data_dir(data_dir: Path) -> Tuple[RecordingSet, SupervisionSet]
                          f"({locale.getpreferredencoding(False)}); run with a UTF-8 locale (e.g. LC_ALL=C.UTF-8)")
     with tempfile.TemporaryDirectory() as clean_dir:
         # lhotse reads the files with the locale's encoding and splits them its own way: give it
-        # the checked tables, one "<key> <fields>" line each (audio paths stay as they were)
+        # the checked tables, one "<key> <fields>" line each (audio paths as resolved)
         for name, text in lines.items():
             (Path(clean_dir) / name).write_text(text, encoding="utf-8")
         # the headers were read by the checks: lhotse takes their durations instead of reading again

@@ -23,7 +23,7 @@ def audio_duration(path: Union[str, Path]) -> float:
 
 
 def frame_log_energies(path: Union[str, Path], start: float, duration: float, frame_shift: float = 0.01,
-                       block_seconds: float = 60.0) -> np.ndarray:
+                       block_seconds: float = 60.0, channel=None) -> np.ndarray:
     """Log energy of every ``frame_shift`` frame of a stretch of audio, read in blocks.
 
     Returns:
@@ -34,7 +34,7 @@ def frame_log_energies(path: Union[str, Path], start: float, duration: float, fr
     t = 0.0
     while t < duration - 1e-9:
         n = min(block_seconds, duration - t)
-        wave = load_audio(path, ENERGY_RATE, start + t, n).numpy().astype(np.float64)
+        wave = load_audio(path, ENERGY_RATE, start + t, n, channel).numpy().astype(np.float64)
         frames = len(wave) // hop
         if frames:
             out.append(np.log(np.mean(wave[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1.0))
@@ -70,7 +70,8 @@ def split_points(log_energy: np.ndarray, max_frames: int, min_frames: int, smoot
 
 
 def segment_long_audio(path: Union[str, Path], start: float = 0.0, duration: Optional[float] = None,
-                       max_seconds: float = 30.0, min_seconds: Optional[float] = None) -> List[Tuple[float, float]]:
+                       max_seconds: float = 30.0, min_seconds: Optional[float] = None,
+                       channel=None) -> List[Tuple[float, float]]:
     """Pieces of at most ``max_seconds`` covering ``[start, start + duration)`` of a file, cut at
     the quietest moment between ``min_seconds`` (default a third of ``max_seconds``) and
     ``max_seconds`` after the previous cut (energy segmentation, as a voice-activity detector
@@ -85,7 +86,7 @@ def segment_long_audio(path: Union[str, Path], start: float = 0.0, duration: Opt
     total = audio_duration(path) - start if duration is None else duration
     if total <= max_seconds:
         return [(start, total)]
-    energy = frame_log_energies(path, start, total)
+    energy = frame_log_energies(path, start, total, channel=channel)  # of the channel(s) decoded
     low = max_seconds / 3 if min_seconds is None else min(min_seconds, max_seconds)
     cuts = [c * 0.01 for c in split_points(energy, int(max_seconds * 100), int(low * 100))]
     bounds = [0.0] + cuts + [total]

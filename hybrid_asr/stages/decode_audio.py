@@ -56,6 +56,7 @@ class DecodeOptions:
         trim: trim each piece to its speech plus a margin before scoring it
             (:func:`hybrid_asr.features.trim.speech_bounds`); None: decode the whole piece. A
             piece without speech gives no words.
+        allow_pipes: run the commands of ``wav.scp`` pipe entries (``... |``) and read their output.
     """
 
     word_times: bool = False
@@ -66,6 +67,7 @@ class DecodeOptions:
     batch_size: int = bounded(8, ge=1)
     cmvn: Optional[str] = None
     trim: Optional[TrimConfig] = TrimConfig()
+    allow_pipes: bool = False
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -175,8 +177,8 @@ class AudioDecoder:
             waiting.append(result)
             try:
                 for start, duration in segment_long_audio(seg.path, seg.start, seg.duration,
-                                                          self.options.max_segment_seconds):
-                    scored = self._score_piece(seg.path, start, duration)
+                                                          self.options.max_segment_seconds, channel=seg.channel):
+                    scored = self._score_piece(seg.path, start, duration, seg.channel)
                     result.audio_seconds += duration
                     if scored is not None:
                         batch.append((result, seg.path, *scored))
@@ -188,10 +190,10 @@ class AudioDecoder:
         search_batch()
         yield from finished()
 
-    def _score_piece(self, path: Path, start: float, duration: float):
-        """``(start seconds, [T', S] log-likelihoods)`` of a piece after trimming; None: no speech."""
+    def _score_piece(self, path: Path, start: float, duration: float, channel=None):
+        """``(start seconds, [T', S] log-likelihoods)`` of a piece (of ``channel``) after trimming; None: no speech."""
         rate = self.bundle.feature_config.sample_rate
-        wave = load_audio(path, rate, start, duration)
+        wave = load_audio(path, rate, start, duration, channel)
         if self.options.trim is not None:
             bounds = speech_bounds(wave, rate, self.options.trim)
             if bounds is None:
@@ -247,7 +249,7 @@ def decode_inputs(model_dir: Union[str, Path], inputs: Sequence[Union[str, Path]
         InputError: the model directory is incomplete.
     """
     decoder = AudioDecoder(model_dir, search_overrides, options)
-    segments, problems = collect_inputs(inputs)
+    segments, problems = collect_inputs(inputs, options.allow_pipes)
     escaped = [s.id for s in segments if output_id(s.id) != s.id]
     if escaped:
         log.warning("%d input ids hold whitespace or '%%' (e.g. %r): written with those characters percent-encoded "

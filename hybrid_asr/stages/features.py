@@ -5,11 +5,10 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
-import torchaudio
 from lhotse import Recording, SupervisionSegment
 
 from hybrid_asr.data.manifests import read_split
-from hybrid_asr.errors import InputError
+from hybrid_asr.features.audio import load_recording
 from hybrid_asr.features.augment import AugmentConfig, augment_waveform
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.features.storage import AudioLoader, UtteranceAudio, compute_feature_store, merge_feature_stores
@@ -17,19 +16,15 @@ from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards,
 
 
 def lhotse_loader(recording: Recording, supervision: SupervisionSegment) -> AudioLoader:
-    """An audio loader for a supervision's segment, read through lhotse (which applies the
-    recording's transforms, e.g. speed perturbation), downmixed and resampled."""
+    """An audio loader for a supervision's segment on the supervision's own channel(s)
+    (``supervision.channel``: in a two-channel recording with one speaker per channel, each
+    speaker's utterances are read from their channel only), through
+    :func:`~hybrid_asr.features.audio.load_recording`: lhotse applies the recording's transforms
+    (e.g. speed perturbation), then the same checks, warnings, downmix and resampling as
+    ``decode``'s :func:`~hybrid_asr.features.audio.load_audio`."""
 
     def load(rate: int) -> torch.Tensor:
-        try:
-            audio = recording.load_audio(offset=supervision.start, duration=supervision.duration)
-        except Exception as e:  # lhotse raises several types depending on the backend
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise InputError(recording.sources[0].source, f"cannot read audio: {first}") from None
-        wave = torch.from_numpy(audio).to(torch.float32).mean(dim=0)
-        if recording.sampling_rate != rate:
-            wave = torchaudio.functional.resample(wave, recording.sampling_rate, rate)
-        return wave * 32768.0
+        return load_recording(recording, rate, supervision.start, supervision.duration, supervision.channel)
 
     return load
 
@@ -75,7 +70,8 @@ def compute_split_features(
 ) -> Tuple[int, List[str]]:
     """Features of every supervision of a split, stored with :func:`compute_feature_store`.
 
-    Each supervision becomes one utterance (all channels downmixed). With ``speed_perturb``
+    Each supervision becomes one utterance, read from its own channel(s) (several are averaged;
+    :func:`lhotse_loader`). With ``speed_perturb``
     factors (e.g. ``(0.9, 1.1)``), speed-perturbed copies are added (Ko et al. 2015, "Audio
     augmentation for speech recognition"): utterance ``<id>_sp<factor>`` of speaker
     ``<speaker>_sp<factor>`` (its own CMVN statistics), made by lhotse's ``perturb_speed``.
