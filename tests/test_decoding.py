@@ -83,5 +83,5 @@ def test_lm_scale_is_the_search_with_acoustic_scale_and_beams_divided_by_it(toy_
         assert searcher(scores, scaled) == searcher(scores, plain)
         assert searcher(scores, scaled) != searcher(scores, unscaled)
     assert KaldiSearch(graph, SearchConfig(lm_scale=2.0)).config.acoustic_scale == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="LM scale"):
+    with pytest.raises(ValueError, match="lm_scale must be > 0"):
         SearchConfig(lm_scale=0.0)

@@ -187,7 +187,7 @@ def test_augmentation_is_seeded_per_utterance_and_each_step_does_what_it_says():
     padded = augment_waveform(wave, rate, pad, "u1")
     assert padded.numel() == wave.numel() + 2 * 8000
     assert torch.all(padded[:8000] == 0) and torch.all(padded[-8000:] == 0) and torch.equal(padded[8000:-8000], wave)
-    with pytest.raises(ValueError, match="probability"):
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
         AugmentConfig(noise_prob=1.5)
     with pytest.raises(ValueError, match="must not exceed"):
         AugmentConfig(snr_min_db=30.0, snr_max_db=10.0)

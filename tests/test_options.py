@@ -55,9 +55,9 @@ def test_every_numeric_command_line_option_is_range_checked():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["decode", "m", "x.wav", "--max-segment-seconds", "0.01"], "argument --max-segment-seconds: must be >= 1, got 0.01"),
-    (["decode", "m", "x.wav", "--max-segment-seconds", "0"], "argument --max-segment-seconds: must be >= 1, got 0"),
-    (["decode", "m", "x.wav", "--max-segment-seconds", "-5"], "argument --max-segment-seconds: must be >= 1, got -5"),
+    (["decode", "m", "x.wav", "--max-segment-seconds", "0.01"], "argument --max-segment-seconds: must be >= 0.1, got 0.01"),
+    (["decode", "m", "x.wav", "--max-segment-seconds", "0"], "argument --max-segment-seconds: must be >= 0.1, got 0"),
+    (["decode", "m", "x.wav", "--max-segment-seconds", "-5"], "argument --max-segment-seconds: must be >= 0.1, got -5"),
     (["decode", "m", "x.wav", "--trim-margin", "-1"], "argument --trim-margin: must be in [0, 10], got -1"),
     (["decode", "m", "x.wav", "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
     (["decode", "m", "x.wav", "--search-beam", "inf"], "argument --search-beam: must be > 0, got inf"),
@@ -85,7 +85,7 @@ def test_the_global_option_too(capsys):
 
 
 def test_configs_check_their_bounds_when_built_and_read_back(tmp_path):
-    with pytest.raises(ConfigError, match=r"^max_segment_seconds must be >= 1, got 0.01$"):
+    with pytest.raises(ConfigError, match=r"^max_segment_seconds must be >= 0.1, got 0.01$"):
         DecodeOptions(max_segment_seconds=0.01)
     with pytest.raises(ConfigError, match=r"^margin_seconds must be in \[0, 10\], got -1$"):
         TrimConfig(margin_seconds=-1)

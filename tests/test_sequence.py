@@ -287,7 +287,7 @@ def test_train_sequence_mismatched_parts_give_one_line_errors(fsdd_exp, tmp_path
         # a directory that is not a lang dir
         (["train-sequence", d / "dnn2", d / "fbank/train", d / "manifests", d / "ali1", tmp_path / "b"], "lang"),
         (["train-sequence", d / "dnn2", d / "fbank/train", d / "lang", d / "ali1", tmp_path / "c", "--leaky-hmm", 1.5],  # invalid
-         "leaky_hmm"),
+         "argument --leaky-hmm: must be in [0, 1), got 1.5"),
     ]
     for argv, what in cases:
         capsys.readouterr()

@@ -77,7 +77,7 @@ class TrimConfig:
     extend_gap_frames: int = bounded(10, ge=1)
     peak_percentile: float = bounded(98.0, ge=0, le=100)
     floor_percentile: float = bounded(10.0, ge=0, le=100)
-    dead_dbfs: float = bounded(-80.0, le=0)
+    dead_dbfs: float = bounded(-85.0, le=0)
     window_frames: int = bounded(10, ge=1)
     min_loud_frames: int = bounded(8, ge=1)
     frame_seconds: float = bounded(0.01, ge=0.001, le=0.1)

@@ -63,7 +63,7 @@ class DecodeOptions:
     confidences: bool = False
     nbest: int = bounded(0, ge=0)
     num_paths: int = bounded(100, ge=1)
-    max_segment_seconds: float = bounded(30.0, ge=1)
+    max_segment_seconds: float = bounded(30.0, ge=0.1)
     batch_size: int = bounded(8, ge=1)
     cmvn: Optional[str] = None
     trim: Optional[TrimConfig] = TrimConfig()
