@@ -10,9 +10,10 @@ overridden) and scored against the test transcripts. Conditions:
     lsb3             3 s of near-silence (+-1 LSB random) before and after
     sil30            30 s of digital silence before and after (on ``--long-files`` files only)
     gain-20, gain-30, gain-40, gain+12
-                     level changed by -20, -30, -40 dB / +12 dB (the latter clipped at full scale;
-                     all rounded to 16 bits: at -40 dB the recording's background becomes digital
-                     silence and the speech has 6-9 bits left)
+                     level changed by -20, -30, -40 dB / +12 dB, written as `sox in.wav out.wav
+                     vol 0.01` writes them: lowered levels with sox's default TPDF dither of +-1
+                     LSB (at -40 dB the recording's background becomes dither and the speech has
+                     6-9 bits left), +12 dB clipped at full scale
     dc               DC offset of +2000 (int16 units)
     snr20, snr10     white noise mixed in at 20 / 10 dB SNR over the whole file
     8k, 48k          resampled to 8 kHz (band-limited) / 48 kHz before decoding
@@ -54,7 +55,11 @@ def perturb(name: str, wave: np.ndarray, rate: int, rng: np.random.Generator):
     if name == "lsb3":
         return pad(3, lambda n: rng.integers(-1, 2, n) / 32768.0), rate, "PCM_16"
     if name.startswith("gain"):
-        return np.clip(wave * 10 ** (float(name[4:]) / 20), -1, 32767 / 32768), rate, "PCM_16"
+        gain = float(name[4:])
+        out = wave * 10 ** (gain / 20)
+        if gain < 0:  # as `sox in.wav out.wav vol 0.01` writes it: TPDF dither of +-1 LSB before rounding
+            out = out + (rng.uniform(-0.5, 0.5, len(out)) + rng.uniform(-0.5, 0.5, len(out))) / 32768
+        return np.clip(out, -1, 32767 / 32768), rate, "PCM_16"
     if name == "dc":
         return np.clip(wave + 2000 / 32768, -1, 1), rate, "PCM_16"
     if name.startswith("snr"):
