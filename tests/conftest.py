@@ -90,6 +90,26 @@ def fsdd_exp(tmp_path_factory):
     return d
 
 
+def two_class_task(root: Path, utterances) -> Path:
+    """A training task for engine tests: a feature store (8 kHz, 23 bins) of ``utterances``
+    (``(utt_id, speaker, float32 [N] wave)``) in ``root/feats`` and an alignment dir
+    ``root/ali`` labelling each utterance's first half 0 and second half 1."""
+    import numpy as np
+
+    from hybrid_asr.features import FeatureConfig, FeatureStore, compute_feature_store
+    from hybrid_asr.hmm import HmmTopology
+    from hybrid_asr.hmm.alignment import Alignments
+
+    segs = [(u, s, "X", lambda rate, w=wave: w) for u, s, wave in utterances]
+    compute_feature_store(segs, FeatureConfig(sample_rate=8000, num_mel_bins=23), root / "feats")
+    store = FeatureStore(root / "feats")
+    alis = {u.id: np.array([0] * (u.frames // 2) + [1] * (u.frames - u.frames // 2), dtype=np.int32)
+            for u in store.utterances}
+    HmmTopology(["SIL"], [1], [2]).save(root / "ali" / "topology.json")
+    Alignments(alis).save(root / "ali" / "ali.npz")
+    return root
+
+
 @pytest.fixture(scope="session")
 def an4_exp(tmp_path_factory):
     """A small AN4 monophone system trained through the command line as the recipe's first rounds

@@ -14,11 +14,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import two_class_task
+
 from hybrid_asr.bundle import MANIFEST, ModelBundle, file_sha256
 from hybrid_asr.cli.main import main
 from hybrid_asr.errors import InputError, TrainingDivergedError
-from hybrid_asr.features import FeatureConfig, FeatureStore, compute_feature_store
-from hybrid_asr.hmm import HmmTopology
+from hybrid_asr.features import FeatureStore
 from hybrid_asr.hmm.alignment import Alignments
 from hybrid_asr.models import DnnConfig, create_model
 from hybrid_asr.training import ChunkData, DistributedContext, TrainConfig, train_model
@@ -33,19 +34,12 @@ SMALL = ("--hidden-dim", "16", "--num-layers", "1", "--left-context", "2", "--ri
 def task(tmp_path_factory):
     """A feature store of 8 utterances (0.6 s of quiet then loud noise, 8 kHz, 23 bins) and an
     alignment dir labelling the halves 0 / 1: 13 batches of 32 frames per epoch."""
-    root = tmp_path_factory.mktemp("nonfinite")
-    segs = []
+    utterances = []
     for i in range(8):
         g = torch.Generator().manual_seed(i)
-        wave = torch.cat([1000 * torch.randn(2400, generator=g), 3000 * torch.randn(2400, generator=g)])
-        segs.append((f"u{i}", f"s{i % 2}", "X", lambda rate, w=wave: w))
-    compute_feature_store(segs, FeatureConfig(sample_rate=8000, num_mel_bins=23), root / "feats")
-    store = FeatureStore(root / "feats")
-    alis = {u.id: np.array([0] * (u.frames // 2) + [1] * (u.frames - u.frames // 2), dtype=np.int32)
-            for u in store.utterances}
-    HmmTopology(["SIL"], [1], [2]).save(root / "ali" / "topology.json")
-    Alignments(alis).save(root / "ali" / "ali.npz")
-    return root
+        utterances.append((f"u{i}", f"s{i % 2}", torch.cat([1000 * torch.randn(2400, generator=g),
+                                                            3000 * torch.randn(2400, generator=g)])))
+    return two_class_task(tmp_path_factory.mktemp("nonfinite"), utterances)
 
 
 def _train(task, out, *extra):

@@ -9,13 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from hybrid_asr.features import FeatureConfig, FeatureStore, compute_feature_store
-from hybrid_asr.hmm import HmmTopology
-from hybrid_asr.hmm.alignment import Alignments
+from conftest import two_class_task
+
 from hybrid_asr.utils import load_state
 
 BIN = Path(sys.executable).parent
@@ -30,18 +28,9 @@ def _tone(freq, seconds, rate=8000, seed=0):
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     """A feature store of 40 two-tone utterances and an alignment dir labelling the tones 0 / 1."""
-    root = tmp_path_factory.mktemp("engine")
-    segs = []
-    for i in range(40):
-        wave = torch.cat([_tone(200 + 10 * i, 0.6, seed=i), _tone(2500 + 20 * i, 0.6, seed=100 + i)])
-        segs.append((f"u{i:02d}", f"s{i % 4}", "X", lambda rate, w=wave: w))
-    compute_feature_store(segs, FeatureConfig(sample_rate=8000, num_mel_bins=23), root / "feats")
-    store = FeatureStore(root / "feats")
-    alis = {u.id: np.array([0] * (u.frames // 2) + [1] * (u.frames - u.frames // 2), dtype=np.int32)
-            for u in store.utterances}
-    HmmTopology(["SIL"], [1], [2]).save(root / "ali" / "topology.json")
-    Alignments(alis).save(root / "ali" / "ali.npz")
-    return root
+    return two_class_task(tmp_path_factory.mktemp("engine"), [
+        (f"u{i:02d}", f"s{i % 4}", torch.cat([_tone(200 + 10 * i, 0.6, seed=i), _tone(2500 + 20 * i, 0.6, seed=100 + i)]))
+        for i in range(40)])
 
 
 def _train_cmd(task, out, *extra):

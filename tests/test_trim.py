@@ -83,3 +83,18 @@ def test_trim_config_bounds():
         TrimConfig(min_loud_frames=11)
     with pytest.raises(ValueError, match="^margin_seconds must be in \\[0, 10\\], got -1$"):
         TrimConfig(margin_seconds=-1)
+
+
+def test_lsb_padding_is_dropped_but_a_quiet_recordings_own_dither_is_kept(speech):
+    """+-1 LSB noise around a recording whose pauses are far louder is foreign padding, cut like
+    digital silence; the same level as a -40 dB recording's own background stays in its margin."""
+    rng = np.random.default_rng(3)
+    lsb = rng.integers(-1, 2, 3 * RATE) / 32768.0
+    padded = speech_bounds(_int16(np.concatenate([lsb, speech, lsb])), RATE)
+    alone = speech_bounds(_int16(speech), RATE)
+    assert padded == (alone[0] + len(lsb), alone[1] + len(lsb))
+    quiet = _int16(speech, -40)
+    first, end = speech_bounds(quiet, RATE)
+    energy = frame_energies_db(quiet, RATE)
+    assert first > 0 and end < len(quiet)  # something was trimmed,
+    assert energy[first // 160] < -85 and energy[end // 160 - 1] < -85  # but the margins' dither is kept

@@ -25,12 +25,13 @@ endpoint detector for isolated word recognition", IEEE Trans. ASSP 29(4)) and of
    across dips of fewer than ``extend_gap_frames`` frames, where ``background`` is the
    ``floor_percentile`` of the frames beyond that end of the core: the level the speech must
    stand out from on that side (the recording's background, padding noise, or digital silence).
-3. *Margin.* ``margin_seconds`` are kept beyond the extended speech, except frames quieter than
-   ``dead_dbfs`` at the margin's outer ends: digital silence (every sample equal, or nearly: a
-   mean square below 0.07 LSB^2), whose filterbank energies sit at the log floor, far from
-   anything a model trained on real recordings has seen; on AN4 dev 0.2 s of it on each side
-   took the TDNN from 6.7% to 32.7% WER. Dither and +-1 LSB noise (about -89 dBFS) are kept:
-   they are the whole background of a quiet recording's pauses.
+3. *Margin.* ``margin_seconds`` are kept beyond the extended speech, except, at the margin's
+   outer ends, digital silence (below ``digital_silence_dbfs``: every sample equal, or nearly),
+   whose filterbank energies sit at the log floor, far from anything a model trained on real
+   recordings has seen (on AN4 dev 0.2 s of it on each side took the TDNN from 6.7% to 32.7%
+   WER), and near-silence (below ``dead_dbfs``, e.g. +-1 LSB noise) that is also
+   ``below_speech_floor_db`` quieter than the quietest stretches of the speech itself: padding
+   foreign to the recording. A quiet recording's own dither, as loud as its pauses, is kept.
 
 The defaults were chosen on AN4 dev (``benchmarks/conditions.py``; docs/robustness.md has the
 table).
@@ -68,8 +69,13 @@ class TrimConfig:
         extend_gap_frames: the extension crosses dips shorter than this many frames.
         peak_percentile: percentile of frame energies taken as the peak level.
         floor_percentile: percentile of frame energies taken as the floor (background) level.
-        dead_dbfs: frames below this level (dB relative to full scale) are not kept as margin;
-            -90 is digital silence (zeros: -90.3).
+        digital_silence_dbfs: frames below this level (dB relative to full scale) are digital
+            silence (zeros: -90.3; +-1 LSB noise is about -88) and never kept as margin.
+        dead_dbfs: frames below this level are not kept as margin either when they are also
+            ``below_speech_floor_db`` under the speech's own floor (the ``floor_percentile`` of
+            the frames of the extended speech): +-1 LSB padding around a recording whose pauses
+            are far louder, but not the dither that is a quiet recording's own background.
+        below_speech_floor_db: see ``dead_dbfs``.
         window_frames: length of the window that decides where the core starts and ends, frames.
         min_loud_frames: loud frames a window needs to count as speech (isolated clicks do not).
         frame_seconds: frame length and shift of the energy analysis, seconds.
@@ -83,7 +89,9 @@ class TrimConfig:
     extend_gap_frames: int = bounded(10, ge=1)
     peak_percentile: float = bounded(98.0, ge=0, le=100)
     floor_percentile: float = bounded(10.0, ge=0, le=100)
-    dead_dbfs: float = bounded(-90.0, le=0)
+    digital_silence_dbfs: float = bounded(-90.0, le=0)
+    dead_dbfs: float = bounded(-80.0, le=0)
+    below_speech_floor_db: float = bounded(15.0, ge=0)
     window_frames: int = bounded(10, ge=1)
     min_loud_frames: int = bounded(8, ge=1)
     frame_seconds: float = bounded(0.01, ge=0.001, le=0.1)
@@ -139,12 +147,12 @@ def speech_bounds(wave: torch.Tensor, sample_rate: int, config: TrimConfig = Tri
         ``(first, end)`` sample indices (``wave[first:end]``); the whole wave when it is shorter
         than one window; None when no frame window is loud enough (silence or steady noise only)
         or the audio is digital silence (fewer than ``min_loud_frames`` frames at or above
-        ``dead_dbfs``).
+        ``digital_silence_dbfs``).
     """
     energy = frame_energies_db(wave, sample_rate, config.frame_seconds)
     if len(energy) < config.window_frames:
         return 0, wave.numel()
-    if np.count_nonzero(energy >= config.dead_dbfs) < config.min_loud_frames:
+    if np.count_nonzero(energy >= config.digital_silence_dbfs) < config.min_loud_frames:
         return None
     floor = np.percentile(energy, config.floor_percentile)
     active = energy[energy > floor + config.above_floor_db]
@@ -167,9 +175,11 @@ def speech_bounds(wave: torch.Tensor, sample_rate: int, config: TrimConfig = Tri
     hop = int(round(config.frame_seconds * sample_rate))
     margin = int(round(config.margin_seconds / config.frame_seconds))
     first, end = max(0, speech_first - margin), min(len(energy), speech_end + margin)
-    while first < speech_first and energy[first] < config.dead_dbfs:
+    speech_floor = np.percentile(energy[speech_first:speech_end], config.floor_percentile)
+    dead = max(config.digital_silence_dbfs, min(config.dead_dbfs, speech_floor - config.below_speech_floor_db))
+    while first < speech_first and energy[first] < dead:
         first += 1
-    while end > speech_end and energy[end - 1] < config.dead_dbfs:
+    while end > speech_end and energy[end - 1] < dead:
         end -= 1
     return first * hop, wave.numel() if end == len(energy) else end * hop
 
