@@ -191,3 +191,19 @@ def test_augmentation_is_seeded_per_utterance_and_each_step_does_what_it_says():
         AugmentConfig(noise_prob=1.5)
     with pytest.raises(ValueError, match="must not exceed"):
         AugmentConfig(snr_min_db=30.0, snr_max_db=10.0)
+
+
+def test_gain_requantize_rounds_a_lowered_copy_to_16_bits_with_dither():
+    from hybrid_asr.features.augment import AugmentConfig, augment_waveform
+
+    rate, wave = 16000, _speech_like()
+    off = dict(pad_prob=0.0, noise_prob=0.0, bandlimit_prob=0.0, gain_prob=1.0, gain_min_db=-40.0, gain_max_db=-40.0)
+    plain = augment_waveform(wave, rate, AugmentConfig(**off), "u1")
+    quiet = augment_waveform(wave, rate, AugmentConfig(**off, gain_requantize=True), "u1")
+    assert not torch.equal(plain, torch.round(plain))  # without: a float copy, 100x smaller
+    assert torch.equal(quiet, torch.round(quiet))  # with: integer samples, as a 16-bit file holds
+    err = (quiet.double() - plain.double())
+    assert err.abs().max() <= 1.5 and 0.2 < float(err.pow(2).mean()) < 0.5  # TPDF dither of +-1 LSB, then rounding
+    louder = dict(off, gain_min_db=6.0, gain_max_db=6.0)
+    assert torch.equal(augment_waveform(wave, rate, AugmentConfig(**louder, gain_requantize=True), "u1"),
+                       augment_waveform(wave, rate, AugmentConfig(**louder), "u1"))  # only lowered copies
