@@ -36,9 +36,9 @@ endpoint detector for isolated word recognition", IEEE Trans. ASSP 29(4)) and of
 The defaults were chosen on AN4 dev (``benchmarks/conditions.py``; docs/robustness.md has the
 table).
 
-A quiet recording (AN4 at -30 dB: speech at -75 to -45 dBFS, its background rounded to digital
-silence) is then trimmed like a loud one: the floor is the digital silence, and the extension
-keeps every frame above it.
+A quiet recording (AN4 at -30 dB: speech at -75 to -45 dBFS, its background rounded to dither)
+is then trimmed like a loud one: the floor is the dither, and the extension keeps every frame
+clearly above it.
 """
 
 import logging
