@@ -3,7 +3,7 @@ that a transcript of other words is noticed."""
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 
@@ -46,12 +46,12 @@ class AlignmentScore:
         return self.log_likelihood - self.best_log_likelihood
 
 
-def score_alignment(scores: torch.Tensor, pdfs) -> AlignmentScore:
+def score_alignment(scores: torch.Tensor, pdfs: Sequence[int]) -> AlignmentScore:
     """Score an alignment.
 
     Args:
         scores: float32 ``[T, S]`` log-likelihoods (acoustic scale 1) the alignment was made on.
-        pdfs: int ``[T]`` aligned pdf-id per frame.
+        pdfs: int ``[T]`` aligned pdf-id per frame (a list or an int32 numpy array).
 
     Returns:
         the :class:`AlignmentScore`.

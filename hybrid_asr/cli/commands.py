@@ -449,7 +449,8 @@ def add_decode_dataset(sub) -> None:
                    help="comma-separated sweep (default: the model's search_config.json value)")
     p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default=None,
                    help="override the model's CMVN mode")
-    p.add_argument("--max-frames", type=number(int, ge=1), default=MAX_BATCH_FRAMES, help="frames per k2 batch (default %(default)s)")
+    p.add_argument("--max-frames", type=number(int, ge=1), default=MAX_BATCH_FRAMES,
+                   help="frames per k2 batch (default %(default)s)")
     p.add_argument("--store-best", action="store_true",
                    help="store the best acoustic scale of the sweep as the model's default (decode on dev)")
     p.add_argument("--chunk-frames", type=number(int, ge=0), default=None,
@@ -465,8 +466,8 @@ def _rescore(args) -> int:
     from hybrid_asr.bundle import SearchConfig
     from hybrid_asr.stages.rescore import RescoreConfig, rescore
 
-    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, RescoreConfig(**config_overrides(args, RescoreConfig)),
-            args.old_lm,
+    config = RescoreConfig(**config_overrides(args, RescoreConfig))
+    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, config, args.old_lm,
             config_overrides(args, SearchConfig, ("backend",)))
     return 0
 
@@ -590,10 +591,9 @@ def _decode(args) -> int:
 
     times = args.output == "ctm" or args.word_times
     trim = None if args.no_trim else TrimConfig(**config_overrides(args, TrimConfig))
+    given = config_overrides(args, DecodeOptions, ("word_times", "confidences", "cmvn", "trim", "allow_pipes"))
     options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", cmvn=args.cmvn,
-                            trim=trim, **config_overrides(args, DecodeOptions, ("cmvn", "trim", "word_times", "confidences",
-                                                                         "allow_pipes")),
-                            allow_pipes=args.allow_pipes)
+                            trim=trim, allow_pipes=args.allow_pipes, **given)
     failures = total = 0
     for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig), options):
         seg, utt = result.segment, output_id(result.segment.id)

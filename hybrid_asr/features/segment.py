@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from hybrid_asr.features.audio import audio_info, load_audio
+from hybrid_asr.features.audio import Channels, audio_info, load_audio
 
 ENERGY_RATE = 8000
 """Sample rate (Hz) at which frame energies are computed for segmentation."""
@@ -23,8 +23,9 @@ def audio_duration(path: Union[str, Path]) -> float:
 
 
 def frame_log_energies(path: Union[str, Path], start: float, duration: float, frame_shift: float = 0.01,
-                       block_seconds: float = 60.0, channel=None) -> np.ndarray:
-    """Log energy of every ``frame_shift`` frame of a stretch of audio, read in blocks.
+                       block_seconds: float = 60.0, channel: Channels = None) -> np.ndarray:
+    """Log energy of every ``frame_shift`` frame of a stretch of audio, read in blocks, of the
+    channel(s) ``channel`` selects (None: all averaged; see :func:`~hybrid_asr.features.audio.load_audio`).
 
     Returns:
         float64 ``[num_frames]``, natural log of the mean squared sample (int16 scale) per frame.
@@ -71,11 +72,12 @@ def split_points(log_energy: np.ndarray, max_frames: int, min_frames: int, smoot
 
 def segment_long_audio(path: Union[str, Path], start: float = 0.0, duration: Optional[float] = None,
                        max_seconds: float = 30.0, min_seconds: Optional[float] = None,
-                       channel=None) -> List[Tuple[float, float]]:
+                       channel: Channels = None) -> List[Tuple[float, float]]:
     """Pieces of at most ``max_seconds`` covering ``[start, start + duration)`` of a file, cut at
     the quietest moment between ``min_seconds`` (default a third of ``max_seconds``) and
     ``max_seconds`` after the previous cut (energy segmentation, as a voice-activity detector
-    would do cheaply).
+    would do cheaply), judged on the channel(s) that will be decoded (``channel``, as
+    :func:`frame_log_energies`).
 
     Returns:
         ``(start, duration)`` per piece, seconds, in order; one piece when the audio is short.
