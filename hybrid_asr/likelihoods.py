@@ -6,6 +6,7 @@ log-likelihoods -> padded [N, T', S + 1] for k2``. Alignment, dataset decoding, 
 below ``align`` and ``decoding``.
 """
 
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
@@ -48,7 +49,8 @@ def log_posteriors(model: AcousticModel, feats: torch.Tensor, chunk_frames: Opti
         float32 ``[ceil(T / f), S]`` log p(s | x) (log base e), on the CPU.
     """
     model.eval()
-    device = next(model.parameters()).device
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)  # a GMM has buffers only
+    device = tensor.device if tensor is not None else torch.device("cpu")
     l, r, f = model.left_context, model.right_context, model.subsampling_factor
     padded = pad_context(feats, l, r).to(device)
     t_out = model.output_frames(feats.shape[0])

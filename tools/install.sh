@@ -31,7 +31,7 @@ echo "tools/install.sh: creating $venv with $py ($("$py" --version 2>&1))"
 [[ -x $venv/bin/python ]] || "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install -q -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
 "$venv/bin/python" -m pip install -q --no-deps -e . 2>&1 | grep -v '^WARNING: Location' || true
-"$venv/bin/python" -c "import k2, torch, torchaudio, lhotse, kaldilm, kaldialign, kaldingram, hybrid_asr" \
+"$venv/bin/python" -c "import hybrid_asr, kaldi_hmm_gmm, k2, torch, torchaudio, lhotse, kaldilm, kaldialign, kaldingram" \
   || { echo "tools/install.sh: error: the installed stack does not import" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "tools/install.sh: ready ($venv)"

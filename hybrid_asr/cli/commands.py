@@ -322,14 +322,14 @@ _MODEL_SKIP = ("feat_dim", "num_pdfs")
 def _train(args) -> int:
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureStore
-    from hybrid_asr.models import MODEL_TYPES, config_class
+    from hybrid_asr.models import NEURAL_MODEL_TYPES, config_class
     from hybrid_asr.stages.train import alignment_targets, train_stage
     from hybrid_asr.training import TrainConfig
 
     store = FeatureStore(args.feats_dir)
     _, _, num_pdfs = alignment_targets(args.ali_dir)
     cls = config_class(args.model)
-    wrong = unused_options(args, [c for c, _ in MODEL_TYPES.values()], cls, _MODEL_SKIP)
+    wrong = unused_options(args, [c for c, _ in NEURAL_MODEL_TYPES.values()], cls, _MODEL_SKIP)
     if wrong:
         raise HybridAsrError(f"option(s) {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
                              f"model type {args.model}")
@@ -343,7 +343,7 @@ def _train(args) -> int:
 
 
 def add_train(sub) -> None:
-    from hybrid_asr.models import MODEL_TYPES
+    from hybrid_asr.models import NEURAL_MODEL_TYPES
     from hybrid_asr.training import TrainConfig
 
     p = sub.add_parser("train", help="train an acoustic model on alignments (frame cross-entropy) -> model dir",
@@ -354,9 +354,9 @@ def add_train(sub) -> None:
     p.add_argument("feats_dir")
     p.add_argument("ali_dir")
     p.add_argument("out_dir")
-    p.add_argument("--model", choices=list(MODEL_TYPES), default="dnn", help="architecture (default dnn)")
+    p.add_argument("--model", choices=list(NEURAL_MODEL_TYPES), default="dnn", help="architecture (default dnn)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
-    add_config_options(p, [c for c, _ in MODEL_TYPES.values()], _MODEL_SKIP, "model (per architecture)")
+    add_config_options(p, [c for c, _ in NEURAL_MODEL_TYPES.values()], _MODEL_SKIP, "model (per architecture)")
     add_config_options(p, [TrainConfig], (), "training")
     p.set_defaults(func=_train)
 
@@ -788,8 +788,44 @@ def add_align_audio(sub) -> None:
     p.set_defaults(func=_align_audio)
 
 
+def _train_gmm(args) -> int:
+    from hybrid_asr.errors import HybridAsrError
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.gmm import GmmConfig
+    from hybrid_asr.lang import Lang
+    from hybrid_asr.stages.gmm import train_gmm_stage
+    from hybrid_asr.training.gmm import GmmTrainConfig
+
+    try:
+        config = GmmTrainConfig(**config_overrides(args, GmmTrainConfig))
+        gmm_config = GmmConfig(**config_overrides(args, GmmConfig))
+    except ValueError as e:
+        raise HybridAsrError(f"train-gmm: invalid option: {e}") from None
+    train_gmm_stage(FeatureStore(args.feats_dir), Lang(args.lang_dir), args.ali_dir, args.out_dir, config, gmm_config)
+    return 0
+
+
+def add_train_gmm(sub) -> None:
+    from hybrid_asr.gmm import GmmConfig
+    from hybrid_asr.training.gmm import GmmTrainConfig
+
+    p = sub.add_parser("train-gmm", help="monophone GMM-HMM by Viterbi EM with realignment (Kaldi train_mono.sh) "
+                       "-> model dir", description="Train diagonal-covariance GMMs from a flat-start alignment "
+                       "('align --flat-start'), realigning with k2 and mixing up as Kaldi's train_mono.sh. The "
+                       "model directory works with align, make-graph, decode-dataset and decode. Kaldi's GMMs "
+                       "read MFCC with deltas and per-speaker CMVN (compute-features --kind mfcc --deltas "
+                       "--cmvn speaker).")
+    p.add_argument("feats_dir")
+    p.add_argument("lang_dir")
+    p.add_argument("ali_dir", help="flat-start alignment directory")
+    p.add_argument("out_dir")
+    add_config_options(p, [GmmTrainConfig], (), "training (GmmTrainConfig)")
+    add_config_options(p, [GmmConfig], (), "update and mix-up (GmmConfig)")
+    p.set_defaults(func=_train_gmm)
+
+
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_train,
-            add_train_sequence,
+            add_train_sequence, add_train_gmm,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,
             add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -8,7 +8,11 @@ type       class                                  reference
 ``tdnn``   :class:`TdnnAcousticModel`             Peddinti et al. 2015; TDNN-F Povey et al. 2018
 ``lstm``   :class:`LstmAcousticModel`             Sak et al. 2014 (LSTMP; BLSTMP bidirectional)
 ``cldnn``  :class:`CldnnAcousticModel`            Sainath et al. 2015
+``gmm``    :class:`GmmAcousticModel`              a GMM-HMM's mixtures (trained by Viterbi EM)
 =========  =====================================  ============================================
+
+The neural architectures (:data:`NEURAL_MODEL_TYPES`) are what ``train`` trains; a ``gmm`` is made
+by ``train-gmm`` and outputs log-likelihoods, with zero priors in its bundle.
 """
 
 import json
@@ -19,16 +23,20 @@ from hybrid_asr.errors import InputError
 from hybrid_asr.models.base import AcousticModel, ModelConfig, pad_context
 from hybrid_asr.models.cldnn import CldnnAcousticModel, CldnnConfig
 from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
+from hybrid_asr.models.gmm import GmmAcousticModel, GmmModelConfig
 from hybrid_asr.models.lstm import LstmAcousticModel, LstmConfig
 from hybrid_asr.models.tdnn import TdnnAcousticModel, TdnnConfig
 
-#: ``type`` -> (config class, model class).
-MODEL_TYPES: Dict[str, Tuple[Type[ModelConfig], Type[AcousticModel]]] = {
+#: ``type`` -> (config class, model class) of the architectures trained by gradient descent.
+NEURAL_MODEL_TYPES: Dict[str, Tuple[Type[ModelConfig], Type[AcousticModel]]] = {
     "dnn": (DnnConfig, DnnAcousticModel),
     "tdnn": (TdnnConfig, TdnnAcousticModel),
     "lstm": (LstmConfig, LstmAcousticModel),
     "cldnn": (CldnnConfig, CldnnAcousticModel),
 }
+#: ``type`` -> (config class, model class) of every model a bundle may hold.
+MODEL_TYPES: Dict[str, Tuple[Type[ModelConfig], Type[AcousticModel]]] = {
+    **NEURAL_MODEL_TYPES, "gmm": (GmmModelConfig, GmmAcousticModel)}
 
 
 def config_class(model_type: str) -> Type[ModelConfig]:
@@ -64,6 +72,6 @@ def load_model_config(path: Union[str, Path]) -> ModelConfig:
     return cls.from_dict(d, path)
 
 
-__all__ = ["MODEL_TYPES", "AcousticModel", "CldnnAcousticModel", "CldnnConfig", "DnnAcousticModel", "DnnConfig",
-           "LstmAcousticModel", "LstmConfig", "ModelConfig", "TdnnAcousticModel", "TdnnConfig", "config_class",
+__all__ = ["MODEL_TYPES", "NEURAL_MODEL_TYPES", "AcousticModel", "CldnnAcousticModel", "CldnnConfig",
+           "DnnAcousticModel", "DnnConfig", "GmmAcousticModel", "GmmModelConfig", "LstmAcousticModel", "LstmConfig", "ModelConfig", "TdnnAcousticModel", "TdnnConfig", "config_class",
            "create_model", "load_model_config", "pad_context"]
