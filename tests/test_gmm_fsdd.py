@@ -32,7 +32,7 @@ def test_training_raises_likelihood_and_mixes_up(gmm_exp):
     assert (gmm_exp / "mono" / "metrics.png").stat().st_size > 0
 
 
-def test_gmm_decodes_fsdd_and_the_decode_command_agrees(gmm_exp, capsys):
+def test_gmm_decodes_fsdd_and_the_decode_command_recognises_files(gmm_exp, capsys):
     from hybrid_asr.cli.main import main
     from hybrid_asr.features import FeatureStore
 

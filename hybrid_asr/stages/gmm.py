@@ -68,7 +68,7 @@ def train_gmm_stage(store: FeatureStore, lang: Lang, ali_dir: Union[str, Path], 
         write_history(history, out)
 
     start = time.time()
-    gmms, _, _ = train_mono_gmm(utts, {u: a for u, a in alignments.items()}, lang, topo, config, gmm_config,
+    gmms, _, _ = train_mono_gmm(utts, dict(alignments.items()), lang, topo, config, gmm_config,
                                 on_iteration=progress)
     log.info("GMM training took %.1f s: %d pdfs, %d Gaussians", time.time() - start, gmms.num_pdfs,
              int(gmms.num_gauss.sum()))

@@ -12,7 +12,7 @@ ch. 8 (Viterbi training, mixture splitting).
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -148,7 +148,7 @@ def train_mono_gmm(
             all_feats = torch.cat([feats[u] for u in ids]).float()
             record.update(aligned=len(done), failed=len(failed))
         pdfs = torch.from_numpy(np.concatenate([alignments[u] for u in ids]).astype(np.int64))
-        update = gmm_config if it else _with_min_occupancy(gmm_config, config.first_min_occupancy)
+        update = gmm_config if it else replace(gmm_config, min_gaussian_occupancy=config.first_min_occupancy)
         log_like, occupancy = gmms.ml_update(all_feats, pdfs, update)
         gmms.mix_up(schedule[it], occupancy, rng, gmm_config)
         record.update(gauss=int(gmms.num_gauss.sum()), log_like=round(log_like, 4), frames=int(len(pdfs)),
@@ -158,11 +158,6 @@ def train_mono_gmm(
         if on_iteration is not None:
             on_iteration(record)
     return gmms, alignments, history
-
-
-def _with_min_occupancy(config: GmmConfig, occupancy: float) -> GmmConfig:
-    from dataclasses import replace
-    return replace(config, min_gaussian_occupancy=occupancy)
 
 
 def write_history(history: List[Dict[str, float]], out_dir: Union[str, Path]) -> None:
