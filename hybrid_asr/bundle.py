@@ -128,9 +128,10 @@ class ModelBundle:
             return cd_hmm_graph(self.topology, self.tree)
         return monophone_hmm_graph(self.topology)
 
-    def make_h(self, self_loop_scale: float = 1.0) -> k2.Fsa:
-        """The H transducer with self-loops matching this model (for alignment)."""
-        return self.hmm_graph().with_self_loops(self.topology, self_loop_scale)
+    def make_h(self, self_loop_scale: float = 1.0, hmm_states: bool = False) -> k2.Fsa:
+        """The H transducer with self-loops matching this model (for alignment); ``hmm_states``
+        adds the monophone HMM state of every arc (:meth:`HmmGraph.with_self_loops`)."""
+        return self.hmm_graph().with_self_loops(self.topology, self_loop_scale, hmm_states)
 
     @property
     def graph_file(self) -> str:

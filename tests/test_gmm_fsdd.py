@@ -55,3 +55,78 @@ def test_gmm_model_realigns_and_train_refuses_gmm_type(gmm_exp, capsys):
     run("align", gmm_exp / "mfcc/train", gmm_exp / "lang", gmm_exp / "gmm_ali_final", "--model", gmm_exp / "mono")
     assert (gmm_exp / "gmm_ali_final" / "failed.txt").read_text() == ""
     assert main(["train", str(gmm_exp / "mfcc/train"), str(gmm_exp / "gmm_ali0"), "x", "--model", "gmm"]) == 2
+
+
+@pytest.fixture(scope="module")
+def sat_exp(gmm_exp):
+    """Kaldi's GMM ladder on FSDD, small: triphones on deltas (tree from the monophone GMM's
+    alignment), LDA+MLLT on spliced MFCC without deltas, then SAT with fMLLR, decoded in two passes."""
+    d = gmm_exp
+    small = ["--num-iters", 8, "--max-iter-inc", 5, "--total-gauss", 400, "--realign-iters", 4]
+    run("align", d / "mfcc/train", d / "lang", d / "mono_ali", "--model", d / "mono")
+    run("build-tree", d / "mfcc/train", d / "mono_ali", d / "tree1", "--num-leaves", 40)
+    run("convert-ali", d / "mono_ali", d / "tree1", d / "tri1_ali0")
+    run("train-gmm", d / "mfcc/train", d / "lang", d / "tri1_ali0", d / "tri1", *small)
+    run("align", d / "mfcc/train", d / "lang", d / "tri1_ali", "--model", d / "tri1")
+    for split in ("train", "test"):
+        run("compute-features", d / "manifests", split, d / "mfcc13" / split, "--sample-rate", 8000,
+            "--num-mel-bins", 23, "--kind", "mfcc", "--cmvn", "speaker")
+    run("train-gmm", d / "mfcc13/train", d / "lang", d / "tri1_ali", d / "tri2", "--lda-mllt", *small,
+        "--mllt-iters", "2,3", "--lda-dim", 20, "--num-leaves", 40)
+    run("align", d / "mfcc13/train", d / "lang", d / "tri2_ali", "--model", d / "tri2")
+    run("train-gmm", d / "mfcc13/train", d / "lang", d / "tri2_ali", d / "tri3", "--sat", d / "tri2", *small,
+        "--fmllr-iters", "2,3", "--num-leaves", 40)
+    for m in ("tri2", "tri3"):
+        run("make-graph", d / m, d / "lang", "--self-loop-scale", 0.1, "--acoustic-scale", 0.1)
+        run("decode-dataset", d / m, d / "mfcc13/test", d / f"{m}_decode", "--acoustic-scales", "0.1")
+    return d
+
+
+def history(model_dir):
+    return [json.loads(line) for line in (model_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_triphone_lda_mllt_and_sat_systems_train_and_decode(sat_exp):
+    import numpy as np
+
+    from hybrid_asr.bundle import ModelBundle
+
+    d = sat_exp
+    tri1 = ModelBundle.load(d / "tri1")
+    assert tri1.tree is not None and tri1.num_pdfs > 30
+    # senone alignments keep the HMM state of every frame, so transitions are re-estimated
+    assert (d / "tri1_ali" / "states.npz").is_file()
+    before = json.loads((d / "tri1_ali0" / "topology.json").read_text())
+    assert json.loads((d / "tri1" / "topology.json").read_text()) != before
+    tri2 = ModelBundle.load(d / "tri2")
+    assert tri2.model.transform.shape == (20, 7 * 13 + 1) and tri2.model.left_context == 3
+    assert [r["iter"] for r in history(d / "tri2") if "mllt_gain" in r] == [2, 3]
+    assert all(r["mllt_gain"] > 0 for r in history(d / "tri2") if "mllt_gain" in r)
+    assert all(r["fmllr_gain"] > 0 for r in history(d / "tri3") if "fmllr_gain" in r)
+    with np.load(d / "tri3" / "fmllr_train.npz") as z:
+        assert sorted(z.files) == ["george", "jackson", "lucas"] and z["george"].shape == (20, 21)
+    for m in ("tri2", "tri3"):
+        stats = json.loads((d / f"{m}_decode" / "decode_stats.json").read_text())
+        assert stats["wer"]["0.1"] <= 4.0, (m, stats)
+    timing = json.loads((d / "tri3_decode" / "timing.json").read_text())
+    assert timing["fmllr"]["speakers"] == 3 and timing["fmllr"]["mean_objective_gain"] > 0
+    assert "fmllr" not in json.loads((d / "tri2_decode" / "timing.json").read_text())
+
+
+def test_sat_model_aligns_with_fmllr_and_decodes_files_speaker_independently(sat_exp, capsys, caplog):
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.hmm.alignment import Alignments
+
+    d = sat_exp
+    run("align", d / "mfcc13/train", d / "lang", d / "tri3_ali", "--model", d / "tri3")
+    assert (d / "tri3_ali" / "failed.txt").read_text() == ""
+    sat, si = Alignments.load(d / "tri3_ali" / "ali.npz"), Alignments.load(d / "tri2_ali" / "ali.npz")
+    assert set(sat) == set(si)
+    utts = FeatureStore(d / "mfcc13/test").utterances[::20]
+    wavs = [str(FSDD / "recordings" / f"{u.id}.wav") for u in utts]
+    capsys.readouterr()
+    assert main(["decode", str(d / "tri3"), *wavs, "--output", "json", "--acoustic-scale", "0.1"]) == 0
+    assert "speaker-independent model" in caplog.text
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert sum(o["words"] == u.text.split() for o, u in zip(out, utts)) >= 0.8 * len(utts)

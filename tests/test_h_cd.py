@@ -113,6 +113,25 @@ def test_triphone_forced_alignment_gives_senone_and_phone_boundaries(toy_lang, t
     names = {toy_lang.phone_table[p]: p for p in toy_lang.phones}
     assert segments_from_marks(ali.phone_marks, names) == [("SIL", 0, 3), ("A", 3, 7), ("B", 7, 10), ("SIL", 10, 13)]
     assert [s for s, _, _ in senone_segments(ali.pdfs, ali.phone_marks)] == [8, 9, 10, 0, 1, 4, 5, 8, 9, 10]
+    assert ali.states is None  # H without the hmm_states attribute
+
+
+def test_triphone_alignment_keeps_the_hmm_state_of_every_frame(toy_lang, toy_topo):
+    """With ``hmm_states`` the alignment through the context-dependent H also says which
+    monophone HMM state every frame is in (what tree statistics and transition estimation need)."""
+    from hybrid_asr.align import viterbi_align
+
+    truth = [8, 9, 10, 0, 0, 1, 1, 4, 5, 5, 8, 9, 10]
+    scores = torch.full((len(truth), 13), -10.0)
+    scores[torch.arange(len(truth)), torch.tensor(truth)] = 0.0
+    h = make_h_cd(toy_topo, toy_tree(), hmm_states=True)
+    assert h.hmm_states.shape == h.labels.shape
+    ali = viterbi_align(TrainingGraphCompiler(toy_lang, toy_topo, h), ["AB"], [scores])[0]
+    assert ali.pdfs.tolist() == truth
+    pdf = toy_topo.pdf_id
+    want = ([pdf("SIL", 0), pdf("SIL", 1), pdf("SIL", 2)] + [pdf("A", 0)] * 2 + [pdf("A", 1)] * 2
+            + [pdf("B", 0)] + [pdf("B", 1)] * 2 + [pdf("SIL", 0), pdf("SIL", 1), pdf("SIL", 2)])
+    assert ali.states.tolist() == want
 
 
 @pytest.mark.parametrize("construction", ["mkgraph", "compose"])

@@ -31,8 +31,9 @@ def viterbi_align(
 
     Returns:
         Per utterance a :class:`FrameAlignment`: int32 ``[T_i]`` pdf-ids (monophone states or
-        senones, whatever H's labels are) and the phone-start marks read from the graph's
-        ``phones`` attribute. Both are empty where no path of the graph fits the frames (too few
+        senones, whatever H's labels are), the phone-start marks read from the graph's
+        ``phones`` attribute and, where the graphs carry ``hmm_states``, the monophone HMM state
+        of every frame. Both are empty where no path of the graph fits the frames (too few
         frames for the text; k2 then returns an empty best path).
     """
     dense, order = dense_fsa_vec(scores, 1.0)
@@ -46,7 +47,8 @@ def viterbi_align(
         frames = path.labels > 0
         ali = (path.labels[frames] - 1).numpy().astype(np.int32)
         if len(ali) == scores[j].shape[0]:
-            out[j] = FrameAlignment(ali, path.phones[frames].numpy().astype(np.int32))
+            states = (path.hmm_states[frames] - 1).numpy().astype(np.int32) if hasattr(path, "hmm_states") else None
+            out[j] = FrameAlignment(ali, path.phones[frames].numpy().astype(np.int32), states)
     return out
 
 

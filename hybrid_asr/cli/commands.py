@@ -1,6 +1,7 @@
 """Sub-commands of ``hybrid-asr``. Each parses arguments and calls one library function."""
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -793,33 +794,54 @@ def _train_gmm(args) -> int:
     from hybrid_asr.features import FeatureStore
     from hybrid_asr.gmm import GmmConfig
     from hybrid_asr.lang import Lang
-    from hybrid_asr.stages.gmm import train_gmm_stage
-    from hybrid_asr.training.gmm import GmmTrainConfig
+    from hybrid_asr.hmm.tree import TreeConfig
+    from hybrid_asr.stages.gmm import train_config_class, train_gmm_stage
+    from hybrid_asr.training.gmm import LdaMlltTrainConfig, SatTrainConfig
 
     try:
-        config = GmmTrainConfig(**config_overrides(args, GmmTrainConfig))
+        cls = train_config_class(args.ali_dir, args.lda_mllt, args.sat is not None)
+        config = cls(**config_overrides(args, cls))
         gmm_config = GmmConfig(**config_overrides(args, GmmConfig))
+        tree_config = TreeConfig(**config_overrides(args, TreeConfig))
     except ValueError as e:
         raise HybridAsrError(f"train-gmm: invalid option: {e}") from None
-    train_gmm_stage(FeatureStore(args.feats_dir), Lang(args.lang_dir), args.ali_dir, args.out_dir, config, gmm_config)
+    if args.lda_mllt and args.sat is not None:
+        raise HybridAsrError("train-gmm: --lda-mllt and --sat are two different systems: give one")
+    unused = unused_options(args, [LdaMlltTrainConfig, SatTrainConfig, TreeConfig], cls,
+                            [f.name for f in dataclasses.fields(TreeConfig)] if args.lda_mllt or args.sat else [])
+    if unused:
+        raise HybridAsrError(f"train-gmm: {', '.join('--' + n.replace('_', '-') for n in unused)} do not apply to "
+                             f"this system ({cls.__name__})")
+    train_gmm_stage(FeatureStore(args.feats_dir), Lang(args.lang_dir), args.ali_dir, args.out_dir, config, gmm_config,
+                    tree_config, args.sat)
     return 0
 
 
 def add_train_gmm(sub) -> None:
     from hybrid_asr.gmm import GmmConfig
-    from hybrid_asr.training.gmm import GmmTrainConfig
+    from hybrid_asr.hmm.tree import TreeConfig
+    from hybrid_asr.training.gmm import GmmTrainConfig, LdaMlltTrainConfig, SatTrainConfig, TriGmmTrainConfig
 
-    p = sub.add_parser("train-gmm", help="monophone GMM-HMM by Viterbi EM with realignment (Kaldi train_mono.sh) "
-                       "-> model dir", description="Train diagonal-covariance GMMs from a flat-start alignment "
-                       "('align --flat-start'), realigning with k2 and mixing up as Kaldi's train_mono.sh. The "
-                       "model directory works with align, make-graph, decode-dataset and decode. Kaldi's GMMs "
-                       "read MFCC with deltas and per-speaker CMVN (compute-features --kind mfcc --deltas "
-                       "--cmvn speaker).")
+    p = sub.add_parser("train-gmm", help="monophone, triphone or LDA+MLLT GMM-HMM by Viterbi EM with realignment "
+                       "(Kaldi train_mono.sh, train_deltas.sh, train_lda_mllt.sh) -> model dir",
+                       description="Train diagonal-covariance GMMs from a flat-start alignment ('align --flat-start': "
+                       "monophones, as Kaldi's train_mono.sh) or from senone alignments with a tree ('build-tree' "
+                       "on a monophone GMM's alignment, then 'convert-ali': triphones, as train_deltas.sh; with "
+                       "--lda-mllt, the alignment of a triphone GMM: LDA+MLLT on spliced frames and a new tree, as "
+                       "train_lda_mllt.sh), realigning with k2 and mixing up. The model directory works with "
+                       "align, make-graph, decode-dataset and decode. Kaldi's GMMs read MFCC with per-speaker CMVN "
+                       "(compute-features --kind mfcc --cmvn speaker), with --deltas except for LDA+MLLT.")
     p.add_argument("feats_dir")
     p.add_argument("lang_dir")
-    p.add_argument("ali_dir", help="flat-start alignment directory")
+    p.add_argument("ali_dir", help="flat-start or senone alignment directory")
     p.add_argument("out_dir")
-    add_config_options(p, [GmmTrainConfig], (), "training (GmmTrainConfig)")
+    p.add_argument("--lda-mllt", action="store_true", help="train an LDA+MLLT system on a new tree (senone alignments)")
+    p.add_argument("--sat", metavar="LDA_MLLT_MODEL", help="speaker-adaptive training with per-speaker fMLLR on a new "
+                   "tree (Kaldi train_sat.sh), from this LDA+MLLT model and its alignment ali_dir")
+    add_config_options(p, [GmmTrainConfig, TriGmmTrainConfig, LdaMlltTrainConfig, SatTrainConfig], (),
+                       "training (GmmTrainConfig; TriGmmTrainConfig for senone alignments; LdaMlltTrainConfig "
+                       "with --lda-mllt; SatTrainConfig with --sat)")
+    add_config_options(p, [TreeConfig], (), "the new tree of --lda-mllt and --sat (TreeConfig)")
     add_config_options(p, [GmmConfig], (), "update and mix-up (GmmConfig)")
     p.set_defaults(func=_train_gmm)
 

@@ -14,9 +14,10 @@ seeded mix-up (the library's split perturbation cannot be seeded).
 """
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Tuple, Union
+from typing import Callable, Dict, Tuple, Union
 
 import numpy as np
 import torch
@@ -104,28 +105,84 @@ class DiagGmmSet:
         Returns:
             float32 ``[T, P]``.
         """
-        if feats.shape[-1] != self.dim:
-            raise ValueError(f"features have dimension {feats.shape[-1]}, the GMMs {self.dim}")
+        return self.scorer(chunk_frames)(feats)
+
+    def scorer(self, chunk_frames: int = 20000) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`log_likelihoods` with the mixtures' linear form computed once: a function of
+        ``feats`` float ``[T, D]`` -> float32 ``[T, P]``, for scoring many utterances with
+        unchanged parameters.
+
+        Raises (when called):
+            ValueError: the features are not ``D``-dimensional.
+        """
         P, G, D = self.means.shape
-        # sum_d of -(x - mu)^2 / (2 var) = [x, x^2] . [mu / var, -1 / (2 var)] - sum mu^2 / (2 var);
-        # the features are shifted by the mean of all Gaussian means first, so that a large
-        # offset does not cost float32 precision in the expansion.
+        # sum_d of -(x - mu)^2 / (2 var) = [x, x^2] . [mu / var, -1 / (2 var)] - sum mu^2 / (2 var),
+        # over the M real Gaussians (no padding: one pdf may have many more than the rest); the
+        # features are shifted by the mean of all means first, so that a large offset does not
+        # cost float32 precision in the expansion. Per pdf, log-sum-exp by scatter: max, then sum.
         mask = np.arange(G)[None, :] < self.num_gauss[:, None]
         shift = self.means[mask].mean(0)
-        mu = self.means - shift
-        inv = 1.0 / self.variances
-        const = (np.log(np.where(mask, self.weights, 1.0)) - 0.5 * D * np.log(2 * np.pi)
-                 - 0.5 * np.log(self.variances).sum(2) - 0.5 * (mu * mu * inv).sum(2))
-        W = torch.from_numpy(np.concatenate([mu * inv, -0.5 * inv], axis=2).reshape(P * G, 2 * D).T.copy()).float()
-        b = torch.from_numpy(const.reshape(P * G)).float()
-        pad = torch.from_numpy(~mask)
-        x = feats.float() - torch.from_numpy(shift).float()
+        mu, var = self.means[mask] - shift, self.variances[mask]
+        inv = 1.0 / var
+        const = (np.log(self.weights[mask]) - 0.5 * D * np.log(2 * np.pi) - 0.5 * np.log(var).sum(1)
+                 - 0.5 * (mu * mu * inv).sum(1))
+        W = torch.from_numpy(np.concatenate([mu * inv, -0.5 * inv], axis=1).T.copy()).float()  # [2D, M]
+        b = torch.from_numpy(const).float()
+        pdf_of = torch.from_numpy(np.repeat(np.arange(P), self.num_gauss))
+        offset = torch.from_numpy(shift).float()
+
+        def score(feats: torch.Tensor) -> torch.Tensor:
+            if feats.shape[-1] != D:
+                raise ValueError(f"features have dimension {feats.shape[-1]}, the GMMs {D}")
+            x = feats.float() - offset
+            out = []
+            for i in range(0, x.shape[0], chunk_frames):
+                xc = x[i:i + chunk_frames]
+                ll = torch.addmm(b, torch.cat([xc, xc * xc], 1), W)  # [n, M]
+                index = pdf_of.expand_as(ll)
+                with warnings.catch_warnings():  # torch 1.13 calls scatter_reduce beta
+                    warnings.simplefilter("ignore", UserWarning)
+                    top = torch.full((len(xc), P), float("-inf")).scatter_reduce(1, index, ll, "amax")
+                total = torch.zeros(len(xc), P).scatter_add_(1, index, torch.exp(ll - top.gather(1, index)))
+                out.append(top + torch.log(total))
+            return torch.cat(out) if out else torch.zeros(0, P)
+
+        return score
+
+    def component_posteriors(self, feats: torch.Tensor, pdfs: torch.Tensor, chunk_frames: int = 4096) -> torch.Tensor:
+        """Posterior of every Gaussian of the pdf each frame is aligned to (Kaldi's
+        ``gmm-acc-stats-ali`` posteriors).
+
+        Args:
+            feats: float ``[T, D]``.
+            pdfs: int ``[T]`` pdf-id of every frame.
+            chunk_frames: frames per step (bounds the ``[chunk, G, D]`` temporaries).
+
+        Returns:
+            float64 ``[T, G]``: row ``t`` holds the posteriors of pdf ``pdfs[t]``'s Gaussians
+            (summing to 1), 0 in the padding.
+        """
+        means, variances = torch.from_numpy(self.means), torch.from_numpy(self.variances)
+        log_w = torch.from_numpy(np.log(np.where(self.weights > 0, self.weights, 1.0)))
+        pad = torch.from_numpy(np.arange(self.weights.shape[1])[None, :] >= self.num_gauss[:, None])
         out = []
-        for i in range(0, x.shape[0], chunk_frames):
-            xc = x[i:i + chunk_frames]
-            ll = torch.addmm(b, torch.cat([xc, xc * xc], 1), W).view(-1, P, G).masked_fill(pad, float("-inf"))
-            out.append(torch.logsumexp(ll, dim=2))
-        return torch.cat(out) if out else torch.zeros(0, P)
+        for start in range(0, len(pdfs), chunk_frames):
+            p = pdfs[start:start + chunk_frames].long()
+            x = feats[start:start + chunk_frames].double()[:, None, :]
+            var = variances[p]
+            ll = log_w[p] - 0.5 * (torch.log(var) + (x - means[p]) ** 2 / var).sum(2)
+            out.append(torch.softmax(ll.masked_fill(pad[p], float("-inf")), dim=1))
+        return torch.cat(out) if out else torch.zeros(0, self.weights.shape[1], dtype=torch.float64)
+
+    def transform_means(self, transform: np.ndarray) -> None:
+        """Replace every mean ``mu`` by ``A mu`` (``transform`` float ``[D, D]``) or
+        ``A mu + b`` (``[D, D + 1]``), for a model whose features are transformed the same way
+        (Kaldi ``gmm-transform-means``); variances are left for the next update."""
+        A = np.asarray(transform, dtype=np.float64)
+        D = self.dim
+        if A.shape not in ((D, D), (D, D + 1)):
+            raise ValueError(f"transform of shape {A.shape} for {D}-dimensional means")
+        self.means = self.means @ A[:, :D].T + (A[:, D] if A.shape[1] > D else 0.0)
 
     # ------------------------------------------------------------------ training
     def ml_update(self, feats: torch.Tensor, pdfs: torch.Tensor, config: GmmConfig = GmmConfig()) -> Tuple[float, np.ndarray]:

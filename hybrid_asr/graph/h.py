@@ -99,27 +99,33 @@ class HmmGraph:
         self.num_states += 1
         return self.num_states - 1
 
-    def with_self_loops(self, topo: HmmTopology, self_loop_scale: float = 1.0) -> k2.Fsa:
+    def with_self_loops(self, topo: HmmTopology, self_loop_scale: float = 1.0, hmm_states: bool = False) -> k2.Fsa:
         """Render H with self-loops: the transducer alignment and the composed graph use.
 
         Scores: a self-loop on state ``s`` is ``log p_loop(s)``, every transition leaving ``s``
         (to the next state, the next phone or the end) ``log(1 - p_loop(s))``, all times
         ``self_loop_scale``; arcs from the start state score 0.
 
+        Args:
+            topo: the self-loop probabilities.
+            self_loop_scale: multiplies every transition log-probability.
+            hmm_states: also label every arc with the monophone HMM state it enters, so that an
+                alignment through a context-dependent H keeps the HMM state of every frame.
+
         Returns:
             k2 transducer, ``labels`` = pdf-id + 1 (never 0), ``aux_labels`` = phone id on the
-            arcs that enter a phone, 0 elsewhere; the final state is ``num_states``.
+            arcs that enter a phone, 0 elsewhere; with ``hmm_states``, int32 attribute
+            ``hmm_states`` = the topology's pdf index of the HMM state entered + 1 (0 on the final
+            arcs). The final state is ``num_states``.
         """
         loop_lp, fwd_lp = (self_loop_scale * lp for lp in topo.loop_log_probs())
         hmm, final = self.hmm_state, self.num_states
         arcs = [(s, d, self.keys[d][2] + 1, p, 0.0 if s == 0 else float(fwd_lp[hmm[s]])) for s, d, p in self.entries]
         arcs += [(s, s, self.keys[s][2] + 1, 0, float(loop_lp[hmm[s]])) for s in range(1, self.num_states)]
         arcs += [(s, final, -1, -1, float(fwd_lp[hmm[s]])) for s in self.exits]
-        return _fsa(arcs, final)
-
-
-def _fsa(arcs: Sequence[Tuple[int, int, int, int, float]], final: int) -> k2.Fsa:
-    return fsa_from_arcs([(s, d, lab, w) for s, d, lab, _, w in arcs], final, [o for _, _, _, o, _ in arcs])
+        extra = {"hmm_states": [hmm[d] + 1 if d != final else 0 for _, d, _, _, _ in arcs]} if hmm_states else None
+        return fsa_from_arcs([(s, d, lab, w) for s, d, lab, _, w in arcs], final, [o for _, _, _, o, _ in arcs],
+                             extra)
 
 
 def monophone_hmm_graph(topo: HmmTopology) -> HmmGraph:
@@ -148,7 +154,7 @@ def monophone_hmm_graph(topo: HmmTopology) -> HmmGraph:
     return g
 
 
-def make_h(topo: HmmTopology, self_loop_scale: float = 1.0) -> k2.Fsa:
+def make_h(topo: HmmTopology, self_loop_scale: float = 1.0, hmm_states: bool = False) -> k2.Fsa:
     """Build the monophone H over all phones of ``topo``, epsilon-free on the input side.
 
     k2's dense intersection reads score column ``l`` for graph label ``l`` and has no input
@@ -162,10 +168,11 @@ def make_h(topo: HmmTopology, self_loop_scale: float = 1.0) -> k2.Fsa:
             self-loop and a forward transition per state, so this is Kaldi's
             ``--self-loop-scale``). 1 for alignment; for decoding, about the acoustic scale, so
             that transitions and acoustics keep their relative weight and only the LM is boosted.
+        hmm_states: add the ``hmm_states`` arc attribute (:meth:`HmmGraph.with_self_loops`).
 
     Returns:
         k2 transducer: ``labels`` = pdf-id + 1 (int32), ``aux_labels`` = phones.txt id on phone
         entries, 0 elsewhere; scores are log transition probabilities (base e) x ``self_loop_scale``.
         States: ``1 + num_pdfs + 1``; arcs: ``P + 2*num_pdfs - P + P*P + P`` for P phones.
     """
-    return monophone_hmm_graph(topo).with_self_loops(topo, self_loop_scale)
+    return monophone_hmm_graph(topo).with_self_loops(topo, self_loop_scale, hmm_states)

@@ -75,7 +75,7 @@ def cd_hmm_graph(topo: HmmTopology, tree: DecisionTree) -> HmmGraph:
     return g
 
 
-def make_h_cd(topo: HmmTopology, tree: DecisionTree, self_loop_scale: float = 1.0) -> k2.Fsa:
+def make_h_cd(topo: HmmTopology, tree: DecisionTree, self_loop_scale: float = 1.0, hmm_states: bool = False) -> k2.Fsa:
     """Build the context-dependent H over all phones of ``topo``.
 
     Args:
@@ -83,9 +83,11 @@ def make_h_cd(topo: HmmTopology, tree: DecisionTree, self_loop_scale: float = 1.
             HMM state, shared by all contexts).
         tree: maps ``(left, phone, right, state)`` to a senone.
         self_loop_scale: scale of the transition log-probabilities (see :func:`hybrid_asr.graph.h.make_h`).
+        hmm_states: add the monophone HMM state of every arc as attribute ``hmm_states``
+            (:meth:`~hybrid_asr.graph.h.HmmGraph.with_self_loops`).
 
     Returns:
         k2 transducer: ``labels`` = senone + 1 (never 0), ``aux_labels`` = phones.txt id of the
         phone entered, 0 elsewhere; scores = scaled log transition probabilities.
     """
-    return cd_hmm_graph(topo, tree).with_self_loops(topo, self_loop_scale)
+    return cd_hmm_graph(topo, tree).with_self_loops(topo, self_loop_scale, hmm_states)

@@ -22,12 +22,13 @@ class TrainingGraphCompiler:
         lang: lang directory (for L and words.txt); out-of-vocabulary words map to ``<UNK>``.
         topo: HMM topology (for H).
         h: the H to use instead of the monophone one, e.g. the context-dependent
-            :func:`hybrid_asr.graph.h_cd.make_h_cd` (labels are then senone + 1).
+            :func:`hybrid_asr.graph.h_cd.make_h_cd` (labels are then senone + 1). Rendered with
+            ``hmm_states=True``, the graphs carry the HMM state of every arc too.
     """
 
     def __init__(self, lang: Lang, topo: HmmTopology, h: Optional[k2.Fsa] = None):
         self.lang = lang
-        self.H = make_h(topo) if h is None else k2.arc_sort(h)
+        self.H = make_h(topo, hmm_states=True) if h is None else k2.arc_sort(h)
         self.L_inv = k2.arc_sort(lang.L.invert())
 
     def compile(self, texts: Sequence[str]) -> k2.Fsa:
@@ -38,7 +39,8 @@ class TrainingGraphCompiler:
 
         Returns:
             FsaVec ``[utt][state][arc]``: ``labels`` = pdf-id + 1 (never 0), attribute ``phones``
-            = phones.txt id on the first frame of every phone, 0 elsewhere.
+            = phones.txt id on the first frame of every phone, 0 elsewhere, and H's
+            ``hmm_states`` where H has it.
         """
         word_ids: List[List[int]] = [self.lang.word_ids(t.split()) for t in texts]
         words = k2.add_epsilon_self_loops(k2.linear_fsa(word_ids))

@@ -2,7 +2,9 @@
 them, their storage, and phone and senone segments read off them.
 
 An alignment directory holds ``ali.npz`` (:class:`Alignments`: pdf-id per frame), ``phones.npz``
-(phone-start marks: phones.txt id on the first frame of each phone, 0 elsewhere), ``topology.json``
+(phone-start marks: phones.txt id on the first frame of each phone, 0 elsewhere), for senone
+alignments ``states.npz`` (the monophone HMM state of every frame: a pdf-id of the topology),
+``topology.json``
 (the HMM topology the pdf-ids refer to), ``tree.json`` for senone alignments, ``frame_shift``
 (seconds per frame, as Kaldi writes it: one number) and ``failed.txt`` (utterances that could not
 be aligned). :func:`load_alignment_dir` reads it back, :func:`read_frame_shift` the frame shift.
@@ -64,10 +66,13 @@ class FrameAlignment(NamedTuple):
         phone_marks: int32 ``[T]`` phones.txt id of the phone that starts at the frame, 0 on
             every other frame. With senones the phone cannot be read back from the pdf-ids (one
             senone may serve several phones' contexts), so the marks are kept beside them.
+        states: int32 ``[T]`` monophone HMM state (pdf-id of the topology) of every frame, or
+            None where the alignment did not record it. For monophones it equals ``pdfs``.
     """
 
     pdfs: np.ndarray
     phone_marks: np.ndarray
+    states: Optional[np.ndarray] = None
 
 
 def phone_segments(ali: np.ndarray, topo: HmmTopology) -> List[Tuple[str, int, int]]:
@@ -175,6 +180,22 @@ def load_alignment_dir(ali_dir: Union[str, Path]) -> Tuple[Alignments, Alignment
     return alis, Alignments(monophone_marks(alis, topo)), topo
 
 
+def load_hmm_states(ali_dir: Union[str, Path]) -> Alignments:
+    """The monophone HMM state (a pdf-id of the topology) of every frame of an alignment
+    directory: ``states.npz`` of a senone directory, ``ali.npz`` itself of a monophone one.
+
+    Raises:
+        InputError: a senone directory without ``states.npz`` (written before HMM states were
+            recorded: realign it), or a missing file.
+    """
+    ali_dir = Path(ali_dir)
+    if not (ali_dir / "tree.json").is_file():
+        return Alignments.load(ali_dir / "ali.npz")
+    if not (ali_dir / "states.npz").is_file():
+        raise InputError(ali_dir / "states.npz", "senone alignments without HMM states; realign to get them")
+    return Alignments.load(ali_dir / "states.npz")
+
+
 FRAME_SHIFT_FILE = "frame_shift"
 """File of an alignment directory holding its frame shift in seconds (e.g. ``0.01``)."""
 
@@ -209,11 +230,13 @@ def upsample_alignment(ali: FrameAlignment, factor: int, num_frames: int) -> Fra
         num_frames: T, frames of the features.
 
     Returns:
-        :class:`FrameAlignment` with ``[T]`` arrays (empty if ``ali`` is empty).
+        :class:`FrameAlignment` with ``[T]`` arrays (empty if ``ali`` is empty; ``states``
+        repeated as the pdf-ids).
     """
     if factor == 1 or not len(ali.pdfs):
         return ali
     pdfs = np.repeat(ali.pdfs, factor)[:num_frames]
     marks = np.zeros(num_frames, dtype=np.int32)
     marks[::factor] = ali.phone_marks[: len(marks[::factor])]
-    return FrameAlignment(pdfs.astype(np.int32), marks)
+    states = None if ali.states is None else np.repeat(ali.states, factor)[:num_frames].astype(np.int32)
+    return FrameAlignment(pdfs.astype(np.int32), marks, states)

@@ -25,11 +25,15 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import InputError
-from hybrid_asr.hmm.tree_stats import Context, GaussStats, sum_stats
+from hybrid_asr.hmm.questions import cluster_phones
+from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.hmm.tree_stats import Context, GaussStats, accumulate_tree_stats, sum_stats
 from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -312,6 +316,44 @@ def build_tree(
     log.info("decision tree: %d leaves, %d senones after merging (last split gain %.1f)", len(leaf_ids),
              len(pdf_of), last_gain)
     return DecisionTree(roots, leaf_pdf, dict(num_states))
+
+
+def tree_from_alignments(
+    states: Mapping[str, np.ndarray],
+    marks: Mapping[str, np.ndarray],
+    features: Callable[[str], np.ndarray],
+    topo: HmmTopology,
+    config: TreeConfig = TreeConfig(),
+    ci_phones: Sequence[str] = ("SIL", "SPN"),
+    extra_questions: Sequence[FrozenSet[str]] = (),
+) -> Tuple[DecisionTree, int, List[FrozenSet[str]]]:
+    """Accumulate triphone-state statistics, make the questions by clustering the phones, and
+    build the tree (Kaldi's ``acc-tree-stats``, ``cluster-phones``, ``build-tree``).
+
+    Args:
+        states: ``utt_id -> int [T]`` monophone HMM state (pdf-id of ``topo``) of every frame.
+        marks: ``utt_id -> int [T]`` phone-start marks of the same alignments.
+        features: ``utt_id -> float [T, F]`` the frames the tree's Gaussians model.
+        topo: the monophone topology.
+        config: leaf budget, thresholds.
+        ci_phones: context-independent phones (not clustered, split by state only).
+        extra_questions: hand-written phone classes added to the automatic questions.
+
+    Returns:
+        ``(tree, contexts seen, questions)``.
+
+    Raises:
+        AlignmentError: the marks of an utterance do not start a phone on its first frame.
+        ValueError: no statistics (no aligned utterance).
+    """
+    stats = accumulate_tree_stats(states, marks, features, topo)
+    per_phone: Dict[str, GaussStats] = {}
+    for (_, phone, _, _), s in stats.items():
+        per_phone[phone] = per_phone[phone] + s if phone in per_phone else s
+    questions = cluster_phones(per_phone, [p for p in topo.phones if p not in ci_phones])
+    questions = list(dict.fromkeys(list(questions) + list(extra_questions)))
+    tree = build_tree(stats, questions, dict(zip(topo.phones, topo.num_states)), config, ci_phones)
+    return tree, len(stats), questions
 
 
 def _merge_leaves(leaves: Dict[int, Tuple[str, Node, List[Context]]], stats, dim: int,

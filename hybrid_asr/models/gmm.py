@@ -3,14 +3,18 @@ decoding treat it as they treat the neural models.
 
 Its outputs are the mixtures' log-likelihoods ``log p(x_t | s)`` rather than log-posteriors; the
 bundle it is saved in carries zero log priors, so the scores the graphs read are these
-log-likelihoods unchanged (Kaldi's ``DecodableAmDiagGmmScaled``). Training is
+log-likelihoods unchanged (Kaldi's ``DecodableAmDiagGmmScaled``). An LDA+MLLT system splices
++-c frames and applies its affine feature transform inside the model (Kaldi's
+``splice-feats | transform-feats``), so the model reads the same feature store as it would
+unspliced. Training is
 :mod:`hybrid_asr.training.gmm`'s Viterbi EM, not gradient descent: the model has no parameters,
 only buffers.
 """
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
+import numpy as np
 import torch
 
 from hybrid_asr.bounds import bounded
@@ -24,33 +28,77 @@ class GmmModelConfig(ModelConfig):
 
     Attributes:
         max_gauss: G, Gaussians of the largest mixture (the padded size of the arrays).
+        splice_context: c, frames spliced on each side before the transform (0: none).
+        transform_dim: rows of the affine feature transform applied after splicing (0: no
+            transform; the GMMs then read the spliced frames).
     """
 
     type = "gmm"
 
     max_gauss: int = bounded(1, ge=1)
+    splice_context: int = bounded(0, ge=0)
+    transform_dim: int = bounded(0, ge=0)
+
+    @property
+    def spliced_dim(self) -> int:
+        """``(2c + 1) F``."""
+        return (2 * self.splice_context + 1) * self.feat_dim
+
+    @property
+    def gmm_dim(self) -> int:
+        """Dimension of the frames the Gaussians model."""
+        return self.transform_dim or self.spliced_dim
 
 
 class GmmAcousticModel(AcousticModel):
-    """Diagonal-covariance GMM per pdf-id (no context, no subsampling).
+    """Diagonal-covariance GMM per pdf-id, optionally over spliced and transformed frames (left
+    and right context ``splice_context``, no subsampling).
 
     Buffers (saved in ``model.pt``): ``num_gauss`` int64 ``[S]``, ``weights`` float64 ``[S, G]``,
-    ``means`` and ``variances`` float64 ``[S, G, F]`` (:class:`~hybrid_asr.gmm.DiagGmmSet`'s
-    arrays).
+    ``means`` and ``variances`` float64 ``[S, G, F']`` (:class:`~hybrid_asr.gmm.DiagGmmSet`'s
+    arrays, ``F'`` = :attr:`GmmModelConfig.gmm_dim`) and, with a transform, ``transform``
+    float64 ``[transform_dim, (2c + 1) F + 1]`` (last column: the offset).
     """
 
     def __init__(self, config: GmmModelConfig):
         super().__init__(config)
-        S, G, F = config.num_pdfs, config.max_gauss, config.feat_dim
+        S, G, F = config.num_pdfs, config.max_gauss, config.gmm_dim
+        self.left_context = self.right_context = config.splice_context
+        if config.transform_dim:
+            eye = torch.eye(config.transform_dim, config.spliced_dim + 1, dtype=torch.float64)
+            self.register_buffer("transform", eye)
+        else:
+            self.transform = None
         self.register_buffer("num_gauss", torch.ones(S, dtype=torch.int64))
         self.register_buffer("weights", torch.cat([torch.ones(S, 1), torch.zeros(S, G - 1)], 1).double())
         self.register_buffer("means", torch.zeros(S, G, F, dtype=torch.float64))
         self.register_buffer("variances", torch.ones(S, G, F, dtype=torch.float64))
 
     @classmethod
-    def from_gmms(cls, gmms: DiagGmmSet) -> "GmmAcousticModel":
-        """The model holding ``gmms``' parameters (copied)."""
-        model = cls(GmmModelConfig(feat_dim=gmms.dim, num_pdfs=gmms.num_pdfs, max_gauss=gmms.weights.shape[1]))
+    def from_gmms(cls, gmms: DiagGmmSet, transform: Optional[np.ndarray] = None, splice_context: int = 0,
+                  feat_dim: Optional[int] = None) -> "GmmAcousticModel":
+        """The model holding ``gmms``' parameters (copied).
+
+        Args:
+            gmms: the mixtures.
+            transform: float ``[gmms.dim, (2c + 1) F + 1]`` affine transform of the spliced
+                frames, or None.
+            splice_context: c.
+            feat_dim: F, the dimension of an input frame (needed with splicing or a transform;
+                else ``gmms.dim``).
+
+        Raises:
+            ValueError: the shapes disagree.
+        """
+        F = gmms.dim if feat_dim is None else feat_dim
+        config = GmmModelConfig(feat_dim=F, num_pdfs=gmms.num_pdfs, max_gauss=gmms.weights.shape[1],
+                                splice_context=splice_context, transform_dim=0 if transform is None else gmms.dim)
+        if config.gmm_dim != gmms.dim or (transform is not None and tuple(transform.shape) != (gmms.dim, config.spliced_dim + 1)):
+            raise ValueError(f"GMMs of dimension {gmms.dim} cannot read {F}-dimensional frames spliced +-{splice_context}"
+                             f"{'' if transform is None else f' through a transform of shape {tuple(transform.shape)}'}")
+        model = cls(config)
+        if transform is not None:
+            model.transform.copy_(torch.from_numpy(np.asarray(transform, dtype=np.float64)))
         model.num_gauss.copy_(torch.from_numpy(gmms.num_gauss))
         model.weights.copy_(torch.from_numpy(gmms.weights))
         model.means.copy_(torch.from_numpy(gmms.means))
@@ -62,19 +110,31 @@ class GmmAcousticModel(AcousticModel):
         return DiagGmmSet(*(t.cpu().numpy().copy() for t in (self.num_gauss, self.weights, self.means,
                                                                self.variances)))
 
+    def gmm_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The frames the Gaussians read: ``[N, T, F]`` with context -> float32
+        ``[N, T - 2c, F']`` (spliced, then transformed if the model has a transform)."""
+        c = self.left_context
+        if c:
+            x = x.unfold(1, 2 * c + 1, 1).transpose(2, 3).reshape(x.shape[0], -1, (2 * c + 1) * x.shape[2])
+        if self.transform is not None:
+            A = self.transform.to(x.device)
+            x = (x.double() @ A[:, :-1].T + A[:, -1]).float()
+        return x
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Log-likelihoods of every frame under every pdf's mixture.
 
         Args:
-            x: float32 ``[N, T, F]``.
+            x: float32 ``[N, T, F]`` with ``splice_context`` frames of context on each side.
             lengths: int64 ``[N]``.
 
         Returns:
-            ``(log p(x_t | s) [N, T, S] float32 (log base e), lengths [N])``.
+            ``(log p(x_t | s) [N, T - 2c, S] float32 (log base e), output lengths [N])``.
         """
-        N, T, F = x.shape
-        scores = self.gmms().log_likelihoods(x.reshape(N * T, F).cpu())
-        return scores.view(N, T, -1).to(x.device), lengths
+        y = self.gmm_features(x)
+        N, T, F = y.shape
+        scores = self.gmms().log_likelihoods(y.reshape(N * T, F).cpu())
+        return scores.view(N, T, -1).to(x.device), self.output_lengths(lengths)
 
 
 __all__ = ["GmmAcousticModel", "GmmModelConfig"]

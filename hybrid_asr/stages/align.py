@@ -2,8 +2,9 @@
 
 An alignment directory holds ``ali.npz`` (:class:`Alignments`: pdf-id per frame), ``phones.npz``
 (phone-start marks: phones.txt id on the first frame of each phone, 0 elsewhere), ``topology.json``
-(the HMM topology the pdf-ids refer to), ``tree.json`` for senone alignments, and ``failed.txt``
-(utterances that could not be aligned). :func:`load_alignment_dir` reads it back.
+(the HMM topology the pdf-ids refer to), ``tree.json`` and ``states.npz`` (the monophone HMM state
+of every frame) for senone alignments, and ``failed.txt`` (utterances that could not be aligned).
+:func:`load_alignment_dir` and :func:`~hybrid_asr.hmm.alignment.load_hmm_states` read it back.
 """
 
 import logging
@@ -16,13 +17,14 @@ from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.errors import AlignmentError, HybridAsrError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
-from hybrid_asr.hmm.alignment import (FRAME_SHIFT_FILE, Alignments, load_alignment_dir, monophone_marks, read_frame_shift,
-                                      upsample_alignment)
+from hybrid_asr.hmm.alignment import (FRAME_SHIFT_FILE, Alignments, load_alignment_dir, load_hmm_states,
+                                      monophone_marks, read_frame_shift, upsample_alignment)
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.lexicon import SIL
 from hybrid_asr.likelihoods import log_likelihoods
+from hybrid_asr.stages.gmm import speaker_independent_dir
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
@@ -30,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
-          tree: Optional[DecisionTree] = None, frame_shift: Optional[float] = None) -> None:
+          tree: Optional[DecisionTree] = None, frame_shift: Optional[float] = None,
+          states: Optional[Dict] = None) -> None:
     if not alis:
         raise HybridAsrError(f"{out}: no utterance could be aligned")
     out.mkdir(parents=True, exist_ok=True)
@@ -42,6 +45,11 @@ def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
         (out / FRAME_SHIFT_FILE).unlink(missing_ok=True)
     if tree is not None:
         tree.save(out / "tree.json")
+        if states is None:
+            raise HybridAsrError(f"{out}: senone alignments need the HMM state of every frame")
+        Alignments(dict(sorted(states.items()))).save(out / "states.npz")
+    else:
+        (out / "states.npz").unlink(missing_ok=True)
     write_text_atomic(out / "failed.txt", "".join(f"{u}\n" for u in sorted(failed)))
     Alignments(dict(sorted(marks.items()))).save(out / "phones.npz")
     Alignments(dict(sorted(alis.items()))).save(out / "ali.npz")  # last: its presence marks a complete directory
@@ -84,6 +92,10 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
             batch_size: int = 16, shard: Shard = Shard(), nj: int = 1) -> None:
     """Viterbi-align every utterance with a trained model (acoustic scale 1, transition scale 1).
 
+    A speaker-adapted (SAT) GMM model aligns as Kaldi's ``align_fmllr.sh``: its speaker-independent
+    model aligns the transcripts first, every speaker's fMLLR transform is estimated from that
+    alignment, and the adapted model aligns again.
+
     Args:
         store: features of the utterances (the model's CMVN mode applied).
         lang: lang directory (L, words).
@@ -104,22 +116,32 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
     bundle = ModelBundle.load(model_dir)
     bundle.check_lang(model_dir, lang.path, lang.phone_pairs)
     bundle.check_features(model_dir, store.path, store.config)
-    compiler = TrainingGraphCompiler(lang, bundle.topology, bundle.make_h())
+    compiler = TrainingGraphCompiler(lang, bundle.topology, bundle.make_h(hmm_states=True))
+
+    utts = shard.select([(u.id, u.text) for u in store.utterances])
+    models = {}
+    si_dir = speaker_independent_dir(model_dir)
+    if si_dir is not None:
+        from hybrid_asr.stages.fmllr import adapted_bundle, speaker_transforms
+
+        transforms, _ = speaker_transforms(bundle, ModelBundle.load(si_dir), lang, store,
+                                           {u: t.split() for u, t in utts}, bundle.feature_config.cmvn)
+        adapted = {spk: adapted_bundle(bundle, w).model for spk, w in transforms.items()}
+        models = {u.id: adapted[u.speaker] for u in store.utterances if u.speaker in adapted}
 
     def score(utt):
         feats = store.normalized(utt, bundle.feature_config.cmvn, bundle.cmvn)
-        return log_likelihoods(bundle.model, feats, bundle.log_priors)
+        return log_likelihoods(models.get(utt, bundle.model), feats, bundle.log_priors)
 
-    utts = shard.select([(u.id, u.text) for u in store.utterances])
     done, failed = align_dataset(compiler, utts, score, batch_size)
     factor = bundle.model.subsampling_factor
     done = {u: upsample_alignment(a, factor, store.utterance(u).frames) for u, a in done.items()}
     alis = {u: a.pdfs for u, a in done.items()}
+    states = {u: a.states for u, a in done.items()}
     topo = bundle.topology
-    if bundle.tree is None:  # senone alignments do not identify HMM states: keep the transitions
-        topo.estimate_transitions(alis.values())
+    topo.estimate_transitions(states.values())
     _save(Path(out_dir), alis, {u: a.phone_marks for u, a in done.items()}, topo, failed, bundle.tree,
-          store.config.frame_shift_ms / 1000)
+          store.config.frame_shift_ms / 1000, states if bundle.tree is not None else None)
 
 
 def _realign_job(feats_dir: str, lang_dir: str, model_dir: str, out_dir: str, batch_size: int, shard: Shard) -> None:
@@ -129,14 +151,14 @@ def _realign_job(feats_dir: str, lang_dir: str, model_dir: str, out_dir: str, ba
 def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str, Path]) -> None:
     """Combine the alignment directories of the shards of one realignment into one.
 
-    The result equals a single job's: the union of the alignments and failures, and for a
-    monophone model the transition probabilities re-estimated from all of them.
+    The result equals a single job's: the union of the alignments, HMM states and failures, and
+    the transition probabilities re-estimated from all of them.
 
     Raises:
         InputError: a shard directory is incomplete.
         HybridAsrError: the shards come from different models (topology or tree differ).
     """
-    alis, marks, failed = {}, {}, []
+    alis, marks, states, failed = {}, {}, {}, []
     topo, tree = None, None
     for d in map(Path, shard_dirs):
         a, m, t = load_alignment_dir(d)
@@ -147,22 +169,28 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
             raise HybridAsrError(f"{d}: alignments of another model than {shard_dirs[0]}")
         alis.update(a.items())
         marks.update(m.items())
+        states.update(load_hmm_states(d).items())
         if (d / "failed.txt").is_file():
             failed += (d / "failed.txt").read_text().split()
-    if tree is None:
-        topo.estimate_transitions(alis.values())
-    _save(Path(out_dir), alis, marks, topo, failed, tree, read_frame_shift(shard_dirs[0]))
+    topo.estimate_transitions(states.values())
+    _save(Path(out_dir), alis, marks, topo, failed, tree, read_frame_shift(shard_dirs[0]),
+          states if tree is not None else None)
 
 
 def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path]) -> None:
-    """Turn a monophone alignment directory into a senone alignment directory with a tree.
+    """Turn a monophone alignment directory, or a senone one with its HMM states, into a senone
+    alignment directory of another tree.
 
-    Writes ``ali.npz`` (senone ids), the monophone ``topology.json`` (phones, transitions) and
-    ``tree.json``; training on it gives a context-dependent model.
+    Writes ``ali.npz`` (senone ids), the monophone ``topology.json`` (phones, transitions),
+    ``states.npz`` and ``tree.json``; training on it gives a context-dependent model.
+
+    Raises:
+        InputError: a file of ``ali_dir`` is missing (a senone directory without ``states.npz``).
     """
     from hybrid_asr.align.convert import to_senones
 
     tree = DecisionTree.load(Path(tree_dir) / "tree.json")
-    alis, marks, topo = load_alignment_dir(ali_dir)
-    _save(Path(out_dir), to_senones(alis, marks, topo, tree), dict(marks.items()), topo, [], tree,
-          read_frame_shift(ali_dir))
+    _, marks, topo = load_alignment_dir(ali_dir)
+    states = dict(load_hmm_states(ali_dir).items())
+    _save(Path(out_dir), to_senones(states, marks, topo, tree), dict(marks.items()), topo, [], tree,
+          read_frame_shift(ali_dir), states)

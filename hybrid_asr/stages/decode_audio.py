@@ -24,6 +24,7 @@ from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.align.viterbi import viterbi_align
 from hybrid_asr.align.words import word_spans
 from hybrid_asr.bundle import ModelBundle, load_graph
+from hybrid_asr.stages.gmm import speaker_independent_dir
 from hybrid_asr.data.inputs import AudioSegment, collect_inputs
 from hybrid_asr.decoding.lattice import lattice_of, nbest_from_samples, sample_word_sequences, word_confidences
 from hybrid_asr.decoding.search import Searcher
@@ -103,6 +104,10 @@ class DecodedSegment:
 class AudioDecoder:
     """Decodes audio segments with a model directory (graph, words, search settings loaded once).
 
+    A speaker-adapted (SAT) model decodes lone files with its speaker-independent GMMs
+    (``si_model/``, same tree and graph), with a warning: one file is too short to estimate a
+    speaker's fMLLR transform; ``decode-dataset`` adapts per speaker.
+
     Args:
         model_dir: model directory with a graph.
         search_overrides: fields of :class:`~hybrid_asr.bundle.SearchConfig` to change.
@@ -117,6 +122,11 @@ class AudioDecoder:
                  options: DecodeOptions = DecodeOptions()):
         self.bundle = ModelBundle.load(model_dir)
         self.graph, self.words, search = load_graph(model_dir, self.bundle)
+        si_dir = speaker_independent_dir(model_dir)
+        if si_dir is not None:
+            log.warning("%s is speaker-adapted (SAT): decoding files with its speaker-independent model %s "
+                        "(decode-dataset adapts to each speaker)", model_dir, si_dir)
+            self.bundle = ModelBundle.load(si_dir)
         self.search = replace(search, **(search_overrides or {}))
         self.options = options
         self.searcher = Searcher(self.graph)

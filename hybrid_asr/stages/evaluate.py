@@ -24,6 +24,7 @@ from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.likelihoods import decode_chunk_frames
 from hybrid_asr.scoring import read_transcripts, score, speaker_breakdowns, write_report, write_transcripts
+from hybrid_asr.stages.gmm import speaker_independent_dir
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
@@ -35,7 +36,9 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
                   max_frames: int = MAX_BATCH_FRAMES, shard: Shard = Shard(), chunk_frames: Optional[int] = None,
                   search_overrides: Optional[dict] = None) -> None:
     """Decode the utterances of ``shard`` and write ``ref.txt``, ``hyp_ac<scale>.txt`` and
-    ``timing.json`` (last) into ``out_dir``; see :func:`evaluate_store` for the arguments."""
+    ``timing.json`` (last) into ``out_dir``; see :func:`evaluate_store` for the arguments. A SAT
+    model directory (with ``si_model/``) is decoded in two passes with per-speaker fMLLR
+    (:mod:`hybrid_asr.stages.fmllr`); ``timing.json`` then holds an ``fmllr`` summary."""
     out = Path(out_dir)
     for marker in ("decode_stats.json", "timing.json"):  # incomplete until both are written again
         (out / marker).unlink(missing_ok=True)
@@ -48,8 +51,18 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
     bundle.check_features(model_dir, feats_dir, store.config)
     scales = list(acoustic_scales) if acoustic_scales else [search.acoustic_scale]
     utts = shard.select(store.utterances)
-    results, timing = decode_store(bundle, hlg, store, [replace(search, acoustic_scale=s) for s in scales],
-                                   cmvn, max_frames, [u.id for u in utts])
+    searches = [replace(search, acoustic_scale=s) for s in scales]
+    si_dir, fmllr = speaker_independent_dir(model_dir), None
+    if si_dir is not None:
+        from hybrid_asr.lang.lang_dir import Lang
+        from hybrid_asr.stages.fmllr import decode_store_fmllr
+
+        log.info("%s is speaker-adapted (SAT): first pass with %s, fMLLR per speaker, second pass", model_dir, si_dir)
+        results, timing, fmllr = decode_store_fmllr(bundle, ModelBundle.load(si_dir), Lang(Path(model_dir) / "lang"),
+                                                    hlg, words, store, searches, search, cmvn, max_frames,
+                                                    [u.id for u in utts])
+    else:
+        results, timing = decode_store(bundle, hlg, store, searches, cmvn, max_frames, [u.id for u in utts])
     write_transcripts(out / "ref.txt", {u.id: u.text.split() for u in utts})
     write_text_atomic(out / "utt2spk", "".join(f"{u.id} {u.speaker}\n" for u in utts))
     for scale, hyp_ids in zip(scales, results):
@@ -58,6 +71,8 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
             "search_seconds": {f"{s:g}": t for s, t in zip(scales, timing.search_seconds)},
             "cmvn": cmvn or bundle.feature_config.cmvn, "chunk_frames": decode_chunk_frames(bundle.model),
             "search": {k: v for k, v in asdict(search).items() if k != "acoustic_scale"}}
+    if fmllr is not None:
+        info["fmllr"] = fmllr
     write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
     log.info("decoded %.1f s of audio: acoustic model %.1f s, search %s s", timing.audio_seconds,
              timing.model_seconds, ", ".join(f"{t:.1f}" for t in timing.search_seconds))
