@@ -162,6 +162,10 @@ def test_gmm_model_splices_and_transforms_inside_forward():
     out, lengths = model(pad_context(x, c, c)[None], torch.tensor([20 + 2 * c]))
     assert lengths.tolist() == [20] and out.shape == (1, 20, 3)
     torch.testing.assert_close(out[0], want, atol=1e-3, rtol=1e-5)
+    model.means.add_(1.0)  # an in-place change of the parameters is seen by the next call
+    moved, _ = model(pad_context(x, c, c)[None], torch.tensor([20 + 2 * c]))
+    assert not torch.allclose(moved, out)
+    torch.testing.assert_close(moved[0], model.gmms().log_likelihoods(model.gmm_features(pad_context(x, c, c)[None])[0]))
     with pytest.raises(ValueError, match="cannot read"):
         GmmAcousticModel.from_gmms(gmm, transform[:, :-2], c, F)
 

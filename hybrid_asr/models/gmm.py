@@ -110,6 +110,14 @@ class GmmAcousticModel(AcousticModel):
         return DiagGmmSet(*(t.cpu().numpy().copy() for t in (self.num_gauss, self.weights, self.means,
                                                                self.variances)))
 
+    def _scorer(self):
+        """The mixtures' scoring function, rebuilt only when a parameter buffer changed (by
+        identity or an in-place write, e.g. ``load_state_dict``)."""
+        key = tuple((t.data_ptr(), t._version) for t in (self.num_gauss, self.weights, self.means, self.variances))
+        if getattr(self, "_scorer_key", None) != key:
+            self._scorer_fn, self._scorer_key = self.gmms().scorer(), key
+        return self._scorer_fn
+
     def gmm_features(self, x: torch.Tensor) -> torch.Tensor:
         """The frames the Gaussians read: ``[N, T, F]`` with context -> float32
         ``[N, T - 2c, F']`` (spliced, then transformed if the model has a transform)."""
@@ -133,7 +141,7 @@ class GmmAcousticModel(AcousticModel):
         """
         y = self.gmm_features(x)
         N, T, F = y.shape
-        scores = self.gmms().log_likelihoods(y.reshape(N * T, F).cpu())
+        scores = self._scorer()(y.reshape(N * T, F).cpu())
         return scores.view(N, T, -1).to(x.device), self.output_lengths(lengths)
 
 
