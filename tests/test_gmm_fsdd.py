@@ -130,3 +130,36 @@ def test_sat_model_aligns_with_fmllr_and_decodes_files_speaker_independently(sat
     assert "speaker-independent model" in caplog.text
     out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert sum(o["words"] == u.text.split() for o, u in zip(out, utts)) >= 0.8 * len(utts)
+
+
+def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
+    """adapt-features writes the SAT model's speaker-adapted frames (reference transcripts for
+    training data, a first pass for test data); a DNN trains and decodes on them; `decode` on
+    audio refuses such a model with one line."""
+    import numpy as np
+
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.features import FeatureStore
+
+    d = sat_exp
+    run("align", d / "mfcc13/train", d / "lang", d / "tri3_ali_nn", "--model", d / "tri3")
+    run("adapt-features", d / "tri3", d / "lang", d / "mfcc13/train", d / "fm/train", "--transcripts", "reference")
+    run("adapt-features", d / "tri3", d / "lang", d / "mfcc13/test", d / "fm/test")
+    train, test, source = FeatureStore(d / "fm/train"), FeatureStore(d / "fm/test"), FeatureStore(d / "mfcc13/test")
+    assert train.config.kind == "fmllr" and train.dim == 20 and test.config == train.config
+    assert [(u.id, u.frames) for u in test.utterances] == [(u.id, u.frames) for u in source.utterances]
+    with np.load(d / "fm/test" / "fmllr.npz") as z:
+        assert sorted(z.files) == ["george", "jackson", "lucas"]
+    info = json.loads((d / "fm/test" / "adapt_info.json").read_text())
+    assert info["transcripts"] == "first-pass" and info["mean_objective_gain"] > 0
+    run("train", d / "fm/train", d / "tri3_ali_nn", d / "fmllr_dnn", "--epochs", 4, "--hidden-dim", 256,
+        "--num-layers", 2, "--left-context", 4, "--right-context", 4, "--lr", 2e-3, "--batch-size", 128)
+    run("make-graph", d / "fmllr_dnn", d / "lang", "--acoustic-scale", 0.5)
+    run("decode-dataset", d / "fmllr_dnn", d / "fm/test", d / "fmllr_dnn_decode", "--acoustic-scales", "0.5")
+    stats = json.loads((d / "fmllr_dnn_decode" / "decode_stats.json").read_text())
+    assert stats["wer"]["0.5"] <= 5.0, stats
+    wav = str(FSDD / "recordings" / f"{source.utterances[0].id}.wav")
+    capsys.readouterr()
+    assert main(["decode", str(d / "fmllr_dnn"), wav]) != 0
+    err = capsys.readouterr().err
+    assert "speaker-adapted (fmllr) features" in err and "Traceback" not in err

@@ -846,8 +846,39 @@ def add_train_gmm(sub) -> None:
     p.set_defaults(func=_train_gmm)
 
 
+def _adapt_features(args) -> int:
+    from hybrid_asr.errors import HybridAsrError
+    from hybrid_asr.stages.fmllr import FmllrDecodeConfig, adapt_features
+
+    try:
+        config = FmllrDecodeConfig(**config_overrides(args, FmllrDecodeConfig))
+    except ValueError as e:
+        raise HybridAsrError(f"adapt-features: invalid option: {e}") from None
+    adapt_features(args.model_dir, args.lang_dir, args.feats_dir, args.out_dir, args.transcripts, config)
+    return 0
+
+
+def add_adapt_features(sub) -> None:
+    from hybrid_asr.stages.fmllr import FmllrDecodeConfig
+
+    p = sub.add_parser("adapt-features", help="speaker-adapted (LDA+MLLT+fMLLR) frames of a SAT GMM -> feature store",
+                       description="Write the frames a SAT GMM model (train-gmm --sat) reads after each speaker's "
+                       "fMLLR transform as a new feature store (kind fmllr), for neural models on speaker-adapted "
+                       "features. Transforms come from the store's reference transcripts (--transcripts reference: "
+                       "training data only) or from a speaker-independent first pass through the model's graph "
+                       "(first-pass, the default: dev and test sets).")
+    p.add_argument("model_dir", help="SAT GMM model directory (with si_model/; with a graph for first passes)")
+    p.add_argument("lang_dir", help="lang directory of the alignment graphs")
+    p.add_argument("feats_dir", help="the feature store the SAT model reads")
+    p.add_argument("out_dir")
+    p.add_argument("--transcripts", choices=["first-pass", "reference"], default="first-pass",
+                   help="where the transcripts the transforms are estimated from come from (default first-pass)")
+    add_config_options(p, [FmllrDecodeConfig], (), "estimation (FmllrDecodeConfig)")
+    p.set_defaults(func=_adapt_features)
+
+
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_train,
-            add_train_sequence, add_train_gmm,
+            add_train_sequence, add_train_gmm, add_adapt_features,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,
             add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

@@ -7,6 +7,8 @@ from hybrid_asr.errors import ConfigError
 from hybrid_asr.utils import JsonDataclass
 
 CMVN_MODES = ("utterance", "speaker", "global")
+FEATURE_KINDS = ("fbank", "mfcc", "fmllr")
+"""``fmllr`` features come from ``adapt-features`` (a SAT GMM's transforms), not from audio."""
 
 
 @dataclass(frozen=True)
@@ -14,7 +16,10 @@ class FeatureConfig(JsonDataclass):
     """Front-end settings (Kaldi ``compute-fbank-feats`` / ``compute-mfcc-feats`` semantics).
 
     Attributes:
-        kind: ``"fbank"`` (log mel filterbank) or ``"mfcc"``.
+        kind: ``"fbank"`` (log mel filterbank), ``"mfcc"``, or ``"fmllr"``: speaker-adapted
+            frames of a SAT GMM (its LDA+MLLT and every speaker's fMLLR transform applied to the
+            source features, whose other settings are kept here), made by ``adapt-features``
+            from a feature store, never from audio alone.
         sample_rate: rate in Hz the audio is resampled to before analysis.
         num_mel_bins: mel filters (fbank dimension; MFCC uses them before the DCT).
         num_ceps: cepstra kept for MFCC.
@@ -29,6 +34,7 @@ class FeatureConfig(JsonDataclass):
         cmvn: how features are mean/variance normalized before the model: ``"utterance"``
             (statistics of the utterance itself), ``"speaker"`` (per-speaker statistics; new files
             decoded alone use the global training statistics) or ``"global"`` (training statistics).
+        adapted_dim: kind ``"fmllr"``: the dimension of the adapted frames (0 otherwise).
     """
 
     json_what = "feature config"
@@ -42,17 +48,22 @@ class FeatureConfig(JsonDataclass):
     frame_shift_ms: float = bounded(10.0, gt=0)
     dither: float = bounded(0.0, ge=0)
     cmvn: str = "utterance"
+    adapted_dim: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
         check_bounds(self)
-        if self.kind not in ("fbank", "mfcc"):
-            raise ConfigError(f"feature kind must be 'fbank' or 'mfcc', got {self.kind!r}")
+        if self.kind not in FEATURE_KINDS:
+            raise ConfigError(f"feature kind must be one of {FEATURE_KINDS}, got {self.kind!r}")
+        if (self.kind == "fmllr") != (self.adapted_dim > 0):
+            raise ConfigError("adapted_dim is the dimension of 'fmllr' features and only of them")
         if self.cmvn not in CMVN_MODES:
             raise ConfigError(f"cmvn must be one of {CMVN_MODES}, got {self.cmvn!r}")
 
     @property
     def dim(self) -> int:
         """Feature dimension F of one frame, deltas included."""
+        if self.kind == "fmllr":
+            return self.adapted_dim
         base = self.num_mel_bins if self.kind == "fbank" else self.num_ceps
         return base * (3 if self.deltas else 1)
 

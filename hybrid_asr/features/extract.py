@@ -3,6 +3,7 @@
 import torch
 import torchaudio
 
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.features.config import FeatureConfig
 
 DITHER_SEED = 0
@@ -32,7 +33,12 @@ def compute_features(waveform: torch.Tensor, config: FeatureConfig) -> torch.Ten
 
     Raises:
         ValueError: the waveform is shorter than one analysis window.
+        ConfigError: ``config`` describes speaker-adapted (``fmllr``) features, which audio alone
+            does not give.
     """
+    if config.kind == "fmllr":
+        raise ConfigError("fmllr features are made by adapt-features from a feature store and a SAT GMM model, "
+                          "not from audio: decode them with decode-dataset")
     if num_frames(waveform.numel(), config) == 0:
         raise ValueError(
             f"audio too short: {waveform.numel()} samples < one {config.frame_length_ms} ms window"

@@ -216,19 +216,46 @@ def compute_feature_store(
     Raises:
         HybridAsrError: no utterance could be processed.
     """
+    def compute(loader):
+        return lambda: compute_features(loader(config.sample_rate), config)
+
+    return write_feature_store([(u, spk, text, compute(loader)) for u, spk, text, loader in segments], config, out_dir)
+
+
+def write_feature_store(
+    utterances: Sequence[Tuple[str, str, str, Callable[[], torch.Tensor]]],
+    config: FeatureConfig,
+    out_dir: Union[str, Path],
+) -> Tuple[int, List[str]]:
+    """Write a store of features made one utterance at a time (from audio, or from another
+    store, e.g. speaker-adapted frames).
+
+    Args:
+        utterances: ``(utt_id, speaker, text, make)``; ``make()`` gives float ``[T, config.dim]``
+            or raises :class:`InputError` / ``ValueError`` (the utterance is then logged, listed
+            in ``failed.txt`` and skipped).
+        config: what the features are.
+        out_dir: store directory to create.
+
+    Returns:
+        ``(number of utterances stored, ids of the failed ones)``.
+
+    Raises:
+        HybridAsrError: no utterance could be processed.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "index.json").unlink(missing_ok=True)  # incomplete until the new index is written
+    segments = utterances
     entries, failed = [], []
     per_speaker: Dict[str, CmvnStats] = {}
     offset = 0
     raw_path = out_dir / ".feats.raw"
     try:
         with open(raw_path, "wb") as raw:
-            for utt_id, speaker, text, loader in progress(segments, desc=f"features {out_dir.name}", unit="utt"):
+            for utt_id, speaker, text, make in progress(segments, desc=f"features {out_dir.name}", unit="utt"):
                 try:
-                    wave = loader(config.sample_rate)
-                    feats = compute_features(wave, config)
+                    feats = make()
                 except (InputError, ValueError) as e:
                     log.error("skipping %s: %s", utt_id, e)
                     failed.append(f"{utt_id} {e}")

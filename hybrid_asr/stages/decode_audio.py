@@ -121,6 +121,9 @@ class AudioDecoder:
     def __init__(self, model_dir: Union[str, Path], search_overrides: Optional[dict] = None,
                  options: DecodeOptions = DecodeOptions()):
         self.bundle = ModelBundle.load(model_dir)
+        if self.bundle.feature_config.kind == "fmllr":
+            raise InputError(model_dir, "the model reads speaker-adapted (fmllr) features, which audio files alone do "
+                             "not give: decode an adapt-features store with decode-dataset")
         self.graph, self.words, search = load_graph(model_dir, self.bundle)
         si_dir = speaker_independent_dir(model_dir)
         if si_dir is not None:

@@ -7,11 +7,16 @@ with that model; every speaker's fMLLR transform is estimated with the SAT GMMs 
 its transformed frames. The transform is folded into the model's own LDA+MLLT transform, so the
 second pass is an ordinary decode with a speaker's copy of the model. Kaldi estimates the
 transform from lattice posteriors; we use the aligned first-pass best path.
+
+:func:`adapt_features` writes those adapted frames as a feature store (kind ``fmllr``), so that
+neural models can be trained and evaluated on speaker-adapted inputs.
 """
 
+import json
 import logging
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import k2
 import numpy as np
@@ -29,7 +34,7 @@ from hybrid_asr.likelihoods import log_likelihoods
 from hybrid_asr.models.base import pad_context
 from hybrid_asr.models.gmm import GmmAcousticModel
 from hybrid_asr.training.gmm import silence_states
-from hybrid_asr.utils import JsonDataclass
+from hybrid_asr.utils import JsonDataclass, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -163,4 +168,80 @@ def decode_store_fmllr(
     return results, timing, summary
 
 
-__all__ = ["FmllrDecodeConfig", "adapted_bundle", "decode_store_fmllr", "speaker_transforms"]
+
+
+def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feats_dir: Union[str, Path],
+                   out_dir: Union[str, Path], transcripts: str = "first-pass",
+                   config: FmllrDecodeConfig = FmllrDecodeConfig()) -> FeatureStore:
+    """Write the speaker-adapted frames of a SAT GMM as a feature store, for neural models on
+    fMLLR features (Kaldi nnet1 and pytorch-kaldi's ``fmllr`` inputs).
+
+    Every speaker's transform is estimated as for decoding: from the reference transcripts of
+    the store (``transcripts="reference"``: training data only, as Kaldi's ``align_fmllr.sh``)
+    or from the speaker-independent first pass (``"first-pass"``: what dev and test sets get,
+    as ``decode_fmllr.sh``). Each utterance's frames are the model's LDA+MLLT frames under its
+    speaker's transform.
+
+    Args:
+        model_dir: a SAT GMM model directory (with ``si_model/``; with a graph for first passes).
+        lang_dir: lang directory of the alignment graphs.
+        feats_dir: the store the SAT model reads (e.g. MFCC with speaker CMVN).
+        out_dir: the new store: kind ``fmllr``, ``adapted_dim`` D, global CMVN, the source's
+            other settings; beside it ``fmllr.npz`` (speaker -> ``[D, D + 1]``) and
+            ``adapt_info.json``.
+        transcripts: ``"reference"`` or ``"first-pass"``.
+        config: first-pass scale, alignment scale, silence weight.
+
+    Returns:
+        The new store.
+
+    Raises:
+        InputError: ``model_dir`` is not a SAT model, or the store's features are not the model's.
+        ConfigError: ``transcripts`` is neither value.
+    """
+    from hybrid_asr.bundle import load_graph
+    from hybrid_asr.errors import ConfigError, InputError
+    from hybrid_asr.features.storage import write_feature_store
+    from hybrid_asr.stages.gmm import save_transforms, speaker_independent_dir
+
+    if transcripts not in ("reference", "first-pass"):
+        raise ConfigError(f"transcripts must be 'reference' or 'first-pass', got {transcripts!r}")
+    si_dir = speaker_independent_dir(model_dir)
+    if si_dir is None:
+        raise InputError(model_dir, "not a speaker-adapted GMM model (train-gmm --sat)")
+    bundle, si_bundle = ModelBundle.load(model_dir), ModelBundle.load(si_dir)
+    store = FeatureStore(feats_dir)
+    bundle.check_features(model_dir, feats_dir, store.config)
+    cmvn = bundle.feature_config.cmvn
+    if transcripts == "reference":
+        hyps = {u.id: u.text.split() for u in store.utterances}
+    else:
+        hlg, words, search = load_graph(model_dir, bundle)
+        if config.first_pass_acoustic_scale is not None:
+            search = replace(search, acoustic_scale=config.first_pass_acoustic_scale)
+        (first,), _ = decode_store(si_bundle, hlg, store, [search], cmvn)
+        hyps = {u: [words.get(i) for i in ids] for u, ids in first.items()}
+    transforms, gains = speaker_transforms(bundle, si_bundle, Lang(lang_dir), store, hyps, cmvn, config)
+    models = {spk: adapted_bundle(bundle, w).model for spk, w in transforms.items()}
+    model = bundle.model
+    out = Path(out_dir)
+
+    def frames(u):
+        def make() -> torch.Tensor:
+            x = pad_context(store.normalized(u.id, cmvn, bundle.cmvn), model.left_context, model.right_context)
+            with torch.no_grad():
+                return models.get(u.speaker, model).gmm_features(x[None])[0]
+        return make
+
+    feature_config = replace(store.config, kind="fmllr", adapted_dim=model.config.gmm_dim, cmvn="global")
+    write_feature_store([(u.id, u.speaker, u.text, frames(u)) for u in store.utterances], feature_config, out)
+    save_transforms(out / "fmllr.npz", transforms)
+    info = {"model": str(model_dir), "source": str(feats_dir), "transcripts": transcripts,
+            "speakers": len(transforms), "mean_objective_gain": round(float(np.mean(list(gains.values()))), 4)}
+    write_text_atomic(out / "adapt_info.json", json.dumps(info, indent=2) + "\n")
+    log.info("adapted %d speakers (objective gain %.3f per frame) -> %s", len(transforms),
+             info["mean_objective_gain"], out)
+    return FeatureStore(out)
+
+
+__all__ = ["FmllrDecodeConfig", "adapt_features", "adapted_bundle", "decode_store_fmllr", "speaker_transforms"]
