@@ -126,3 +126,43 @@ def _check_triphone_alignments(d: Path) -> None:
                               cwd=d, capture_output=True, text=True)
     assert too_long.returncode == 1 and "cannot be aligned" in too_long.stderr
     assert too_long.stderr.strip().count("\n") == 0 and too_long.stdout == ""
+
+
+def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
+    """--gmm true: MFCC stores, the monophone GMM, tri1 (deltas), tri2 (LDA+MLLT), tri3 (SAT), fMLLR
+    features for every split, a DNN on them and tri3's alignment, both decoded against each other;
+    a second run skips every stage."""
+    _kaldi_dirs(tmp_path / "kaldi")
+    for split in ("train", "dev", "test"):
+        subprocess.run([*_hybrid_asr(), "import-kaldi-dir", str(tmp_path / "kaldi" / split), "manifests",
+                        "--split", split], cwd=tmp_path, check=True, capture_output=True)
+    cmd = ["bash", str(ROOT / "recipes/common/hybrid.sh"), "--manifests", "manifests", "--cmudict", "--gmm", "true",
+           "--sample-rate", "8000", "--num-mel-bins", "23", "--lm-order", "1", "--dev-split", "dev",
+           "--gmm-opts", "--num-iters 13 --max-iter-inc 8 --total-gauss 300 --realign-iters 4,8",
+           "--gmm-acoustic-scales", "0.1,0.2", "--acoustic-scales", "0.5,1", "--threads", "1", "--cd-leaves", "40",
+           "--cd-epochs", "6", "--cd-arch", "dnn", "--cd-arch-opts", "--hidden-dim 256 --num-layers 2"]
+    first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for split in ("train", "dev", "test"):
+        config = json.loads((tmp_path / f"data/fmllr/{split}/index.json").read_text())["config"]
+        assert config["kind"] == "fmllr" and config["adapted_dim"] == 40
+        info = json.loads((tmp_path / f"data/fmllr/{split}/adapt_info.json").read_text())
+        assert info["transcripts"] == ("reference" if split == "train" else "first-pass") and info["speakers"] == 2
+    assert json.loads((tmp_path / "exp/tri3/model_config.json").read_text())["type"] == "gmm"
+    assert (tmp_path / "exp/tri3/si_model/bundle.json").is_file() and (tmp_path / "exp/tri3_ali/states.npz").is_file()
+    wer = {}
+    for model in ("mono", "tri3", "dnn_fmllr"):
+        dev = json.loads((tmp_path / f"exp/{model}/decode_dev/decode_stats.json").read_text())
+        test = json.loads((tmp_path / f"exp/{model}/decode_test/decode_stats.json").read_text())
+        assert list(test["wer"]) == [f"{dev['best_acoustic_scale']:g}"]  # test decoded once, at dev's scale
+        wer[model] = next(iter(test["wer"].values()))
+    assert set(json.loads((tmp_path / "exp/tri3/decode_dev/decode_stats.json").read_text())["wer"]) == {"0.1", "0.2"}
+    assert "fmllr" in json.loads((tmp_path / "exp/tri3/decode_test/timing.json").read_text())  # two passes
+    assert max(wer.values()) <= 10.0, wer
+    assert "relative reduction" in first.stdout and "(exp/tri3) ->" in first.stdout
+    second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert second.returncode == 0
+    skipped = [line for line in second.stdout.splitlines() if "skipping" in line]
+    # MFCC x2 x3, lang, flat start, mono, HLG, decode dev + test; mono ali, tree, tri1 ali0, tri1, tri1
+    # ali, tri2, tri2 ali, tri3, tri3 ali; HCLG, fMLLR x3, DNN; HCLG; decodes (tri3, DNN) x2
+    assert len(skipped) == (6 + 1 + 1 + 1 + 1 + 2) + 9 + (1 + 3 + 1) + 1 + 4, skipped

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # AN4 (CMU census database): stage 0 prepares the lhotse manifests, copies etc/an4.dic and writes
-# spk2gender; stages 1-6 are recipes/common/hybrid.sh's monophone system (10% of the training
-# speakers held out as dev, women and men in proportion; features, lang, flat start, 4 DNN training
-# rounds with Viterbi realignment, HLG, decode: acoustic scale chosen on dev, test decoded once;
-# the speed-perturbed training copies are augmented with noise, band-limiting and level changes,
-# AugmentConfig's defaults, so that the models hold up on noisy and 8 kHz audio: --augment false
-# trains on clean copies only, docs/robustness.md)
-# and stages 7-10 its context-dependent system (decision tree of 400 leaves, senone DNN, triphone
-# realignment, then a TDNN (exp/cd400/tdnn2), HCLG, decode); with --sequence lfmmi (or mmi), stages
-# 11-12 fine-tune that TDNN with LF-MMI into exp/cd400/tdnn2_lfmmi and decode it (about 10 more
-# minutes, so not part of `make an4`; docs/sequence.md). Outputs: data/ and exp/ beside this
-# script. The settings are the AN4 overrides of hybrid.sh's and the configs' defaults, sized so
-# that `make an4` stays under 30 minutes on 2 CPU cores (docs/recipes/an4.md).
+# spk2gender; then recipes/common/hybrid.sh with 10% of the training speakers held out as dev (women
+# and men in proportion; the acoustic scale is chosen on dev and the test set decoded once with it).
 #
-# Usage: ./run.sh [--stage N] [--stop-stage N] [--corpus-dir DIR] [any option of ../common/hybrid.sh]
+# Default (--gmm true): Kaldi's GMM ladder, then a TDNN on speaker-adapted features, as Kaldi's
+# egs/an4/s5 followed by an nnet recipe on fMLLR features: MFCC (+deltas) with per-speaker CMVN,
+# flat start, monophone GMM (stages 3-6, decoded: exp/mono), tri1 (deltas), tri2 (LDA+MLLT), tri3
+# (SAT) with trees of at most 1800 leaves (stage 7), fMLLR features of every split from tri3 (data/fmllr:
+# training speakers from their transcripts, dev/test speakers from tri3's speaker-independent first
+# pass) and a TDNN (4 epochs) on them and tri3's fMLLR alignment (stage 8: exp/tdnn_fmllr), HCLG and
+# decode of tri3 (two-pass fMLLR) and the TDNN (stages 9-10). With --sequence lfmmi (or mmi), stages
+# 11-12 fine-tune the TDNN (exp/tdnn_fmllr_lfmmi; docs/sequence.md).
+#
+# --gmm false: the earlier recipe: fbank, a flat start refined by 4 monophone DNN rounds with Viterbi
+# realignment, a decision tree of 400 leaves, a senone DNN, triphone realignment and a TDNN
+# (exp/cd400/tdnn2), trained on speed-perturbed copies augmented with noise, band-limiting and level
+# changes (AugmentConfig's defaults; docs/robustness.md).
+#
+# Outputs: data/ and exp/ beside this script. The settings are the AN4 overrides of hybrid.sh's and the
+# configs' defaults, sized so that `make an4` stays under 30 minutes on 2 CPU cores (docs/recipes/an4.md).
+#
+# Usage: ./run.sh [--stage N] [--stop-stage N] [--corpus-dir DIR] [--gmm true|false] [any option of ../common/hybrid.sh]
 #   --corpus-dir DIR   AN4 root (etc/, wav/); default ../shared/data/an4 if present, else download
-#   --cd-leaves N      decision-tree leaves of the senone system (default 400; 0: monophone only)
+#   --cd-leaves N      tree leaves (default 1800 with --gmm true, as Kaldi's AN4 recipe; 400 with --gmm false)
 #   --cd-arch TYPE --cd-arch-opts "..."   another final model, e.g. --cd-arch dnn --cd-arch-opts ""
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,11 +31,13 @@ root=$(cd ../.. && pwd)
 
 stage=0
 corpus_dir=""
+gmm=true
 rest=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --corpus-dir) corpus_dir=$2; shift 2 ;;
     --stage) stage=$2; rest+=("$1" "$2"); shift 2 ;;
+    --gmm) gmm=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$self"; exit 0 ;;
     *) rest+=("$1"); shift ;;
   esac
@@ -43,8 +52,13 @@ if [[ $stage -le 0 ]]; then
     "${hybrid_asr[@]}" prepare an4 data/manifests ${corpus_dir:+--corpus-dir "$corpus_dir"} --download-dir data/download
   fi
 fi
-../common/hybrid.sh --manifests data/manifests --lexicon data/manifests/an4.dic --dev-fraction 0.1 \
-  --dev-groups data/manifests/spk2gender --augment true --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 \
-  --cd-epochs "1 4" \
-  --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32" --acoustic-scales 0.15,0.2,0.25 "${rest[@]}"
+common=(--manifests data/manifests --lexicon data/manifests/an4.dic --dev-fraction 0.1 --dev-groups data/manifests/spk2gender
+  --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32")
+if [[ $gmm == true ]]; then
+  ../common/hybrid.sh "${common[@]}" --gmm true --cd-leaves 1800 --cd-epochs 4 \
+    --acoustic-scales 0.06,0.08,0.1,0.12,0.15,0.2 "${rest[@]}"
+else
+  ../common/hybrid.sh "${common[@]}" --augment true --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 \
+    --cd-epochs "1 4" --acoustic-scales 0.15,0.2,0.25 "${rest[@]}"
+fi
 echo "$(date '+%F %T') done in $(( $(date +%s) - start )) s"

@@ -42,6 +42,21 @@
 #                                exp/cd<N>/<TYPE>2_<criterion>, then HCLG, decode and the change against
 #                                the CE model (default none) --sequence-opts "..." (train-sequence options)
 #   --sequence-acoustic-scales "a,b,c"   the dev sweep of the sequence-trained model (default: --acoustic-scales)
+#   --gmm true|false             Kaldi's GMM ladder in place of the flat-start DNN rounds (default false):
+#                                stage 1 computes MFCC (+deltas, per-speaker CMVN; no speed perturbation),
+#                                stages 3-6 train and decode the monophone GMM (exp/mono: train_mono.sh),
+#                                stage 7 the triphone GMMs, each on the previous one's alignment: tri1
+#                                (deltas, a tree of at most --cd-leaves leaves), tri2 (LDA+MLLT), tri3
+#                                (SAT, per-speaker fMLLR) and tri3's fMLLR alignment (exp/tri3_ali); stage 8
+#                                writes fMLLR-adapted features (data/fmllr: training speakers from their
+#                                transcripts, dev/test from tri3's speaker-independent first pass) and trains
+#                                the final model (--cd-arch, last --cd-epochs value) on them and tri3's
+#                                alignment into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
+#                                neural model and compare them. --gmm-acoustic-scales "a,b,c" the GMMs'
+#                                dev sweep (default 0.04,...,0.1) --gmm-graph-opts "..." their make-graph
+#                                options (default: self-loop scale 0.1, stored acoustic scale 0.05, as
+#                                Kaldi's mkgraph.sh and its 1/12 scale for GMMs) --gmm-opts "..." extra options
+#                                of every train-gmm (defaults: the GMM training config dataclasses)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
@@ -55,6 +70,7 @@ lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2
 threads=2; decode_opts=""
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 sequence=none; sequence_opts=""; sequence_acoustic_scales=""
+gmm=false; gmm_acoustic_scales="0.04,0.05,0.06,0.07,0.08,0.1"; gmm_graph_opts="--self-loop-scale 0.1 --acoustic-scale 0.05"; gmm_opts=""
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -75,6 +91,8 @@ while [[ $# -gt 0 ]]; do
     --cd-arch) cd_arch=$2 ;; --cd-arch-opts) cd_arch_opts=$2 ;;
     --sequence) sequence=$2 ;; --sequence-opts) sequence_opts=$2 ;;
     --sequence-acoustic-scales) sequence_acoustic_scales=$2 ;;
+    --gmm) gmm=$2 ;; --gmm-acoustic-scales) gmm_acoustic_scales=$2 ;; --gmm-graph-opts) gmm_graph_opts=$2 ;;
+    --gmm-opts) gmm_opts=$2 ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "hybrid.sh: unknown option $1" >&2; exit 1 ;;
   esac
@@ -96,6 +114,8 @@ fi
 log() { echo "$(date '+%F %T') (stage ${cur_stage:-?}) $*"; }
 run_stage() { cur_stage=$1; [[ $stage -le $1 && $stop_stage -ge $1 ]]; }
 feats=$data_dir/fbank
+[[ $gmm == true ]] && feats=$data_dir/mfcc_deltas  # the monophone and tri1 GMMs; tri2/tri3: $mfcc
+mfcc=$data_dir/mfcc; fmllr=$data_dir/fmllr
 if [[ $dev_fraction != 0 ]]; then
   dev_split=dev
   if run_stage 1 && [[ ! -f $manifests/supervisions_${train_split}_nodev.jsonl.gz ]]; then
@@ -106,7 +126,17 @@ if [[ $dev_fraction != 0 ]]; then
   train_split=${train_split}_nodev
 fi
 
-if run_stage 1; then
+if run_stage 1 && [[ $gmm == true ]]; then
+  for split in "$train_split" $dev_split "$test_split"; do
+    for out in "$feats/$split" "$mfcc/$split"; do
+      if [[ -f $out/index.json ]]; then log "$out exists, skipping"; continue; fi
+      deltas=(); [[ $out == "$feats/$split" ]] && deltas=(--deltas)
+      log "MFCC features of $split ${deltas[*]:-} (per-speaker CMVN) -> $out"
+      "${hybrid_asr[@]}" compute-features "$manifests" "$split" "$out" --kind mfcc "${deltas[@]}" \
+        --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker
+    done
+  done
+elif run_stage 1; then
   for split in "$train_split" $dev_split "$test_split"; do
     if [[ -f $feats/$split/index.json ]]; then log "fbank $split exists, skipping"; continue; fi
     sp=()
@@ -137,40 +167,49 @@ if run_stage 3; then
   fi
 fi
 
-# train_model ALI_DIR MODEL_DIR EPOCHS WHAT [ARCH [OPTS]]: train a model (default: a DNN) on the
-# alignments unless it exists; --resume continues a run that was interrupted
+# train_model ALI_DIR MODEL_DIR EPOCHS WHAT [ARCH [OPTS [FEATS]]]: train a model (default: a DNN, on
+# $feats) on the alignments unless it exists; --resume continues a run that was interrupted
 train_model() {
   local arch=${5:-dnn} opts
   read -r -a opts <<< "$train_opts ${6:-}"
   if [[ -f $2/bundle.json ]]; then log "$4 model exists, skipping"; return; fi
   log "$4: training the $arch on $1 ($3 epochs)"
-  "${hybrid_asr[@]}" train "$feats/$train_split" "$1" "$2" --model "$arch" --epochs "$3" --resume "${opts[@]}"
+  "${hybrid_asr[@]}" train "${7:-$feats}/$train_split" "$1" "$2" --model "$arch" --epochs "$3" --resume "${opts[@]}"
 }
-# align_with MODEL_DIR ALI_DIR WHAT: Viterbi-align the training set unless the alignments exist
+# train_gmm FEATS ALI_DIR MODEL_DIR WHAT [TRAIN-GMM OPTIONS...]: a GMM system unless it exists
+train_gmm() {
+  local gopts
+  read -r -a gopts <<< "$gmm_opts"
+  if [[ -f $3/bundle.json ]]; then log "$4 exists, skipping"; return; fi
+  log "$4: train-gmm on $2 ${*:5} $gmm_opts"
+  "${hybrid_asr[@]}" train-gmm "$1/$train_split" "$data_dir/lang" "$2" "$3" "${@:5}" ${gopts[@]+"${gopts[@]}"}
+}
+# align_with MODEL_DIR ALI_DIR WHAT [FEATS]: Viterbi-align the training set unless the alignments exist
 align_with() {
   if [[ -f $2/ali.npz ]]; then log "$3 alignment exists, skipping"; return; fi
   log "$3: Viterbi alignment with $1"
-  "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$2" --model "$1"
+  "${hybrid_asr[@]}" align "${4:-$feats}/$train_split" "$data_dir/lang" "$2" --model "$1"
 }
-# make_graph MODEL_DIR WHAT: the decoding graph (HLG, or HCLG for a senone model) unless it exists
+# make_graph MODEL_DIR WHAT [MAKE-GRAPH OPTIONS...]: the decoding graph (HLG, or HCLG for a senone
+# model) unless it exists
 make_graph() {
   if [[ -f $1/graph_info.json ]]; then log "$2 exists, skipping"; return; fi
-  log "building $2 for $1"
+  log "building $2 for $1 ${*:3}"
   "${hybrid_asr[@]}" make-graph "$1" "$data_dir/lang" ${acoustic_scale:+--acoustic-scale "$acoustic_scale"} \
-    ${self_loop_scale:+--self-loop-scale "$self_loop_scale"}
+    ${self_loop_scale:+--self-loop-scale "$self_loop_scale"} "${@:3}"
 }
-# decode_test MODEL_DIR WHAT: decode unless done and print the WER. With a dev set: the acoustic-scale
-# sweep on dev, the best scale stored as the model's default, then the test set at that scale only.
-# Without one: the sweep on the test set. Sets $best_scale.
+# decode_test MODEL_DIR WHAT [FEATS [SCALES]]: decode unless done and print the WER. With a dev set: the
+# acoustic-scale sweep (default $acoustic_scales) on dev, the best scale stored as the model's default, then
+# the test set at that scale only. Without one: the sweep on the test set. Sets $best_scale.
 decode_test() {
-  local out sweep_split=$test_split dopts
+  local out sweep_split=$test_split dopts dfeats=${3:-$feats} scales=${4:-$acoustic_scales}
   read -r -a dopts <<< "$decode_opts"
   [[ -n $dev_split ]] && sweep_split=$dev_split
   out=$1/decode_$sweep_split
   if [[ -f $out/decode_stats.json ]]; then log "$2 $sweep_split decode exists, skipping"
   else
-    log "decoding $sweep_split with the $2 model (acoustic scales $acoustic_scales)"
-    "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$sweep_split" "$out" --acoustic-scales "$acoustic_scales" \
+    log "decoding $sweep_split with the $2 model (acoustic scales $scales)"
+    "${hybrid_asr[@]}" decode-dataset "$1" "$dfeats/$sweep_split" "$out" --acoustic-scales "$scales" \
       ${dev_split:+--store-best} ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
   fi
   best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
@@ -181,7 +220,7 @@ decode_test() {
     if [[ ! -f $out/wer_ac${best_scale}.txt ]]; then
       best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
         "$out/decode_stats.json")
-      log "the model's acoustic scale is not in the sweep ($acoustic_scales): reporting the sweep's best, $best_scale," \
+      log "the model's acoustic scale is not in the sweep ($scales): reporting the sweep's best, $best_scale," \
         "chosen on the $test_split set itself (use a dev set: --dev-fraction or --dev-split)"
     fi
   fi
@@ -191,7 +230,7 @@ decode_test() {
     if [[ -f $out/decode_stats.json ]]; then log "$2 $test_split decode exists, skipping"
     else
       log "decoding $test_split with the $2 model at the dev-chosen acoustic scale $best_scale"
-      "${hybrid_asr[@]}" decode-dataset "$1" "$feats/$test_split" "$out" --acoustic-scales "$best_scale" \
+      "${hybrid_asr[@]}" decode-dataset "$1" "$dfeats/$test_split" "$out" --acoustic-scales "$best_scale" \
         ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
     fi
   fi
@@ -199,7 +238,9 @@ decode_test() {
   head -2 "$out/wer_ac${best_scale}.txt"
 }
 
-if run_stage 4; then
+if run_stage 4 && [[ $gmm == true ]]; then
+  train_gmm "$feats" "$exp_dir/ali0" "$exp_dir/mono" "monophone GMM"
+elif run_stage 4; then
   read -r -a epoch_list <<< "$epochs"
   for ((r = 1; r <= num_rounds; r++)); do
     train_model "$exp_dir/ali$((r - 1))" "$exp_dir/dnn$r" "${epoch_list[$((r - 1))]:-${epoch_list[-1]}}" "round $r"
@@ -208,13 +249,15 @@ if run_stage 4; then
 fi
 
 final=$exp_dir/dnn$num_rounds
+read -r -a gmm_graph <<< "$gmm_graph_opts"
+[[ $gmm == true ]] && final=$exp_dir/mono
 
 if run_stage 5; then
-  make_graph "$final" HLG
+  if [[ $gmm == true ]]; then make_graph "$final" HLG "${gmm_graph[@]}"; else make_graph "$final" HLG; fi
 fi
 
-# summary MODEL_DIR [BASELINE_MODEL_DIR]: frame accuracy, RTF, dev/test WER at $best_scale (set by decode_test;
-# the baseline's at its own stored scale) and the relative change
+# summary MODEL_DIR [BASELINE_MODEL_DIR]: frame accuracy (neural models), RTF, dev/test WER at $best_scale
+# (set by decode_test; the baseline's at its own stored scale) and the relative change
 summary() {
   "$python" - "$1" "$test_split" "${dev_split:-}" "$best_scale" "${2:-}" <<'PY'
 import json, os, sys
@@ -226,9 +269,9 @@ m = [json.loads(x) for x in open(os.path.join(model, "metrics.jsonl"))][-1]
 t, d = stats(model, test), stats(model, dev)
 if d:
     print(f"{dev} WER: " + ", ".join(f"{k}: {v:.2f}%" for k, v in d["wer"].items()) + f" (best: {ac})")
-print(f"{test} WER {t['wer'][ac]:.2f}% at acoustic scale {ac}; held-out frame accuracy "
-      f"{m.get('valid_frame_acc', float('nan')):.1f}%; decoding RTF {t['rtf'][ac]:.4f} ({t['audio_seconds']:.0f} s of "
-      "audio, acoustic model + search, features excluded)")
+acc = f"; held-out frame accuracy {m['valid_frame_acc']:.1f}%" if "valid_frame_acc" in m else ""
+print(f"{test} WER {t['wer'][ac]:.2f}% at acoustic scale {ac}{acc}; decoding RTF {t['rtf'][ac]:.4f} "
+      f"({t['audio_seconds']:.0f} s of audio, acoustic model + search, features excluded)")
 b = stats(base, test) if base else None
 if b:
     bw = b["wer"][ac] if ac in b["wer"] else list(b["wer"].values())[0]
@@ -238,7 +281,10 @@ if b:
 PY
 }
 
-if run_stage 6; then
+if run_stage 6 && [[ $gmm == true ]]; then
+  decode_test "$final" "monophone GMM" "$feats" "$gmm_acoustic_scales"
+  summary "$final"
+elif run_stage 6; then
   decode_test "$final" monophone
   summary "$final"
 fi
@@ -246,50 +292,99 @@ fi
 # ---------------------------------------------------------------- context-dependent senones
 [[ $cd_leaves -gt 0 ]] || exit 0
 read -r -a cd_epoch_list <<< "$cd_epochs"
-mono_ali=$exp_dir/ali$num_rounds
-cd=$exp_dir/cd$cd_leaves
-
-if run_stage 7; then
-  align_with "$final" "$mono_ali" "final monophone"
-  if [[ -f $cd/tree/tree.json ]]; then log "tree exists, skipping"
-  else
-    log "decision tree with $cd_leaves leaves"
-    "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$mono_ali" "$cd/tree" --num-leaves "$cd_leaves" \
-      ${classes:+--classes "$classes"}
+if [[ $gmm == true ]]; then
+  # ------------------------------------------------------------ the GMM ladder, then a neural model
+  # on tri3's fMLLR features and alignment (Kaldi: train_deltas, train_lda_mllt, train_sat,
+  # align_fmllr, then nnet on fMLLR features)
+  tri3=$exp_dir/tri3
+  ce=$exp_dir/${cd_arch}_fmllr
+  seq_ali=${tri3}_ali
+  if run_stage 7; then
+    align_with "$final" "$exp_dir/mono_ali" "monophone GMM"
+    if [[ -f $exp_dir/tri1/tree/tree.json ]]; then log "tri1 tree exists, skipping"
+    else
+      log "tri1 decision tree (at most $cd_leaves leaves)"
+      "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$exp_dir/mono_ali" "$exp_dir/tri1/tree" --num-leaves "$cd_leaves"
+    fi
+    if [[ -f $exp_dir/tri1_ali0/ali.npz ]]; then log "tri1 senone alignment exists, skipping"
+    else
+      log "converting $exp_dir/mono_ali to tri1's senones"
+      "${hybrid_asr[@]}" convert-ali "$exp_dir/mono_ali" "$exp_dir/tri1/tree" "$exp_dir/tri1_ali0"
+    fi
+    train_gmm "$feats" "$exp_dir/tri1_ali0" "$exp_dir/tri1" "tri1 (triphone GMM on deltas)"
+    align_with "$exp_dir/tri1" "$exp_dir/tri1_ali" tri1
+    train_gmm "$mfcc" "$exp_dir/tri1_ali" "$exp_dir/tri2" "tri2 (LDA+MLLT)" --lda-mllt --num-leaves "$cd_leaves"
+    align_with "$exp_dir/tri2" "$exp_dir/tri2_ali" tri2 "$mfcc"
+    train_gmm "$mfcc" "$exp_dir/tri2_ali" "$tri3" "tri3 (SAT)" --sat "$exp_dir/tri2" --num-leaves "$cd_leaves"
+    align_with "$tri3" "${tri3}_ali" "tri3 (fMLLR)" "$mfcc"
   fi
-  if [[ -f $cd/ali0/ali.npz ]]; then log "senone alignment exists, skipping"
-  else
-    log "converting $mono_ali to senones"
-    "${hybrid_asr[@]}" convert-ali "$mono_ali" "$cd/tree" "$cd/ali0"
+  if run_stage 8; then
+    make_graph "$tri3" HCLG "${gmm_graph[@]}"
+    for split in "$train_split" $dev_split "$test_split"; do
+      if [[ -f $fmllr/$split/index.json ]]; then log "fMLLR features of $split exist, skipping"; continue; fi
+      how=first-pass; [[ $split == "$train_split" ]] && how=reference
+      log "fMLLR features of $split (transforms from the $how transcripts)"
+      "${hybrid_asr[@]}" adapt-features "$tri3" "$data_dir/lang" "$mfcc/$split" "$fmllr/$split" --transcripts "$how"
+    done
+    train_model "${tri3}_ali" "$ce" "${cd_epoch_list[-1]}" "$cd_arch on fMLLR features" "$cd_arch" "$cd_arch_opts" "$fmllr"
   fi
-fi
+  if run_stage 9; then
+    make_graph "$ce" HCLG
+  fi
+  if run_stage 10; then
+    decode_test "$tri3" "tri3 (SAT GMM, two-pass fMLLR)" "$mfcc" "$gmm_acoustic_scales"
+    summary "$tri3" "$final"
+    decode_test "$ce" "$cd_arch on fMLLR features" "$fmllr"
+    summary "$ce" "$tri3"
+  fi
+  feats=$fmllr
+else
+  mono_ali=$exp_dir/ali$num_rounds
+  cd=$exp_dir/cd$cd_leaves
+  ce=$cd/${cd_arch}2
+  seq_ali=$cd/ali1
 
-if run_stage 8; then
-  train_model "$cd/ali0" "$cd/dnn1" "${cd_epoch_list[0]:-4}" "triphone round 1"
-  align_with "$cd/dnn1" "$cd/ali1" "triphone round 1"
-  train_model "$cd/ali1" "$cd/${cd_arch}2" "${cd_epoch_list[1]:-4}" "triphone round 2" "$cd_arch" "$cd_arch_opts"
-fi
+  if run_stage 7; then
+    align_with "$final" "$mono_ali" "final monophone"
+    if [[ -f $cd/tree/tree.json ]]; then log "tree exists, skipping"
+    else
+      log "decision tree with $cd_leaves leaves"
+      "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$mono_ali" "$cd/tree" --num-leaves "$cd_leaves" \
+        ${classes:+--classes "$classes"}
+    fi
+    if [[ -f $cd/ali0/ali.npz ]]; then log "senone alignment exists, skipping"
+    else
+      log "converting $mono_ali to senones"
+      "${hybrid_asr[@]}" convert-ali "$mono_ali" "$cd/tree" "$cd/ali0"
+    fi
+  fi
 
-if run_stage 9; then
-  make_graph "$cd/${cd_arch}2" HCLG
-fi
+  if run_stage 8; then
+    train_model "$cd/ali0" "$cd/dnn1" "${cd_epoch_list[0]:-4}" "triphone round 1"
+    align_with "$cd/dnn1" "$cd/ali1" "triphone round 1"
+    train_model "$cd/ali1" "$ce" "${cd_epoch_list[1]:-4}" "triphone round 2" "$cd_arch" "$cd_arch_opts"
+  fi
 
-if run_stage 10; then
-  decode_test "$cd/${cd_arch}2" "triphone $cd_arch"
-  summary "$cd/${cd_arch}2" "$final"
+  if run_stage 9; then
+    make_graph "$ce" HCLG
+  fi
+
+  if run_stage 10; then
+    decode_test "$ce" "triphone $cd_arch"
+    summary "$ce" "$final"
+  fi
 fi
 
 # ---------------------------------------------------------------- sequence training
 [[ $sequence != none ]] || exit 0
-ce=$cd/${cd_arch}2
 seq=${ce}_$sequence
 
 if run_stage 11; then
   if [[ -f $seq/bundle.json ]]; then log "$sequence model exists, skipping"
   else
     read -r -a sopts <<< "$sequence_opts"
-    log "$sequence training of $ce on $cd/ali1"
-    "${hybrid_asr[@]}" train-sequence "$ce" "$feats/$train_split" "$data_dir/lang" "$cd/ali1" "$seq" \
+    log "$sequence training of $ce on $seq_ali"
+    "${hybrid_asr[@]}" train-sequence "$ce" "$feats/$train_split" "$data_dir/lang" "$seq_ali" "$seq" \
       --criterion "$sequence" --resume "${sopts[@]}"
   fi
   make_graph "$seq" HCLG
@@ -297,6 +392,6 @@ fi
 
 if run_stage 12; then
   [[ -n $sequence_acoustic_scales ]] && acoustic_scales=$sequence_acoustic_scales
-  decode_test "$seq" "triphone $cd_arch + $sequence"
+  decode_test "$seq" "$cd_arch + $sequence"
   summary "$seq" "$ce"
 fi
