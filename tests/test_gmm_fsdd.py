@@ -110,6 +110,7 @@ def test_triphone_lda_mllt_and_sat_systems_train_and_decode(sat_exp):
         assert stats["wer"]["0.1"] <= 4.0, (m, stats)
     timing = json.loads((d / "tri3_decode" / "timing.json").read_text())
     assert timing["fmllr"]["speakers"] == 3 and timing["fmllr"]["mean_objective_gain"] > 0
+    assert timing["fmllr"]["estimation_passes"] == 2  # Kaldi's decode_fmllr.sh: a second estimate
     assert "fmllr" not in json.loads((d / "tri2_decode" / "timing.json").read_text())
 
 

@@ -94,7 +94,8 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
 
     A speaker-adapted (SAT) GMM model aligns as Kaldi's ``align_fmllr.sh``: its speaker-independent
     model aligns the transcripts first, every speaker's fMLLR transform is estimated from that
-    alignment, and the adapted model aligns again.
+    alignment and re-estimated from the adapted model's alignment
+    (``FmllrDecodeConfig.estimation_passes``), and the adapted model aligns again.
 
     Args:
         store: features of the utterances (the model's CMVN mode applied).
@@ -122,10 +123,10 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
     models = {}
     si_dir = speaker_independent_dir(model_dir)
     if si_dir is not None:
-        from hybrid_asr.stages.fmllr import adapted_bundle, speaker_transforms
+        from hybrid_asr.stages.fmllr import adapted_bundle, reference_transforms
 
-        transforms, _ = speaker_transforms(bundle, ModelBundle.load(si_dir), lang, store,
-                                           {u: t.split() for u, t in utts}, bundle.feature_config.cmvn)
+        transforms, _ = reference_transforms(bundle, ModelBundle.load(si_dir), lang, store,
+                                             {u: t.split() for u, t in utts}, bundle.feature_config.cmvn)
         adapted = {spk: adapted_bundle(bundle, w).model for spk, w in transforms.items()}
         models = {u.id: adapted[u.speaker] for u in store.utterances if u.speaker in adapted}
 

@@ -4,9 +4,12 @@ As Kaldi's ``steps/decode_fmllr.sh``: the speaker-independent model of the SAT d
 (``si_model/``, same tree and graph) decodes every utterance; its transcripts are force-aligned
 with that model; every speaker's fMLLR transform is estimated with the SAT GMMs from those frames
 (silence weighted down); then each speaker's utterances are decoded again with the SAT GMMs on
-its transformed frames. The transform is folded into the model's own LDA+MLLT transform, so the
-second pass is an ordinary decode with a speaker's copy of the model. Kaldi estimates the
-transform from lattice posteriors; we use the aligned first-pass best path.
+its transformed frames. As ``decode_fmllr.sh`` does, the transform is estimated twice by default
+(``FmllrDecodeConfig.estimation_passes``): the adapted decode's transcripts are realigned with the
+adapted model and a second transform, estimated on the once-transformed frames, is composed with
+the first before the final decode. The transform is folded into the model's own LDA+MLLT
+transform, so every adapted pass is an ordinary decode with a speaker's copy of the model. Kaldi
+estimates the transforms from lattice posteriors; we use the aligned best paths.
 
 :func:`adapt_features` writes those adapted frames as a feature store (kind ``fmllr``), so that
 neural models can be trained and evaluated on speaker-adapted inputs.
@@ -50,6 +53,10 @@ class FmllrDecodeConfig(JsonDataclass):
             transcripts (GMM log-likelihoods; Kaldi aligns GMMs at 0.1).
         silence_weight: weight of silence frames in the fMLLR statistics (Kaldi's
             ``decode_fmllr.sh``: 0.01).
+        estimation_passes: transform estimates per speaker: 1 from the speaker-independent
+            pass only; each further one realigns the transcripts of an adapted decode (or the
+            reference transcripts) with the adapted model and composes a new estimate on top
+            (Kaldi's ``decode_fmllr.sh``: 2).
     """
 
     json_what = "fMLLR decoding config"
@@ -57,6 +64,7 @@ class FmllrDecodeConfig(JsonDataclass):
     first_pass_acoustic_scale: Optional[float] = bounded(None, gt=0)
     align_acoustic_scale: float = bounded(0.1, gt=0)
     silence_weight: float = bounded(0.01, ge=0, le=1)
+    estimation_passes: int = bounded(2, ge=1, le=10)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -70,43 +78,128 @@ def speaker_transforms(
     hypotheses: Dict[str, List[str]],
     cmvn: str,
     config: FmllrDecodeConfig = FmllrDecodeConfig(),
+    initial: Optional[Dict[str, np.ndarray]] = None,
 ) -> Tuple[Dict[str, np.ndarray], Dict[str, float]]:
-    """Estimate every speaker's fMLLR transform from first-pass transcripts.
+    """Estimate every speaker's fMLLR transform from transcripts (one estimate; the passes of
+    ``config.estimation_passes`` are :func:`reference_transforms` and :func:`decoded_transforms`).
 
     Args:
         bundle: the SAT model (LDA+MLLT GMM; the transforms act on its projected frames).
-        si_bundle: its speaker-independent model (aligns the transcripts).
+        si_bundle: its speaker-independent model (aligns the transcripts when there is no
+            ``initial`` transform).
         lang: lang directory of the alignment graphs.
         store: the features.
-        hypotheses: ``utt_id -> words`` of the first pass (empty ones are left out).
+        hypotheses: ``utt_id -> words`` (first-pass output or references; empty ones are left out).
         cmvn: the CMVN mode of the features.
         config: alignment scale, silence weight.
+        initial: ``speaker -> float [D, D + 1]`` transforms of an earlier estimate: a speaker's
+            transcripts are then aligned with the SAT model under its transform, and the new
+            estimate, made on the transformed frames, is returned composed with it.
 
     Returns:
-        ``(speaker -> float64 [D, D + 1] transform, speaker -> objective gain per frame)``;
-        a speaker without aligned frames gets the identity.
+        ``(speaker -> float64 [D, D + 1] transform, speaker -> objective gain per frame of this
+        estimate)``; a speaker without aligned frames keeps its initial transform (or the identity).
     """
-    model = bundle.model
+    initial = initial or {}
+    adapted = {spk: adapted_bundle(bundle, w).model for spk, w in initial.items()}
     compiler = TrainingGraphCompiler(lang, si_bundle.topology, si_bundle.make_h(hmm_states=True))
     utts = [(u, " ".join(w)) for u, w in hypotheses.items() if w]
     normalized = {u: store.normalized(u, cmvn, bundle.cmvn) for u, _ in utts}
+    speakers = {u.id: u.speaker for u in store.utterances if u.id in hypotheses}
 
     def score(u: str) -> torch.Tensor:
-        return log_likelihoods(si_bundle.model, normalized[u], si_bundle.log_priors) * config.align_acoustic_scale
+        model = adapted.get(speakers[u], si_bundle.model if not initial else bundle.model)
+        return log_likelihoods(model, normalized[u], si_bundle.log_priors) * config.align_acoustic_scale
 
     done, _ = align_dataset(compiler, utts, score)
     silence = silence_states(bundle.topology)
-    gmms = model.gmms()
-    speakers = {u.id: u.speaker for u in store.utterances if u.id in hypotheses}
+    gmms = bundle.model.gmms()
     transforms, gains = {}, {}
     for spk in sorted(set(speakers.values())):
+        model = adapted.get(spk, bundle.model)
         frames = []
         for u in sorted(u for u, s in speakers.items() if s == spk and u in done):
             x = pad_context(normalized[u], model.left_context, model.right_context)
             with torch.no_grad():
                 frames.append((model.gmm_features(x[None])[0], done[u].pdfs, done[u].states))
-        transforms[spk], gains[spk] = estimate_fmllr(gmms, frames, silence, config.silence_weight)
+        w, gains[spk] = estimate_fmllr(gmms, frames, silence, config.silence_weight)
+        transforms[spk] = compose_affine(w, initial[spk]) if spk in initial else w
     return transforms, gains
+
+
+def reference_transforms(bundle: ModelBundle, si_bundle: ModelBundle, lang: Lang, store: FeatureStore,
+                         transcripts: Dict[str, List[str]], cmvn: str,
+                         config: FmllrDecodeConfig = FmllrDecodeConfig()) -> Tuple[Dict[str, np.ndarray], Dict[str, float]]:
+    """Every speaker's transform from known transcripts (Kaldi's ``align_fmllr.sh``): aligned with
+    the speaker-independent model for the first estimate, with the adapted model for each further
+    one (``config.estimation_passes``). Arguments and result as :func:`speaker_transforms`; the
+    gains are summed over the estimates."""
+    transforms, total = None, {}
+    for _ in range(config.estimation_passes):
+        transforms, gains = speaker_transforms(bundle, si_bundle, lang, store, transcripts, cmvn, config, transforms)
+        total = {spk: total.get(spk, 0.0) + g for spk, g in gains.items()}
+    return transforms, total
+
+
+def decoded_transforms(
+    bundle: ModelBundle,
+    si_bundle: ModelBundle,
+    lang: Lang,
+    hlg: k2.Fsa,
+    words: k2.SymbolTable,
+    store: FeatureStore,
+    search: SearchConfig,
+    cmvn: str,
+    max_frames: int = MAX_BATCH_FRAMES,
+    utt_ids: Optional[Sequence[str]] = None,
+    config: FmllrDecodeConfig = FmllrDecodeConfig(),
+) -> Tuple[Dict[str, np.ndarray], Dict[str, float], DecodeTiming]:
+    """Every speaker's transform without transcripts (Kaldi's ``decode_fmllr.sh``): the
+    speaker-independent model decodes the utterances for the first estimate; for each further
+    one (``config.estimation_passes``) the SAT model decodes them again under the current
+    transforms. Every decode uses ``search``.
+
+    Returns:
+        ``(speaker -> float64 [D, D + 1] transform, speaker -> objective gain per frame summed over
+        the estimates, timing of the decodes)``.
+    """
+    utt_ids = list(utt_ids) if utt_ids is not None else [u.id for u in store.utterances]
+    (first,), timing = decode_store(si_bundle, hlg, store, [search], cmvn, max_frames, utt_ids)
+    hyps = {u: [words.get(i) for i in ids] for u, ids in first.items()}
+    transforms, total = None, {}
+    for k in range(config.estimation_passes):
+        if k > 0:
+            (results,), t = decode_adapted(bundle, transforms, hlg, store, [search], cmvn, max_frames, utt_ids)
+            hyps = {u: [words.get(i) for i in ids] for u, ids in results.items()}
+            timing.search_seconds[0] += t.search_seconds[0]
+            timing.model_seconds += t.model_seconds
+        transforms, gains = speaker_transforms(bundle, si_bundle, lang, store, hyps, cmvn, config, transforms)
+        total = {spk: total.get(spk, 0.0) + g for spk, g in gains.items()}
+    return transforms, total, timing
+
+
+def decode_adapted(bundle: ModelBundle, transforms: Dict[str, np.ndarray], hlg: k2.Fsa, store: FeatureStore,
+                   searches: Sequence[SearchConfig], cmvn: str, max_frames: int,
+                   utt_ids: Sequence[str]) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
+    """Decode every speaker's utterances with the SAT model under its transform (a speaker
+    without one: the unadapted SAT model); results and timing as
+    :func:`~hybrid_asr.decoding.dataset.decode_store`."""
+    results: List[Dict[str, List[int]]] = [{} for _ in searches]
+    timing = DecodeTiming(search_seconds=[0.0] * len(searches))
+    speaker_of = {u.id: u.speaker for u in store.utterances}
+    groups: Dict[Optional[str], List[str]] = {}
+    for u in utt_ids:
+        spk = speaker_of[u]
+        groups.setdefault(spk if spk in transforms else None, []).append(u)
+    for spk, mine in groups.items():
+        model = bundle if spk is None else adapted_bundle(bundle, transforms[spk])
+        part, t = decode_store(model, hlg, store, searches, cmvn, max_frames, mine)
+        for k in range(len(searches)):
+            results[k].update(part[k])
+            timing.search_seconds[k] += t.search_seconds[k]
+        timing.model_seconds += t.model_seconds
+        timing.audio_seconds += t.audio_seconds
+    return results, timing
 
 
 def adapted_bundle(bundle: ModelBundle, transform: np.ndarray) -> ModelBundle:
@@ -140,34 +233,17 @@ def decode_store_fmllr(
     first = first_pass if config.first_pass_acoustic_scale is None else \
         replace(first_pass, acoustic_scale=config.first_pass_acoustic_scale)
     utt_ids = list(utt_ids) if utt_ids is not None else [u.id for u in store.utterances]
-    (si_results,), si_timing = decode_store(si_bundle, hlg, store, [first], cmvn, max_frames, utt_ids)
-    hyps = {u: [words.get(i) for i in ids] for u, ids in si_results.items()}
-    transforms, gains = speaker_transforms(bundle, si_bundle, lang, store, hyps, cmvn, config)
-    results: List[Dict[str, List[int]]] = [{} for _ in searches]
-    timing = DecodeTiming(search_seconds=[0.0] * len(searches))
-    timing.audio_seconds = si_timing.audio_seconds
-    timing.model_seconds = si_timing.model_seconds
-    speaker_of = {u.id: u.speaker for u in store.utterances}
-    for spk, transform in transforms.items():
-        mine = [u for u in utt_ids if speaker_of[u] == spk]
-        part, t = decode_store(adapted_bundle(bundle, transform), hlg, store, searches, cmvn, max_frames, mine)
-        for k in range(len(searches)):
-            results[k].update(part[k])
-            timing.search_seconds[k] += t.search_seconds[k]
-        timing.model_seconds += t.model_seconds
-    unadapted = [u for u in utt_ids if speaker_of[u] not in transforms]
-    if unadapted:
-        part, t = decode_store(bundle, hlg, store, searches, cmvn, max_frames, unadapted)
-        for k in range(len(searches)):
-            results[k].update(part[k])
-    log.info("fMLLR: %d speakers, objective gain %.3f per frame (mean)", len(gains),
-             float(np.mean(list(gains.values()))) if gains else 0.0)
+    transforms, gains, si_timing = decoded_transforms(bundle, si_bundle, lang, hlg, words, store, first, cmvn,
+                                                      max_frames, utt_ids, config)
+    results, timing = decode_adapted(bundle, transforms, hlg, store, searches, cmvn, max_frames, utt_ids)
+    timing.model_seconds += si_timing.model_seconds
+    log.info("fMLLR: %d speakers, %d estimates, objective gain %.3f per frame (mean)", len(gains),
+             config.estimation_passes, float(np.mean(list(gains.values()))) if gains else 0.0)
     summary = {"first_pass_acoustic_scale": first.acoustic_scale, "speakers": len(transforms),
+               "estimation_passes": config.estimation_passes,
                "mean_objective_gain": round(float(np.mean(list(gains.values()))), 4) if gains else 0.0,
                "first_pass_search_seconds": si_timing.search_seconds[0]}
     return results, timing, summary
-
-
 
 
 def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feats_dir: Union[str, Path],
@@ -214,14 +290,14 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
     bundle.check_features(model_dir, feats_dir, store.config)
     cmvn = bundle.feature_config.cmvn
     if transcripts == "reference":
-        hyps = {u.id: u.text.split() for u in store.utterances}
+        transforms, gains = reference_transforms(bundle, si_bundle, Lang(lang_dir), store,
+                                                 {u.id: u.text.split() for u in store.utterances}, cmvn, config)
     else:
         hlg, words, search = load_graph(model_dir, bundle)
         if config.first_pass_acoustic_scale is not None:
             search = replace(search, acoustic_scale=config.first_pass_acoustic_scale)
-        (first,), _ = decode_store(si_bundle, hlg, store, [search], cmvn)
-        hyps = {u: [words.get(i) for i in ids] for u, ids in first.items()}
-    transforms, gains = speaker_transforms(bundle, si_bundle, Lang(lang_dir), store, hyps, cmvn, config)
+        transforms, gains, _ = decoded_transforms(bundle, si_bundle, Lang(lang_dir), hlg, words, store, search, cmvn,
+                                                  config=config)
     models = {spk: adapted_bundle(bundle, w).model for spk, w in transforms.items()}
     model = bundle.model
     out = Path(out_dir)
@@ -244,4 +320,5 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
     return FeatureStore(out)
 
 
-__all__ = ["FmllrDecodeConfig", "adapt_features", "adapted_bundle", "decode_store_fmllr", "speaker_transforms"]
+__all__ = ["FmllrDecodeConfig", "adapt_features", "adapted_bundle", "decode_adapted", "decode_store_fmllr",
+           "decoded_transforms", "reference_transforms", "speaker_transforms"]
