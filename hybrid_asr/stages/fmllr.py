@@ -228,7 +228,7 @@ def decode_store_fmllr(
     """Two-pass speaker-adapted decoding (module docstring); arguments and results as
     :func:`~hybrid_asr.decoding.dataset.decode_store`, plus the SAT pieces, the search of the
     first pass (its acoustic scale replaced by ``config.first_pass_acoustic_scale`` if set) and a
-    summary (first-pass scale, speakers, mean objective gain) for ``timing.json``."""
+    summary (first-pass scale, speakers, estimates, mean objective gain) for ``timing.json``."""
     cmvn = cmvn or bundle.feature_config.cmvn
     first = first_pass if config.first_pass_acoustic_scale is None else \
         replace(first_pass, acoustic_scale=config.first_pass_acoustic_scale)
