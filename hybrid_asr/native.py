@@ -6,6 +6,12 @@ process; imported first, it and the others load and work. ``import hybrid_asr`` 
 kaldi-hmm-gmm before anything else of ours can load the others, and
 :func:`kaldi_hmm_gmm_modules` refuses, with a clear error instead of a hang, where the order was
 already wrong (a program that imported kaldifst before ``hybrid_asr``).
+
+torchaudio (0.13) loaded before kaldi-hmm-gmm makes the same hang move: kaldi-hmm-gmm then
+imports, but a later kaldilm or kaldifst import hangs (measured: ``import torchaudio,
+_kaldi_hmm_gmm, kaldilm`` never returns; ``_kaldi_hmm_gmm, torchaudio, kaldilm`` does). Since
+kaldilm and kaldifst serve every model and kaldi-hmm-gmm only the GMMs, a program that imported
+torchaudio first does not get kaldi-hmm-gmm preloaded, and :func:`kaldi_hmm_gmm_modules` refuses.
 """
 
 import sys
@@ -17,8 +23,12 @@ OPENFST_BINDINGS = ("kaldifst", "_kaldifst", "kaldi_decoder", "_kaldi_decoder", 
                     "_kaldilm")
 
 
+#: Modules after which a first import of kaldi-hmm-gmm makes later kaldilm/kaldifst imports hang.
+HANG_LATER = ("torchaudio",)
+
+
 def _loaded_first() -> Tuple[str, ...]:
-    return tuple(m for m in OPENFST_BINDINGS if m in sys.modules)
+    return tuple(m for m in OPENFST_BINDINGS + HANG_LATER if m in sys.modules)
 
 
 def preload_kaldi_hmm_gmm() -> None:
@@ -40,8 +50,8 @@ def kaldi_hmm_gmm_modules() -> Tuple[ModuleType, ModuleType]:
     """
     if "_kaldi_hmm_gmm" not in sys.modules and _loaded_first():
         raise ImportError(
-            f"kaldi-hmm-gmm must be imported before {', '.join(_loaded_first())} (it hangs "
-            "otherwise): import hybrid_asr first in this program")
+            f"kaldi-hmm-gmm must be imported before {', '.join(_loaded_first())} (it or a later "
+            "kaldilm/kaldifst import hangs otherwise): import hybrid_asr first in this program")
     import _kaldi_hmm_gmm
     import kaldi_hmm_gmm
     return kaldi_hmm_gmm, _kaldi_hmm_gmm

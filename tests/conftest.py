@@ -10,6 +10,7 @@ from pathlib import Path
 
 os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
 
+import hybrid_asr  # noqa: E402,F401  - first: it loads kaldi-hmm-gmm before torchaudio (hybrid_asr.native)
 import pytest  # noqa: E402
 import torch  # noqa: E402
 

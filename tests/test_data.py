@@ -489,6 +489,17 @@ def test_download_rejects_escaping_archive(tmp_path):
     assert not (tmp_path / "escaped").exists()
 
 
+def test_failed_download_is_one_line_naming_the_url_and_corpus_dir(tmp_path):
+    """No network (here: a file URL that does not exist): an InputError naming the URL and the
+    way out, and no partial archive left behind."""
+    url = (tmp_path / "missing.tar.gz").as_uri()
+    with pytest.raises(InputError) as e:
+        download_and_extract(url, tmp_path / "dl")
+    message = str(e.value)
+    assert message.startswith(f"{url}: download failed (") and "--corpus-dir" in message and "\n" not in message
+    assert not list((tmp_path / "dl").iterdir())
+
+
 def test_dev_speakers_are_held_out_within_each_group():
     from hybrid_asr.data.split import choose_dev_speakers
 

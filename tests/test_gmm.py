@@ -100,18 +100,20 @@ print("updated")
 """
 
 
-@pytest.mark.parametrize("first, rc", [("import hybrid_asr, kaldifst, kaldilm, kaldi_decoder", 0),
-                                       ("import kaldifst", 3)])
+@pytest.mark.parametrize("first, rc", [("import hybrid_asr, torchaudio, kaldifst, kaldilm, kaldi_decoder", 0),
+                                       ("import kaldifst", 3),
+                                       ("import torchaudio, hybrid_asr.lang", 3)])
 def test_kaldi_hmm_gmm_import_order_never_hangs(first, rc):
     # kaldi-hmm-gmm 1.1.4 hangs at import after kaldifst/kaldilm/kaldi-decoder: importing
-    # hybrid_asr loads it first; the wrong order is a clear ImportError, not a hang.
+    # hybrid_asr loads it first; the wrong order is a clear ImportError, not a hang. After torchaudio it
+    # would make the later kaldilm import hang: hybrid_asr then skips it and GMM training refuses.
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-c", _IMPORT_ORDER_SCRIPT.format(first=first)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == rc, out.stdout + out.stderr
     if rc:
-        assert "must be imported before kaldifst" in out.stdout
+        assert "kaldi-hmm-gmm must be imported before " + ("kaldifst" if "kaldifst" in first else "kaldilm, torchaudio") in out.stdout
     else:
         assert "updated" in out.stdout
 
@@ -129,6 +131,8 @@ def test_gmm_acoustic_model_scores_as_its_gmms_and_survives_the_bundle(tmp_path)
     for it in range(4):
         _, occ = gmms.ml_update(x, labels)
         gmms.mix_up(3 + 2 * it, occ, np.random.default_rng(it))
+    # pdf 0 keeps one Gaussian: the others' padding must not be stored
+    gmms.num_gauss[0], gmms.weights[0], gmms.means[0, 1:], gmms.variances[0, 1:] = 1, [1.0, 0.0, 0.0], 0.0, 1.0
     model = GmmAcousticModel.from_gmms(gmms)
     want = gmms.log_likelihoods(x[:50])
     out, lengths = model(x[:50].view(2, 25, 39), torch.tensor([25, 25]))
@@ -138,6 +142,17 @@ def test_gmm_acoustic_model_scores_as_its_gmms_and_survives_the_bundle(tmp_path)
     bundle.save(tmp_path / "m")
     loaded = ModelBundle.load(tmp_path / "m")
     assert loaded.model.config.type == "gmm" and not list(loaded.model.parameters())
+    # model.pt holds the Gaussians packed, without padding
+    saved = torch.load(tmp_path / "m" / "model.pt")
+    n = int(gmms.num_gauss.sum())
+    assert n < gmms.weights.size and saved["means"].shape == (n, 39) and saved["weights"].shape == (n,)
+    assert torch.equal(loaded.model.means, model.means) and torch.equal(loaded.model.variances, model.variances)
+    # a padded state dict (written before packing) still loads
+    padded = {k: v for k, v in model.state_dict().items()}
+    padded.update(weights=model.weights.clone(), means=model.means.clone(), variances=model.variances.clone())
+    old = GmmAcousticModel(model.config)
+    old.load_state_dict(padded)
+    assert torch.equal(old.means, model.means) and torch.equal(old.weights, model.weights)
     # the shared scoring path: zero priors, so the scores are the mixtures' log-likelihoods
     assert torch.allclose(log_likelihoods(loaded.model, x[:50], loaded.log_priors), want)
 

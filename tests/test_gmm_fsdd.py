@@ -3,6 +3,7 @@ flat start, train-gmm, then the same align / make-graph / decode-dataset / decod
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -135,8 +136,8 @@ def test_sat_model_aligns_with_fmllr_and_decodes_files_speaker_independently(sat
 
 def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
     """adapt-features writes the SAT model's speaker-adapted frames (reference transcripts for
-    training data, a first pass for test data); a DNN trains and decodes on them; `decode` on
-    audio refuses such a model with one line."""
+    training data, a first pass for test data); a DNN trains and decodes on them; `decode` adapts
+    each audio file with the SAT GMM copied into the model, and without it refuses with one line."""
     import numpy as np
 
     from hybrid_asr.cli.main import main
@@ -159,8 +160,18 @@ def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
     run("decode-dataset", d / "fmllr_dnn", d / "fm/test", d / "fmllr_dnn_decode", "--acoustic-scales", "0.5")
     stats = json.loads((d / "fmllr_dnn_decode" / "decode_stats.json").read_text())
     assert stats["wer"]["0.5"] <= 5.0, stats
-    wav = str(FSDD / "recordings" / f"{source.utterances[0].id}.wav")
+    # train copied the SAT GMM in, so `decode` adapts each file on its own (first pass, fMLLR)
+    frontend = d / "fmllr_dnn" / "fmllr_frontend"
+    assert (frontend / "bundle.json").is_file() and (frontend / "si_model" / "bundle.json").is_file()
+    assert json.loads((frontend / "fmllr_decode.json").read_text())["first_pass_acoustic_scale"] == 0.1
+    utts = source.utterances[::20]
+    wavs = [str(FSDD / "recordings" / f"{u.id}.wav") for u in utts]
     capsys.readouterr()
-    assert main(["decode", str(d / "fmllr_dnn"), wav]) != 0
+    assert main(["decode", str(d / "fmllr_dnn"), *wavs, "--output", "json", "--acoustic-scale", "0.5"]) == 0
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert sum(o["words"] == u.text.split() for o, u in zip(out, utts)) >= 0.8 * len(utts)
+    # the same model without its SAT GMM is refused with one line
+    shutil.copytree(d / "fmllr_dnn", d / "fmllr_dnn_bare", ignore=shutil.ignore_patterns("fmllr_frontend"))
+    assert main(["decode", str(d / "fmllr_dnn_bare"), wavs[0]]) != 0
     err = capsys.readouterr().err
-    assert "speaker-adapted (fmllr) features" in err and "Traceback" not in err
+    assert "no SAT model in fmllr_frontend/" in err and "Traceback" not in err

@@ -194,3 +194,51 @@ def test_fmllr_recovers_a_known_affine_distortion_and_raises_its_objective_every
     # the adapted frames score higher under the model than the distorted ones (Jacobian included)
     ll = lambda x: gmm.log_likelihoods(x).double().gather(1, torch.from_numpy(pdfs)[:, None]).mean().item()
     assert ll(apply_affine(W, observed)) + np.linalg.slogdet(W[:, :D])[1] > ll(observed.float()) + 0.5
+
+
+def test_estimate_fmllr_keeps_the_identity_below_the_minimum_count():
+    """Kaldi's --fmllr-min-count: fewer weighted frames than the minimum give the identity, gain 0;
+    silence frames count at their weight."""
+    from hybrid_asr.gmm.transforms import estimate_fmllr
+
+    rng = np.random.default_rng(3)
+    D, P = 3, 4
+    gmm = DiagGmmSet(np.ones(P, dtype=np.int64), np.ones((P, 1)), rng.normal(0, 3, (P, 1, D)), np.ones((P, 1, D)))
+    pdfs = rng.integers(0, P, 60)
+    x = torch.from_numpy(gmm.means[pdfs, 0] * 1.3 + 0.5 + rng.normal(size=(60, D)))
+    frames = [(x, pdfs, pdfs)]
+    identity = np.concatenate([np.eye(D), np.zeros((D, 1))], 1)
+    W, gain = estimate_fmllr(gmm, frames, np.array([0]), silence_weight=0.0, min_count=30)
+    assert gain > 0 and not np.allclose(W, identity)
+    speech = int((pdfs != 0).sum())
+    W, gain = estimate_fmllr(gmm, frames, np.array([0]), silence_weight=0.0, min_count=speech + 1)
+    assert gain == 0.0 and np.array_equal(W, identity)
+
+
+@pytest.mark.parametrize("update", ["diag", "offset"])
+def test_constrained_fmllr_recovers_its_distortion_and_never_lowers_the_objective(update):
+    """Kaldi's --fmllr-update-type diag / offset: a per-dimension scale and shift (or the shift
+    alone) of frames the model knows is undone, only the free entries move, and no row update
+    lowers the objective."""
+    from hybrid_asr.gmm.transforms import FmllrStats
+
+    rng = np.random.default_rng(5)
+    D, P, n = 4, 6, 20000
+    gmm = DiagGmmSet(np.ones(P, dtype=np.int64), np.ones((P, 1)), rng.normal(0, 4, (P, 1, D)),
+                     rng.uniform(0.3, 1.5, (P, 1, D)))
+    pdfs = rng.integers(0, P, n)
+    clean = gmm.means[pdfs, 0] + rng.normal(size=(n, D)) * np.sqrt(gmm.variances[pdfs, 0])
+    scale = rng.uniform(0.7, 1.4, D) if update == "diag" else np.ones(D)
+    shift = rng.normal(0, 2, D)
+    stats = FmllrStats.zeros(D)
+    stats.accumulate(gmm, torch.from_numpy(clean * scale + shift), torch.from_numpy(pdfs))
+    identity = np.concatenate([np.eye(D), np.zeros((D, 1))], 1)
+    values = [stats.objective(identity)]
+    W = stats.estimate(num_iters=6, on_row=lambda w: values.append(stats.objective(w)), update=update)
+    assert all(b >= a - 1e-6 * abs(a) for a, b in zip(values, values[1:])) and values[-1] > values[0]
+    off_diagonal = ~np.eye(D, dtype=bool)
+    assert np.all(W[:, :D][off_diagonal] == 0)
+    np.testing.assert_allclose(np.diag(W[:, :D]), 1 / scale, atol=0.03)
+    np.testing.assert_allclose(W[:, D], -shift / scale, atol=0.1)
+    with pytest.raises(ValueError, match="update"):
+        stats.estimate(update="block")

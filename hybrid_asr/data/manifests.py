@@ -198,6 +198,10 @@ def recording_from_file(path: Path, recording_id: str) -> Recording:
         raise InputError(path, "cannot read the audio header (unsupported format?)") from exc
 
 
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+"""A download with no data for this long fails (``urllib.request.urlopen``'s socket timeout)."""
+
+
 def download_and_extract(url: str, target_dir: Path) -> None:
     """Download a ``.tar.gz`` archive (with a progress bar) and extract it into ``target_dir``.
 
@@ -209,10 +213,10 @@ def download_and_extract(url: str, target_dir: Path) -> None:
         target_dir: directory to extract into; created if missing.
 
     Raises:
-        InputError: the archive holds a member that would be written outside ``target_dir``.
-        urllib.error.URLError: the download failed.
+        InputError: the download failed (names the URL and the reason, and suggests a local
+            copy through ``--corpus-dir``), or the archive holds a member that would be written
+            outside ``target_dir``.
     """
-    
     target_dir = Path(target_dir)
     target_dir.mkdir(parents=True, exist_ok=True)
     archive = target_dir / url.rstrip("/").split("/")[-1]
@@ -222,13 +226,18 @@ def download_and_extract(url: str, target_dir: Path) -> None:
         return
     if not archive.is_file():
         logger.info("downloading %s", url)
-        with atomic_path(archive) as tmp:
-            with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with progress(total=total, unit="B", unit_scale=True, desc=archive.name) as bar:
-                    for chunk in iter(lambda: response.read(1 << 20), b""):
-                        out.write(chunk)
-                        bar.update(len(chunk))
+        try:
+            with atomic_path(archive) as tmp:
+                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response, open(tmp, "wb") as out:
+                    total = int(response.headers.get("Content-Length") or 0) or None
+                    with progress(total=total, unit="B", unit_scale=True, desc=archive.name) as bar:
+                        for chunk in iter(lambda: response.read(1 << 20), b""):
+                            out.write(chunk)
+                            bar.update(len(chunk))
+        except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts, refused connections, bad URLs
+            reason = getattr(e, "reason", None) or e
+            raise InputError(url, f"download failed ({reason}); without network, pass a local copy of the "
+                             f"corpus with --corpus-dir") from None
     logger.info("extracting %s", archive)
     root = target_dir.resolve()
     with tarfile.open(archive) as tar:

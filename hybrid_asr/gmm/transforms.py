@@ -274,40 +274,56 @@ class FmllrStats:
         return float(self.beta * np.linalg.slogdet(W[:, :D])[1] + quad)
 
     def estimate(self, num_iters: int = 10, start: Optional[np.ndarray] = None,
-                 on_row: Optional[Callable[[np.ndarray], None]] = None) -> np.ndarray:
+                 on_row: Optional[Callable[[np.ndarray], None]] = None, update: str = "full") -> np.ndarray:
         """The transform by Gales' row-by-row update: ``w_i = (alpha p_i + k_i) G_i^-1``, ``p_i``
         the cofactor row of ``A`` extended by 0, ``alpha`` the root of ``alpha^2 p G^-1 p^T +
         alpha p G^-1 k^T - beta = 0`` that maximizes the objective. Each row update maximizes the
-        objective over that row, so it never falls.
+        objective over that row, so it never falls. With fewer free parameters (Kaldi's
+        ``--fmllr-update-type``; for little data, e.g. one short file) the same update runs on
+        each row's free entries only: ``"diag"`` (``a_ii`` and the offset ``b_i``: a scale and a
+        shift per dimension) or ``"offset"`` (``b_i`` alone: no determinant term, so ``b_i`` is the
+        quadratic's maximum); the others keep their values in ``start``.
 
         Args:
             num_iters: passes over all rows (Kaldi: 10).
-            start: ``[D, D + 1]`` transform to start from (None: the identity).
+            start: ``[D, D + 1]`` transform to start from (None: the identity; with ``"diag"``
+                or ``"offset"`` it should be diagonal).
             on_row: called with the transform after every row update.
+            update: ``"full"``, ``"diag"`` or ``"offset"``.
 
         Returns:
             float64 ``[D, D + 1]`` ``W``: the adapted features are ``W [x; 1]``.
 
         Raises:
-            ValueError: no statistics.
+            ValueError: no statistics, or an unknown ``update``.
         """
         D = self.K.shape[0]
         if self.beta <= 0:
             raise ValueError("fMLLR statistics hold no frames")
+        if update not in ("full", "diag", "offset"):
+            raise ValueError(f"fMLLR update must be 'full', 'diag' or 'offset', got {update!r}")
         W = np.concatenate([np.eye(D), np.zeros((D, 1))], 1) if start is None else np.array(start, dtype=np.float64)
-        inv_G = [np.linalg.inv(self.G[i]) for i in range(D)]
+        free = [np.arange(D + 1) if update == "full" else np.array([i, D]) if update == "diag" else np.array([D])
+                for i in range(D)]
+        inv_G = [np.linalg.inv(self.G[i][np.ix_(free[i], free[i])]) for i in range(D)]
         for _ in range(num_iters):
             for i in range(D):
-                cof = np.append(np.linalg.inv(W[:, :D]).T[i], 0.0)  # cofactors up to det(A)
-                p_inv = cof @ inv_G[i]
-                e1, e2 = float(p_inv @ cof), float(p_inv @ self.K[i])
-                disc = np.sqrt(e2 * e2 + 4 * e1 * self.beta)
-                rows = [(alpha * cof + self.K[i]) @ inv_G[i] for alpha in ((-e2 + disc) / (2 * e1), (-e2 - disc) / (2 * e1))]
-                scores = []
-                for row in rows:
-                    W[i] = row
-                    scores.append(self.objective(W))
-                W[i] = rows[int(np.argmax(scores))]
+                J = free[i]
+                fixed = np.setdiff1d(np.arange(D + 1), J)
+                k = self.K[i, J] - self.G[i][np.ix_(J, fixed)] @ W[i, fixed]
+                if update == "offset":
+                    W[i, J] = k @ inv_G[i]
+                else:
+                    cof = np.append(np.linalg.inv(W[:, :D]).T[i], 0.0)[J]  # cofactors up to det(A)
+                    p_inv = cof @ inv_G[i]
+                    e1, e2 = float(p_inv @ cof), float(p_inv @ k)
+                    disc = np.sqrt(e2 * e2 + 4 * e1 * self.beta)
+                    rows = [(alpha * cof + k) @ inv_G[i] for alpha in ((-e2 + disc) / (2 * e1), (-e2 - disc) / (2 * e1))]
+                    scores = []
+                    for row in rows:
+                        W[i, J] = row
+                        scores.append(self.objective(W))
+                    W[i, J] = rows[int(np.argmax(scores))]
                 if on_row is not None:
                     on_row(W)
         return W
@@ -329,7 +345,8 @@ def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 
 
 def estimate_fmllr(gmms: DiagGmmSet, frames: Sequence[Tuple[torch.Tensor, np.ndarray, np.ndarray]],
-                   silence: np.ndarray, silence_weight: float = 0.0) -> Tuple[np.ndarray, float]:
+                   silence: np.ndarray, silence_weight: float = 0.0, min_count: float = 0.0,
+                   update: str = "full") -> Tuple[np.ndarray, float]:
     """One speaker's fMLLR transform from its aligned frames.
 
     Args:
@@ -337,19 +354,22 @@ def estimate_fmllr(gmms: DiagGmmSet, frames: Sequence[Tuple[torch.Tensor, np.nda
         frames: per utterance ``(features float [T, D], pdf-ids [T], HMM states [T])``.
         silence: the HMM states (topology pdf-ids) of silence, weighted by ``silence_weight``.
         silence_weight: weight of silence frames.
+        min_count: fewer weighted frames than this give the identity (Kaldi's
+            ``--fmllr-min-count``).
+        update: which entries are estimated (:meth:`FmllrStats.estimate`).
 
     Returns:
         ``(W float64 [D, D + 1], objective gain per frame)``; the identity with gain 0 when the
-        speaker has no weighted frames.
+        speaker has no weighted frames, or fewer than ``min_count``.
     """
     stats = FmllrStats.zeros(gmms.dim)
     for x, pdfs, states in frames:
         weights = torch.from_numpy(np.where(np.isin(states, silence), silence_weight, 1.0))
         stats.accumulate(gmms, x, torch.from_numpy(np.asarray(pdfs, dtype=np.int64)), weights)
     identity = np.concatenate([np.eye(gmms.dim), np.zeros((gmms.dim, 1))], 1)
-    if stats.beta <= 0:
+    if stats.beta <= 0 or stats.beta < min_count:
         return identity, 0.0
-    W = stats.estimate()
+    W = stats.estimate(update=update)
     return W, (stats.objective(W) - stats.objective(identity)) / stats.beta
 
 __all__ = ["FmllrStats", "LdaStats", "MlltStats", "apply_affine", "compose_affine", "estimate_fmllr", "lda_objective"]

@@ -54,10 +54,14 @@ class GmmAcousticModel(AcousticModel):
     """Diagonal-covariance GMM per pdf-id, optionally over spliced and transformed frames (left
     and right context ``splice_context``, no subsampling).
 
-    Buffers (saved in ``model.pt``): ``num_gauss`` int64 ``[S]``, ``weights`` float64 ``[S, G]``,
-    ``means`` and ``variances`` float64 ``[S, G, F']`` (:class:`~hybrid_asr.gmm.DiagGmmSet`'s
-    arrays, ``F'`` = :attr:`GmmModelConfig.gmm_dim`) and, with a transform, ``transform``
-    float64 ``[transform_dim, (2c + 1) F + 1]`` (last column: the offset).
+    Buffers: ``num_gauss`` int64 ``[S]``, ``weights`` float64 ``[S, G]``, ``means`` and
+    ``variances`` float64 ``[S, G, F']`` (:class:`~hybrid_asr.gmm.DiagGmmSet`'s padded arrays,
+    ``F'`` = :attr:`GmmModelConfig.gmm_dim`) and, with a transform, ``transform`` float64
+    ``[transform_dim, (2c + 1) F + 1]`` (last column: the offset). The state dict (``model.pt``)
+    holds the mixtures packed, without the padding: ``weights`` float64 ``[N]``, ``means`` and
+    ``variances`` float64 ``[N, F']`` for the ``N = sum(num_gauss)`` Gaussians in pdf order (a
+    tree of a few thousand leaves with up to G Gaussians each would otherwise store S x G rows);
+    padded state dicts of earlier versions load too.
     """
 
     def __init__(self, config: GmmModelConfig):
@@ -104,6 +108,41 @@ class GmmAcousticModel(AcousticModel):
         model.means.copy_(torch.from_numpy(gmms.means))
         model.variances.copy_(torch.from_numpy(gmms.variances))
         return model
+
+    PACKED = ("weights", "means", "variances")
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """Writes the mixtures packed (class docstring)."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        used = torch.arange(self.means.shape[1], device=self.num_gauss.device)[None, :] < self.num_gauss[:, None]
+        for name in self.PACKED:
+            destination[prefix + name] = getattr(self, name)[used]
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Reads packed mixtures (and the padded ones of earlier files) into the padded buffers."""
+        num_gauss = state_dict.get(prefix + "num_gauss")
+        packed = prefix + "weights" in state_dict and state_dict[prefix + "weights"].dim() == 1
+        if packed and num_gauss is not None:
+            S, G = self.weights.shape
+            if num_gauss.shape != (S,) or int(num_gauss.min()) < 1 or int(num_gauss.max()) > G or \
+                    int(num_gauss.sum()) != len(state_dict[prefix + "weights"]):
+                error_msgs.append(f"packed GMMs: num_gauss does not fit {S} pdfs of at most {G} Gaussians and "
+                                  f"{len(state_dict[prefix + 'weights'])} stored Gaussians")
+                return
+            used = torch.arange(G)[None, :] < num_gauss[:, None]
+            state_dict = dict(state_dict)
+            for name, fill in zip(self.PACKED, (0.0, 0.0, 1.0)):
+                flat = state_dict[prefix + name]
+                padded = torch.full(getattr(self, name).shape, fill, dtype=torch.float64)
+                if flat.shape[1:] != padded.shape[2:]:
+                    error_msgs.append(f"packed GMMs: {name} has shape {tuple(flat.shape)}, expected "
+                                      f"[{int(num_gauss.sum())}{''.join(f', {d}' for d in padded.shape[2:])}]")
+                    return
+                padded[used] = flat.double()
+                state_dict[prefix + name] = padded
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def gmms(self) -> DiagGmmSet:
         """The parameters as a :class:`~hybrid_asr.gmm.DiagGmmSet` (copies, on the CPU)."""

@@ -25,13 +25,14 @@ import k2
 import numpy as np
 import torch
 
-from hybrid_asr.align.viterbi import align_dataset
+from hybrid_asr.align.viterbi import align_dataset, viterbi_align
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.bundle import ModelBundle, SearchConfig
 from hybrid_asr.decoding.dataset import MAX_BATCH_FRAMES, DecodeTiming, decode_store
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.gmm.transforms import compose_affine, estimate_fmllr
 from hybrid_asr.graph.training import TrainingGraphCompiler
+from hybrid_asr.hmm.alignment import FrameAlignment
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.likelihoods import log_likelihoods
 from hybrid_asr.models.base import pad_context
@@ -57,6 +58,11 @@ class FmllrDecodeConfig(JsonDataclass):
             pass only; each further one realigns the transcripts of an adapted decode (or the
             reference transcripts) with the adapted model and composes a new estimate on top
             (Kaldi's ``decode_fmllr.sh``: 2).
+        min_count: a speaker (or a lone file) with fewer weighted frames keeps its transform
+            (Kaldi's ``gmm-est-fmllr --fmllr-min-count``: 50).
+        file_update: the transform of a lone file (``decode`` of a neural model on fMLLR
+            features): ``"full"``, ``"diag"`` or ``"offset"`` (:meth:`FmllrStats.estimate`); a
+            speaker's is always full (Kaldi's default).
     """
 
     json_what = "fMLLR decoding config"
@@ -65,9 +71,14 @@ class FmllrDecodeConfig(JsonDataclass):
     align_acoustic_scale: float = bounded(0.1, gt=0)
     silence_weight: float = bounded(0.01, ge=0, le=1)
     estimation_passes: int = bounded(2, ge=1, le=10)
+    min_count: float = bounded(50.0, ge=0)
+    file_update: str = "diag"
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.file_update not in ("full", "diag", "offset"):
+            from hybrid_asr.errors import ConfigError
+            raise ConfigError(f"file_update must be 'full', 'diag' or 'offset', got {self.file_update!r}")
 
 
 def speaker_transforms(
@@ -112,19 +123,45 @@ def speaker_transforms(
         return log_likelihoods(model, normalized[u], si_bundle.log_priors) * config.align_acoustic_scale
 
     done, _ = align_dataset(compiler, utts, score)
-    silence = silence_states(bundle.topology)
-    gmms = bundle.model.gmms()
     transforms, gains = {}, {}
     for spk in sorted(set(speakers.values())):
-        model = adapted.get(spk, bundle.model)
-        frames = []
-        for u in sorted(u for u, s in speakers.items() if s == spk and u in done):
-            x = pad_context(normalized[u], model.left_context, model.right_context)
-            with torch.no_grad():
-                frames.append((model.gmm_features(x[None])[0], done[u].pdfs, done[u].states))
-        w, gains[spk] = estimate_fmllr(gmms, frames, silence, config.silence_weight)
-        transforms[spk] = compose_affine(w, initial[spk]) if spk in initial else w
+        mine = sorted(u for u, s in speakers.items() if s == spk and u in done)
+        transforms[spk], gains[spk] = estimate_transform(bundle, [(normalized[u], done[u]) for u in mine], config,
+                                                         initial.get(spk), adapted.get(spk))
     return transforms, gains
+
+
+def estimate_transform(bundle: ModelBundle, aligned: Sequence[Tuple[torch.Tensor, FrameAlignment]],
+                       config: FmllrDecodeConfig = FmllrDecodeConfig(), initial: Optional[np.ndarray] = None,
+                       adapted: Optional[GmmAcousticModel] = None, update: str = "full") -> Tuple[np.ndarray, float]:
+    """One estimate of a speaker's fMLLR transform from its aligned utterances (Gales 1998; the
+    statistics of Kaldi's ``FmllrDiagGmmAccs`` from the best path, silence frames weighted by
+    ``config.silence_weight``).
+
+    Args:
+        bundle: the SAT model.
+        aligned: per utterance ``(normalized features float32 [T, F], its alignment with HMM
+            states)``.
+        config: silence weight, minimum count.
+        initial: float64 ``[D, D + 1]`` transform of an earlier estimate (None: the identity);
+            the statistics are then gathered on frames under it and the result is composed with it.
+        adapted: ``bundle``'s model under ``initial`` (:func:`adapted_bundle`; made when None).
+        update: which entries are estimated (:meth:`~hybrid_asr.gmm.transforms.FmllrStats.estimate`).
+
+    Returns:
+        ``(float64 [D, D + 1] transform, objective gain per frame)``: ``initial`` (or the
+        identity) with gain 0 when the frames weigh less than ``config.min_count``.
+    """
+    if adapted is None:
+        adapted = adapted_bundle(bundle, initial).model if initial is not None else bundle.model
+    frames = []
+    for x, ali in aligned:
+        x = pad_context(x, adapted.left_context, adapted.right_context)
+        with torch.no_grad():
+            frames.append((adapted.gmm_features(x[None])[0], ali.pdfs, ali.states))
+    w, gain = estimate_fmllr(bundle.model.gmms(), frames, silence_states(bundle.topology), config.silence_weight,
+                             config.min_count, update)
+    return (compose_affine(w, initial) if initial is not None else w), gain
 
 
 def reference_transforms(bundle: ModelBundle, si_bundle: ModelBundle, lang: Lang, store: FeatureStore,
@@ -312,7 +349,7 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
     feature_config = replace(store.config, kind="fmllr", adapted_dim=model.config.gmm_dim, cmvn="global")
     write_feature_store([(u.id, u.speaker, u.text, frames(u)) for u in store.utterances], feature_config, out)
     save_transforms(out / "fmllr.npz", transforms)
-    info = {"model": str(model_dir), "source": str(feats_dir), "transcripts": transcripts,
+    info = {"model": str(Path(model_dir).resolve()), "source": str(feats_dir), "transcripts": transcripts,
             "speakers": len(transforms), "mean_objective_gain": round(float(np.mean(list(gains.values()))), 4)}
     write_text_atomic(out / "adapt_info.json", json.dumps(info, indent=2) + "\n")
     log.info("adapted %d speakers (objective gain %.3f per frame) -> %s", len(transforms),
@@ -320,5 +357,117 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
     return FeatureStore(out)
 
 
-__all__ = ["FmllrDecodeConfig", "adapt_features", "adapted_bundle", "decode_adapted", "decode_store_fmllr",
+FRONTEND_DIR = "fmllr_frontend"
+"""Subdirectory of a neural model directory trained on fMLLR features: the SAT GMM (and its
+``si_model/``) that adapts lone files (:class:`FmllrFrontend`)."""
+
+
+class FmllrFrontend:
+    """Speaker adaptation of a lone file for a neural model trained on fMLLR features (an
+    ``adapt-features`` store): the file is its own speaker, as a Kaldi ``decode_fmllr.sh`` run
+    with one utterance per speaker.
+
+    The SAT GMM's speaker-independent model decodes the file on the neural model's graph (same
+    tree) at ``config.first_pass_acoustic_scale``; the words are aligned and the transform
+    estimated (:func:`estimate_transform`, of the form ``config.file_update``: a full 40 x 41
+    transform wants more frames than a file of a few seconds gives); each further estimate
+    (``config.estimation_passes``)
+    decodes with the adapted SAT model and composes. A file whose first pass finds no words, or
+    whose frames weigh less than ``config.min_count``, keeps the identity. The neural model then
+    reads the SAT model's LDA+MLLT frames under the file's transform.
+
+    Args:
+        bundle: the SAT GMM.
+        si_bundle: its speaker-independent model.
+        config: settings; ``first_pass_acoustic_scale`` None: the SAT model's stored scale was
+            unknown and the search's scale is used.
+    """
+
+    def __init__(self, bundle: ModelBundle, si_bundle: ModelBundle, config: FmllrDecodeConfig):
+        self.bundle, self.si_bundle, self.config = bundle, si_bundle, config
+
+    @staticmethod
+    def save(sat_dir: Union[str, Path], out_dir: Union[str, Path],
+             config: FmllrDecodeConfig = FmllrDecodeConfig()) -> Path:
+        """Copy a SAT model (its bundle, ``si_model/`` and first-pass acoustic scale, read from its
+        ``search_config.json`` when ``config`` gives none) into ``out_dir/fmllr_frontend``;
+        ``fmllr_decode.json`` is written last and marks it complete.
+
+        Raises:
+            InputError: ``sat_dir`` is not a SAT model.
+        """
+        from hybrid_asr.bundle import load_search_config
+        from hybrid_asr.errors import InputError
+        from hybrid_asr.stages.gmm import SI_MODEL, speaker_independent_dir
+
+        si_dir = speaker_independent_dir(sat_dir)
+        if si_dir is None:
+            raise InputError(sat_dir, "not a speaker-adapted GMM model (train-gmm --sat)")
+        out = Path(out_dir) / FRONTEND_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "fmllr_decode.json").unlink(missing_ok=True)
+        ModelBundle.load(sat_dir).save(out)
+        ModelBundle.load(si_dir).save(out / SI_MODEL)
+        if config.first_pass_acoustic_scale is None and (Path(sat_dir) / "search_config.json").is_file():
+            config = replace(config, first_pass_acoustic_scale=load_search_config(sat_dir).acoustic_scale)
+        config.save(out / "fmllr_decode.json")
+        return out
+
+    @classmethod
+    def load(cls, model_dir: Union[str, Path]) -> Optional["FmllrFrontend"]:
+        """The frontend saved in a model directory, None when it has none (or an incomplete one)."""
+        from hybrid_asr.stages.gmm import SI_MODEL
+
+        d = Path(model_dir) / FRONTEND_DIR
+        if not (d / "fmllr_decode.json").is_file():
+            return None
+        return cls(ModelBundle.load(d), ModelBundle.load(d / SI_MODEL), FmllrDecodeConfig.load(d / "fmllr_decode.json"))
+
+    def transform(self, feats: torch.Tensor, first_pass, compiler: TrainingGraphCompiler) -> Tuple[np.ndarray, float, int]:
+        """The file's transform.
+
+        Args:
+            feats: float32 ``[T, F]`` the SAT model's features, normalized.
+            first_pass: ``(log-likelihoods [T, S], acoustic scale) -> words`` (the search on the
+                graph the neural model decodes with).
+            compiler: alignment graphs of the SAT topology with HMM states
+                (``make_h(hmm_states=True)``) and the lang dir of that graph.
+
+        Returns:
+            ``(float64 [D, D + 1] transform, objective gain per frame summed over the estimates,
+            estimates made)``.
+        """
+        model = self.bundle.model
+        scale = self.config.first_pass_acoustic_scale
+        W, total, made = None, 0.0, 0
+        adapted = self.si_bundle.model
+        for _ in range(self.config.estimation_passes):
+            with torch.no_grad():
+                scores = log_likelihoods(adapted, feats, self.si_bundle.log_priors)
+            words = first_pass(scores, scale)
+            if not words:
+                break
+            ali = viterbi_align(compiler, [" ".join(words)], [scores * self.config.align_acoustic_scale])[0]
+            if not len(ali.pdfs):
+                break
+            W, gain = estimate_transform(self.bundle, [(feats, ali)], self.config, W,
+                                         None if W is None else adapted, self.config.file_update)
+            if gain == 0.0:
+                break
+            total, made = total + gain, made + 1
+            adapted = adapted_bundle(self.bundle, W).model
+        if W is None:
+            W = np.concatenate([np.eye(model.config.gmm_dim), np.zeros((model.config.gmm_dim, 1))], 1)
+        return W, total, made
+
+    def adapted_frames(self, feats: torch.Tensor, transform: np.ndarray) -> torch.Tensor:
+        """float32 ``[T, D]``: the SAT model's LDA+MLLT frames of ``feats`` (``[T, F]``,
+        normalized) under ``transform``: what ``adapt-features`` stores."""
+        model = adapted_bundle(self.bundle, transform).model
+        x = pad_context(feats, model.left_context, model.right_context)
+        with torch.no_grad():
+            return model.gmm_features(x[None])[0]
+
+
+__all__ = ["FRONTEND_DIR", "FmllrDecodeConfig", "FmllrFrontend", "estimate_transform", "adapt_features", "adapted_bundle", "decode_adapted", "decode_store_fmllr",
            "decoded_transforms", "reference_transforms", "speaker_transforms"]

@@ -1,5 +1,6 @@
 """The training stage: alignment dir + features -> model bundle."""
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -103,6 +104,31 @@ def train_stage(
     bundle = ModelBundle(model.eval(), store.config, store.global_cmvn,
                          estimate_log_priors(alignments.values(), num_pdfs), topo, tree)
     if dist.is_main:
+        if store.config.kind == "fmllr":
+            save_fmllr_frontend(store, tree, out)
         bundle.save(out)
     dist.barrier()
     return bundle
+
+
+def save_fmllr_frontend(store: FeatureStore, tree: Optional[DecisionTree], out: Path) -> None:
+    """Copy the SAT GMM that made an fMLLR store (its ``adapt_info.json``) into the model
+    directory (:class:`~hybrid_asr.stages.fmllr.FmllrFrontend`), so that ``decode`` can adapt
+    lone files; a warning instead when that model is gone or has another tree than the
+    alignments (its first pass must search the model's graph)."""
+    from hybrid_asr.stages.fmllr import FmllrFrontend
+
+    info_file = store.path / "adapt_info.json"
+    try:
+        sat_dir = Path(json.loads(info_file.read_text())["model"])
+        sat = ModelBundle.load(sat_dir)
+    except (OSError, ValueError, KeyError, InputError) as e:
+        log.warning("%s: no SAT model to copy (%s): 'decode' of lone files will refuse this model; "
+                    "decode-dataset on adapt-features stores still works", info_file, str(e).splitlines()[0])
+        return
+    if tree is None or sat.tree is None or sat.tree.to_dict() != tree.to_dict():
+        log.warning("%s has another tree than the alignments: 'decode' of lone files will refuse this model "
+                    "(the SAT first pass must search its graph)", sat_dir)
+        return
+    FmllrFrontend.save(sat_dir, out)
+    log.info("copied the SAT model %s into %s for the fMLLR of lone files", sat_dir, out)
