@@ -53,7 +53,7 @@
 #                                the final model (--cd-arch, last --cd-epochs value) on them and tri3's
 #                                alignment into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
 #                                neural model and compare them. --gmm-acoustic-scales "a,b,c" the GMMs'
-#                                dev sweep (default 0.04,...,0.1) --gmm-graph-opts "..." their make-graph
+#                                dev sweep (default 0.03,...,0.1) --gmm-graph-opts "..." their make-graph
 #                                options (default: self-loop scale 0.1, stored acoustic scale 0.05, as
 #                                Kaldi's mkgraph.sh and its 1/12 scale for GMMs) --gmm-opts "..." extra options
 #                                of every train-gmm (defaults: the GMM training config dataclasses)
@@ -70,7 +70,7 @@ lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2
 threads=2; decode_opts=""
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 sequence=none; sequence_opts=""; sequence_acoustic_scales=""
-gmm=false; gmm_acoustic_scales="0.04,0.05,0.06,0.07,0.08,0.1"; gmm_graph_opts="--self-loop-scale 0.1 --acoustic-scale 0.05"; gmm_opts=""
+gmm=false; gmm_acoustic_scales="0.03,0.04,0.05,0.06,0.07,0.08,0.1"; gmm_graph_opts="--self-loop-scale 0.1 --acoustic-scale 0.05"; gmm_opts=""
 
 while [[ $# -gt 0 ]]; do
   case $1 in
