@@ -121,13 +121,20 @@ def waveform_log_likelihoods(bundle: "ModelBundle", wave: torch.Tensor, cmvn: Op
     Raises:
         InputError: shorter than one analysis window (names ``path``).
     """
+    return log_likelihoods(bundle.model, waveform_features(bundle, wave, cmvn, path), bundle.log_priors)
+
+
+def waveform_features(bundle: "ModelBundle", wave: torch.Tensor, cmvn: Optional[str] = None,
+                      path: Union[str, Path] = "<waveform>") -> torch.Tensor:
+    """The model's normalized features of a mono waveform (arguments and errors as
+    :func:`waveform_log_likelihoods`): float32 ``[T, F]``, 10 ms frames."""
     try:
         feats = compute_features(wave, bundle.feature_config)
     except ValueError as e:
         raise InputError(path, str(e)) from None
     mode = cmvn or bundle.feature_config.cmvn
     stats = CmvnStats.from_features(feats) if mode == "utterance" else bundle.cmvn
-    return log_likelihoods(bundle.model, stats.apply(feats), bundle.log_priors)
+    return stats.apply(feats)
 
 
 def pad_scores(scores: List[torch.Tensor], scale: float) -> torch.Tensor:
@@ -171,4 +178,4 @@ def dense_fsa_vec(scores: Sequence[torch.Tensor], scale: float) -> Tuple["k2.Den
 
 
 __all__ = ["audio_log_likelihoods", "decode_chunk_frames", "dense_fsa_vec", "log_likelihoods", "log_posteriors",
-           "pad_scores", "waveform_log_likelihoods"]
+           "pad_scores", "waveform_features", "waveform_log_likelihoods"]

@@ -170,17 +170,23 @@ def test_gmm_model_splices_and_transforms_inside_forward():
         GmmAcousticModel.from_gmms(gmm, transform[:, :-2], c, F)
 
 
+def _one_gaussian_per_pdf_frames(rng, dim, num_pdfs=6, frames=20000):
+    """A model of one Gaussian per pdf and ``frames`` frames drawn from it: ``(DiagGmmSet, pdf-id
+    of every frame int64 [n], frames float64 [n, dim])``."""
+    gmm = DiagGmmSet(np.ones(num_pdfs, dtype=np.int64), np.ones((num_pdfs, 1)), rng.normal(0, 4, (num_pdfs, 1, dim)),
+                     rng.uniform(0.3, 1.5, (num_pdfs, 1, dim)))
+    pdfs = rng.integers(0, num_pdfs, frames)
+    return gmm, pdfs, gmm.means[pdfs, 0] + rng.normal(size=(frames, dim)) * np.sqrt(gmm.variances[pdfs, 0])
+
+
 def test_fmllr_recovers_a_known_affine_distortion_and_raises_its_objective_every_row():
     """A speaker whose frames are ``M x + c`` of frames the model knows: fMLLR estimated on the
     aligned frames undoes the distortion, and its objective never falls."""
     from hybrid_asr.gmm.transforms import FmllrStats, apply_affine
 
     rng = np.random.default_rng(11)
-    D, P, n = 4, 6, 20000
-    gmm = DiagGmmSet(np.ones(P, dtype=np.int64), np.ones((P, 1)), rng.normal(0, 4, (P, 1, D)),
-                     rng.uniform(0.3, 1.5, (P, 1, D)))
-    pdfs = rng.integers(0, P, n)
-    clean = gmm.means[pdfs, 0] + rng.normal(size=(n, D)) * np.sqrt(gmm.variances[pdfs, 0])
+    D = 4
+    gmm, pdfs, clean = _one_gaussian_per_pdf_frames(rng, D)
     M = np.eye(D) + 0.3 * rng.normal(size=(D, D))
     c = rng.normal(0, 2, D)
     observed = torch.from_numpy(clean @ M.T + c)
@@ -223,11 +229,8 @@ def test_constrained_fmllr_recovers_its_distortion_and_never_lowers_the_objectiv
     from hybrid_asr.gmm.transforms import FmllrStats
 
     rng = np.random.default_rng(5)
-    D, P, n = 4, 6, 20000
-    gmm = DiagGmmSet(np.ones(P, dtype=np.int64), np.ones((P, 1)), rng.normal(0, 4, (P, 1, D)),
-                     rng.uniform(0.3, 1.5, (P, 1, D)))
-    pdfs = rng.integers(0, P, n)
-    clean = gmm.means[pdfs, 0] + rng.normal(size=(n, D)) * np.sqrt(gmm.variances[pdfs, 0])
+    D = 4
+    gmm, pdfs, clean = _one_gaussian_per_pdf_frames(rng, D)
     scale = rng.uniform(0.7, 1.4, D) if update == "diag" else np.ones(D)
     shift = rng.normal(0, 2, D)
     stats = FmllrStats.zeros(D)

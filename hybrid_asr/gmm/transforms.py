@@ -300,8 +300,8 @@ class FmllrStats:
         D = self.K.shape[0]
         if self.beta <= 0:
             raise ValueError("fMLLR statistics hold no frames")
-        if update not in ("full", "diag", "offset"):
-            raise ValueError(f"fMLLR update must be 'full', 'diag' or 'offset', got {update!r}")
+        if update not in FMLLR_UPDATES:
+            raise ValueError(f"fMLLR update must be one of {', '.join(FMLLR_UPDATES)}, got {update!r}")
         W = np.concatenate([np.eye(D), np.zeros((D, 1))], 1) if start is None else np.array(start, dtype=np.float64)
         free = [np.arange(D + 1) if update == "full" else np.array([i, D]) if update == "diag" else np.array([D])
                 for i in range(D)]
@@ -327,6 +327,10 @@ class FmllrStats:
                 if on_row is not None:
                     on_row(W)
         return W
+
+
+FMLLR_UPDATES = ("full", "diag", "offset")
+"""The forms of an fMLLR transform :meth:`FmllrStats.estimate` can estimate."""
 
 
 def apply_affine(transform: np.ndarray, feats: torch.Tensor) -> torch.Tensor:
@@ -372,4 +376,4 @@ def estimate_fmllr(gmms: DiagGmmSet, frames: Sequence[Tuple[torch.Tensor, np.nda
     W = stats.estimate(update=update)
     return W, (stats.objective(W) - stats.objective(identity)) / stats.beta
 
-__all__ = ["FmllrStats", "LdaStats", "MlltStats", "apply_affine", "compose_affine", "estimate_fmllr", "lda_objective"]
+__all__ = ["FMLLR_UPDATES", "FmllrStats", "LdaStats", "MlltStats", "apply_affine", "compose_affine", "estimate_fmllr", "lda_objective"]

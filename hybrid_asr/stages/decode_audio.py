@@ -35,9 +35,7 @@ from hybrid_asr.features.trim import TrimConfig, speech_bounds
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import segments_from_marks, upsample_alignment
 from hybrid_asr.lang.lang_dir import Lang
-from hybrid_asr.features.cmvn import CmvnStats
-from hybrid_asr.features.extract import compute_features
-from hybrid_asr.likelihoods import log_likelihoods, waveform_log_likelihoods
+from hybrid_asr.likelihoods import log_likelihoods, waveform_features, waveform_log_likelihoods
 from hybrid_asr.stages.fmllr import FRONTEND_DIR, FmllrFrontend
 from hybrid_asr.utils import progress
 
@@ -242,13 +240,7 @@ class AudioDecoder:
     def _adapted_log_likelihoods(self, wave: torch.Tensor, path: Path) -> torch.Tensor:
         """``[T', S]`` log-likelihoods of the model on the file's own fMLLR frames
         (:class:`~hybrid_asr.stages.fmllr.FmllrFrontend`)."""
-        sat = self.frontend.bundle
-        try:
-            feats = compute_features(wave, sat.feature_config)
-        except ValueError as e:
-            raise InputError(path, str(e)) from None
-        mode = self.options.cmvn or sat.feature_config.cmvn
-        feats = (CmvnStats.from_features(feats) if mode == "utterance" else sat.cmvn).apply(feats)
+        feats = waveform_features(self.frontend.bundle, wave, self.options.cmvn, path)
 
         def first_pass(scores: torch.Tensor, scale: Optional[float]) -> List[str]:
             search = self.search if scale is None else replace(self.search, acoustic_scale=scale)

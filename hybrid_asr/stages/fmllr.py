@@ -30,7 +30,8 @@ from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.bundle import ModelBundle, SearchConfig
 from hybrid_asr.decoding.dataset import MAX_BATCH_FRAMES, DecodeTiming, decode_store
 from hybrid_asr.features.storage import FeatureStore
-from hybrid_asr.gmm.transforms import compose_affine, estimate_fmllr
+from hybrid_asr.errors import ConfigError
+from hybrid_asr.gmm.transforms import FMLLR_UPDATES, apply_affine, compose_affine, estimate_fmllr
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import FrameAlignment
 from hybrid_asr.lang.lang_dir import Lang
@@ -61,7 +62,7 @@ class FmllrDecodeConfig(JsonDataclass):
         min_count: a speaker (or a lone file) with fewer weighted frames keeps its transform
             (Kaldi's ``gmm-est-fmllr --fmllr-min-count``: 50).
         file_update: the transform of a lone file (``decode`` of a neural model on fMLLR
-            features): ``"full"``, ``"diag"`` or ``"offset"`` (:meth:`FmllrStats.estimate`); a
+            features): one of ``FMLLR_UPDATES`` (:meth:`FmllrStats.estimate`); a
             speaker's is always full (Kaldi's default).
     """
 
@@ -76,9 +77,8 @@ class FmllrDecodeConfig(JsonDataclass):
 
     def __post_init__(self) -> None:
         check_bounds(self)
-        if self.file_update not in ("full", "diag", "offset"):
-            from hybrid_asr.errors import ConfigError
-            raise ConfigError(f"file_update must be 'full', 'diag' or 'offset', got {self.file_update!r}")
+        if self.file_update not in FMLLR_UPDATES:
+            raise ConfigError(f"file_update must be one of {', '.join(FMLLR_UPDATES)}, got {self.file_update!r}")
 
 
 def speaker_transforms(
@@ -313,7 +313,7 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
         ConfigError: ``transcripts`` is neither value.
     """
     from hybrid_asr.bundle import load_graph
-    from hybrid_asr.errors import ConfigError, InputError
+    from hybrid_asr.errors import InputError
     from hybrid_asr.features.storage import write_feature_store
     from hybrid_asr.stages.gmm import save_transforms, speaker_independent_dir
 
@@ -437,37 +437,35 @@ class FmllrFrontend:
             ``(float64 [D, D + 1] transform, objective gain per frame summed over the estimates,
             estimates made)``.
         """
-        model = self.bundle.model
-        scale = self.config.first_pass_acoustic_scale
-        W, total, made = None, 0.0, 0
-        adapted = self.si_bundle.model
+        dim = self.bundle.model.config.gmm_dim
+        W, total, made = np.concatenate([np.eye(dim), np.zeros((dim, 1))], 1), 0.0, 0
         for _ in range(self.config.estimation_passes):
+            # the first pass reads the SI model, each further one the SAT model under the estimate so far
+            adapted = self.si_bundle.model if not made else adapted_bundle(self.bundle, W).model
             with torch.no_grad():
                 scores = log_likelihoods(adapted, feats, self.si_bundle.log_priors)
-            words = first_pass(scores, scale)
+            words = first_pass(scores, self.config.first_pass_acoustic_scale)
             if not words:
                 break
             ali = viterbi_align(compiler, [" ".join(words)], [scores * self.config.align_acoustic_scale])[0]
             if not len(ali.pdfs):
                 break
-            W, gain = estimate_transform(self.bundle, [(feats, ali)], self.config, W,
-                                         None if W is None else adapted, self.config.file_update)
-            if gain == 0.0:
+            W, gain = estimate_transform(self.bundle, [(feats, ali)], self.config, W if made else None,
+                                         adapted if made else None, self.config.file_update)
+            if gain == 0.0:  # fewer frames than config.min_count: W is unchanged
                 break
             total, made = total + gain, made + 1
-            adapted = adapted_bundle(self.bundle, W).model
-        if W is None:
-            W = np.concatenate([np.eye(model.config.gmm_dim), np.zeros((model.config.gmm_dim, 1))], 1)
         return W, total, made
 
     def adapted_frames(self, feats: torch.Tensor, transform: np.ndarray) -> torch.Tensor:
         """float32 ``[T, D]``: the SAT model's LDA+MLLT frames of ``feats`` (``[T, F]``,
         normalized) under ``transform``: what ``adapt-features`` stores."""
-        model = adapted_bundle(self.bundle, transform).model
+        model = self.bundle.model
         x = pad_context(feats, model.left_context, model.right_context)
         with torch.no_grad():
-            return model.gmm_features(x[None])[0]
+            return apply_affine(transform, model.gmm_features(x[None])[0])
 
 
-__all__ = ["FRONTEND_DIR", "FmllrDecodeConfig", "FmllrFrontend", "estimate_transform", "adapt_features", "adapted_bundle", "decode_adapted", "decode_store_fmllr",
-           "decoded_transforms", "reference_transforms", "speaker_transforms"]
+__all__ = ["FRONTEND_DIR", "FmllrDecodeConfig", "FmllrFrontend", "adapt_features", "adapted_bundle", "decode_adapted",
+           "decode_store_fmllr", "decoded_transforms", "estimate_transform", "reference_transforms",
+           "speaker_transforms"]
