@@ -28,6 +28,8 @@ def main() -> int:
     p.add_argument("--manifests", default=str(RECIPE / "data/manifests"))
     p.add_argument("--split", default="dev", help="manifest split (choose the threshold on dev)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--thresholds", default="-1,-1.5,-2,-2.5,-3,-4",
+                   help="comma-separated gaps to report (a GMM's are wider: e.g. -4,-6,-8,-10,-12)")
     args = p.parse_args()
     os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
     import torch
@@ -57,7 +59,7 @@ def main() -> int:
         pct = np.percentile(gaps, [1, 5, 50, 95, 99])
         print(f"{name:5s} gap per frame, percentiles 1/5/50/95/99: " + " ".join(f"{x:.2f}" for x in pct))
     print(f"wrong transcripts refused (cannot align): {refused}")
-    for t in (-1.0, -1.5, -2.0, -2.5, -3.0, -4.0):
+    for t in (float(x) for x in args.thresholds.split(",")):
         flagged_wrong = (sum(g < t for g in wrong) + refused) / len(sups)
         print(f"threshold {t:5.1f}: right flagged {100 * np.mean(np.array(right) < t):5.1f}%, "
               f"wrong flagged {100 * flagged_wrong:5.1f}%")

@@ -73,6 +73,11 @@ class SearchConfig:
             utterance at a time, best path only; ``search_beam``, ``min/max_active_states`` are its
             beam and token limits; 1.3x faster than k2 on one core at equal words) or ``"k2"``
             (``k2.intersect_dense_pruned``: batches, lattices, GPU).
+        word_insertion_penalty: cost (log base e, graph units) added for every word a path emits,
+            Kaldi's ``lattice-add-penalty --word-ins-penalty`` that ``local/score.sh`` sweeps over 0,
+            0.5 and 1 beside the LM weight. Positive values trade insertions for deletions. Both
+            backends search a copy of the graph with the penalty in its arc scores
+            (:meth:`hybrid_asr.decoding.search.Searcher.graph_for`).
     """
 
     acoustic_scale: float = bounded(0.2, gt=0)
@@ -82,6 +87,7 @@ class SearchConfig:
     max_active_states: int = bounded(7000, ge=1)
     backend: str = "kaldi"
     lm_scale: float = bounded(1.0, gt=0)
+    word_insertion_penalty: float = bounded(0.0)
 
     def __post_init__(self):
         check_bounds(self)
@@ -89,12 +95,14 @@ class SearchConfig:
             raise ConfigError(f"search backend must be k2 or kaldi, not {self.backend!r}")
 
     def normalized(self) -> "SearchConfig":
-        """The same search with ``lm_scale`` 1: acoustic scale and beams divided by it."""
+        """The same search with ``lm_scale`` 1: acoustic scale, beams and word insertion penalty
+        divided by it."""
         if self.lm_scale == 1.0:
             return self
         k = self.lm_scale
         return replace(self, acoustic_scale=self.acoustic_scale / k, search_beam=self.search_beam / k,
-                       output_beam=self.output_beam / k, lm_scale=1.0)
+                       output_beam=self.output_beam / k, word_insertion_penalty=self.word_insertion_penalty / k,
+                       lm_scale=1.0)
 
 
 @dataclass

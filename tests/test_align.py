@@ -145,3 +145,34 @@ def test_alignment_ctm_uses_the_recorded_frame_shift_and_recording_times(tmp_pat
     (tmp_path / "ali" / "frame_shift").write_text("ten ms\n")
     with pytest.raises(InputError, match="frame_shift"):
         write_alignment_ctm(tmp_path / "ali", tmp_path / "bad.ctm")
+
+
+def test_compare_alignments_counts_frames_with_the_same_phone(tmp_path, toy_topo, capsys):
+    """Per-frame phone agreement from the phone marks: a one-frame boundary shift in one of two
+    utterances costs that frame; an utterance of another length is skipped and said so; the CLI
+    prints the share; another phone set is refused with one line."""
+    import json
+
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.hmm.alignment import frame_phones, phone_agreement
+    from hybrid_asr.stages.align import compare_alignment_dirs
+
+    assert frame_phones(np.array([0, 3, 0, 5, 0])).tolist() == [0, 3, 3, 5, 5]
+    assert frame_phones(np.array([], dtype=np.int32)).tolist() == []
+    ref = {"u1": np.array([2, 0, 0, 4, 0, 0]), "u2": np.array([3, 0, 0, 0]), "u3": np.array([2, 0])}
+    hyp = {"u1": np.array([2, 0, 4, 0, 0, 0]), "u2": np.array([3, 0, 0, 0]), "u3": np.array([2, 0, 0])}
+    assert phone_agreement(ref, hyp) == (9, 10, 2)
+    for name, marks in (("ref", ref), ("hyp", hyp)):
+        (tmp_path / name).mkdir()
+        toy_topo.save(tmp_path / name / "topology.json")
+        Alignments({u: np.zeros(len(m)) for u, m in marks.items()}).save(tmp_path / name / "ali.npz")
+        Alignments(marks).save(tmp_path / name / "phones.npz")
+    assert main(["compare-alignments", str(tmp_path / "ref"), str(tmp_path / "hyp")]) == 0
+    out = capsys.readouterr().out
+    assert "90.0% of 10 frames agrees with" in out and "(2 utterances; 1 utterances of the reference not compared)" in out
+    topo_file = tmp_path / "hyp" / "topology.json"
+    data = json.loads(topo_file.read_text())
+    data["phones"] = list(reversed(data["phones"]))
+    topo_file.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="other phones"):
+        compare_alignment_dirs(tmp_path / "ref", [tmp_path / "hyp"])

@@ -85,3 +85,47 @@ def test_lm_scale_is_the_search_with_acoustic_scale_and_beams_divided_by_it(toy_
     assert KaldiSearch(graph, SearchConfig(lm_scale=2.0)).config.acoustic_scale == pytest.approx(0.1)
     with pytest.raises(ValueError, match="lm_scale must be > 0"):
         SearchConfig(lm_scale=0.0)
+
+
+def test_word_insertion_penalty_lowers_each_arc_by_its_words(toy_lang, toy_topo):
+    """The penalized graph differs from the graph only in the scores of arcs that emit words, by
+    the penalty once per word; the input graph is left as it was."""
+    import k2
+
+    from hybrid_asr.decoding import with_word_insertion_penalty
+
+    graph = make_decoding_graph(toy_lang, toy_topo, None, GraphConfig())
+    before = graph.scores.clone()
+    out = with_word_insertion_penalty(graph, 0.75)
+    aux = graph.aux_labels
+    words_per_arc = torch.tensor([sum(1 for w in row if w > 0) for row in aux.tolist()], dtype=torch.float32)
+    assert isinstance(aux, k2.RaggedTensor) and words_per_arc.sum() > 0
+    assert torch.allclose(before - out.scores, 0.75 * words_per_arc)
+    assert torch.equal(graph.scores, before) and torch.equal(out.labels, graph.labels)
+    assert with_word_insertion_penalty(graph, 0.0) is graph
+
+
+def test_word_insertion_penalty_trades_words_for_score_in_both_backends(toy_lang, toy_topo):
+    """On random scores, a larger penalty never gives more words in all (the best path's score
+    falls by the penalty per word), a large one fewer than a negative one, both backends agree at
+    each penalty, and the LM scale divides the penalty as it divides the acoustic scale."""
+    from test_h_cd import toy_tree
+
+    from hybrid_asr.decoding.search import Searcher
+
+    graph = make_decoding_graph(toy_lang, toy_topo, toy_tree(), GraphConfig())
+    gen = torch.Generator().manual_seed(3)
+    scores = [torch.randn(t, 13, generator=gen) * 3 for t in (12, 16, 20, 24, 30, 40)]
+    searcher = Searcher(graph)
+    totals = []
+    for penalty in (-2.0, 0.0, 2.0, 8.0):
+        found = [searcher(scores, SearchConfig(acoustic_scale=1.0, search_beam=40.0, output_beam=40.0,
+                                               word_insertion_penalty=penalty, backend=b)) for b in ("k2", "kaldi")]
+        assert found[0] == found[1]
+        totals.append(sum(len(w) for w in found[0]))
+    assert totals == sorted(totals, reverse=True) and totals[0] > totals[-1]
+    scaled = SearchConfig(acoustic_scale=4.0, lm_scale=4.0, search_beam=160.0, output_beam=160.0,
+                          word_insertion_penalty=32.0, backend="k2")
+    plain = SearchConfig(acoustic_scale=1.0, search_beam=40.0, output_beam=40.0, word_insertion_penalty=8.0,
+                         backend="k2")
+    assert searcher(scores, scaled) == searcher(scores, plain)

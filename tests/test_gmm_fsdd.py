@@ -175,3 +175,28 @@ def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
     assert main(["decode", str(d / "fmllr_dnn_bare"), wavs[0]]) != 0
     err = capsys.readouterr().err
     assert "no SAT model in fmllr_frontend/" in err and "Traceback" not in err
+
+
+def test_align_audio_with_a_gmm_uses_the_gmm_threshold(gmm_exp, capsys, caplog):
+    """A GMM's gaps spread wider than a neural model's: with its own threshold the right
+    transcripts of FSDD files pass and another digit's is flagged, the warning naming -7."""
+    import logging
+
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.features import FeatureStore
+
+    utts = FeatureStore(gmm_exp / "mfcc/test").utterances[::25]
+    flagged_right = flagged_wrong = 0
+    for u in utts:
+        wav = str(FSDD / "recordings" / f"{u.id}.wav")
+        wrong = "ONE" if u.text != "ONE" else "SIX"
+        for text in (u.text, wrong):
+            caplog.clear()
+            with caplog.at_level(logging.WARNING):
+                assert main(["align-audio", str(gmm_exp / "mono"), str(gmm_exp / "lang"), wav, text]) == 0
+            warned = [r.getMessage() for r in caplog.records if "fits the audio badly" in r.getMessage()]
+            assert all("under -7)" in w for w in warned)
+            flagged_right += text == u.text and bool(warned)
+            flagged_wrong += text != u.text and bool(warned)
+    capsys.readouterr()
+    assert len(utts) >= 5 and flagged_right == 0 and flagged_wrong == len(utts), (flagged_right, flagged_wrong)

@@ -170,6 +170,30 @@ def test_gmm_model_splices_and_transforms_inside_forward():
         GmmAcousticModel.from_gmms(gmm, transform[:, :-2], c, F)
 
 
+def test_with_transform_scores_as_a_full_copy_and_shares_the_gaussians():
+    """A model with another transform (a speaker's composed fMLLR) scores exactly as a model built
+    from copies of the mixtures with that transform, shares their buffers and scorer, and leaves
+    the original model's transform alone; a model without a transform, or a wrong shape, is refused."""
+    rng = np.random.default_rng(11)
+    F, c, D = 3, 1, 4
+    gmm = uneven_gmm(9, D)
+    base = GmmAcousticModel.from_gmms(gmm, rng.normal(size=(D, (2 * c + 1) * F + 1)), c, F).eval()
+    before = base.transform.clone()
+    other = rng.normal(size=(D, (2 * c + 1) * F + 1))
+    shared = base.with_transform(other)
+    copied = GmmAcousticModel.from_gmms(gmm, other, c, F).eval()
+    x = pad_context(torch.from_numpy(rng.normal(size=(15, F))).float(), c, c)[None]
+    lengths = torch.tensor([15 + 2 * c])
+    torch.testing.assert_close(shared(x, lengths)[0], copied(x, lengths)[0])
+    assert not torch.allclose(shared(x, lengths)[0], base(x, lengths)[0])
+    assert torch.equal(base.transform, before)
+    assert shared.means.data_ptr() == base.means.data_ptr() and shared._scorer() is base._scorer()
+    with pytest.raises(ValueError, match="shape"):
+        base.with_transform(other[:, :-1])
+    with pytest.raises(ValueError, match="without a feature transform"):
+        GmmAcousticModel.from_gmms(gmm).with_transform(other)
+
+
 def _one_gaussian_per_pdf_frames(rng, dim, num_pdfs=6, frames=20000):
     """A model of one Gaussian per pdf and ``frames`` frames drawn from it: ``(DiagGmmSet, pdf-id
     of every frame int64 [n], frames float64 [n, dim])``."""

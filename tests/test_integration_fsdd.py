@@ -340,3 +340,27 @@ def test_score_and_plot_alignment_commands(exp, tmp_path):
     run("align", exp / "fbank/test", exp / "lang", tmp_path / "ali", "--model", exp / "dnn2")
     run("plot-alignment", tmp_path / "ali", exp / "fbank/test", utt, tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "a.png").stat().st_size > 5000
+
+
+def test_decode_dataset_sweeps_word_insertion_penalties(exp, tmp_path):
+    """decode-dataset --word-insertion-penalties: one hypothesis file and report per (scale,
+    penalty), the penalty-free names unchanged, fewer words with a large penalty, two local jobs
+    equal to one, and --store-best stores the best scale and penalty together."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(exp / "dnn2", model)
+    for out, nj in (("one", 1), ("two", 2)):
+        run("decode-dataset", model, exp / "fbank/test", tmp_path / out, "--acoustic-scales", "0.3,0.5",
+            "--word-insertion-penalties", "0,-30", "--nj", nj, "--store-best")
+    stats = json.loads((tmp_path / "one/decode_stats.json").read_text())
+    assert list(stats["wer"]) == ["0.3", "0.5", "0.3_wip-30", "0.5_wip-30"]
+    assert stats["wer"] == json.loads((tmp_path / "two/decode_stats.json").read_text())["wer"]
+    best = min(stats["wer"], key=stats["wer"].get)
+    assert stats["best_setting"] == best
+    stored = json.loads((model / "search_config.json").read_text())
+    assert (stored["acoustic_scale"], stored["word_insertion_penalty"]) == (
+        stats["best_acoustic_scale"], stats["best_word_insertion_penalty"])
+    plain, bonus = (read_transcripts(tmp_path / "one" / f"hyp_ac{k}.txt") for k in ("0.5", "0.5_wip-30"))
+    assert sum(map(len, bonus.values())) > sum(map(len, plain.values()))
+    assert (tmp_path / "one/wer_ac0.5_wip-30.txt").is_file()

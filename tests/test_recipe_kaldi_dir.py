@@ -44,25 +44,28 @@ def test_recipe_stages_on_kaldi_data_dirs(tmp_path):
     cmd = ["bash", str(ROOT / "recipes/common/hybrid.sh"), "--manifests", "manifests", "--cmudict",
            "--sample-rate", "8000", "--num-mel-bins", "23", "--speed-perturb", "", "--num-rounds", "2",
            "--epochs", "3 4", "--lm-order", "1", "--acoustic-scale", "0.5", "--acoustic-scales", "0.5,1",
-           "--dev-split", "dev",
+           "--word-insertion-penalties", "0,0.5", "--dev-split", "dev",
            "--train-opts", "--hidden-dim 256 --num-layers 2", "--threads", "1", "--cd-leaves", "40",
            "--cd-epochs", "3 3", "--decode-opts", "--max-active-states 6000 --output-beam 7"]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    # the acoustic scale is swept on dev, stored with the model, and the test set decoded once with it
+    # the acoustic scale and word insertion penalty are swept on dev, stored with the model, and the test
+    # set decoded once with them
     dev = json.loads((tmp_path / "exp/dnn2/decode_dev/decode_stats.json").read_text())
-    assert dev["utterances"] == 2 * 10 * 3 and set(dev["wer"]) == {"0.5", "1"}
+    assert dev["utterances"] == 2 * 10 * 3 and set(dev["wer"]) == {"0.5", "1", "0.5_wip0.5", "1_wip0.5"}
     assert dev["search"]["max_active_states"] == 6000 and dev["search"]["output_beam"] == 7  # --decode-opts
     stats = json.loads((tmp_path / "exp/dnn2/decode_test/decode_stats.json").read_text())
     assert stats["search"]["max_active_states"] == 6000
-    best = f"{dev['best_acoustic_scale']:g}"
+    best, scale, penalty = dev["best_setting"], dev["best_acoustic_scale"], dev["best_word_insertion_penalty"]
     assert stats["utterances"] == 2 * 10 * 5 and list(stats["wer"]) == [best]
-    assert json.loads((tmp_path / "exp/dnn2/search_config.json").read_text())["acoustic_scale"] == float(best)
+    stored = json.loads((tmp_path / "exp/dnn2/search_config.json").read_text())
+    assert (stored["acoustic_scale"], stored["word_insertion_penalty"]) == (scale, penalty)
     assert stats["wer"][best] <= 10.0
-    assert "%WER" in first.stdout and f"test WER {stats['wer'][best]:.2f}% at acoustic scale {best}" in first.stdout
+    setting = f"acoustic scale {scale:g}" + (f", word insertion penalty {penalty:g}" if penalty else "")
+    assert "%WER" in first.stdout and f"test WER {stats['wer'][best]:.2f}% at {setting}" in first.stdout
     cd_dev = json.loads((tmp_path / "exp/cd40/dnn2/decode_dev/decode_stats.json").read_text())
     cd_stats = json.loads((tmp_path / "exp/cd40/dnn2/decode_test/decode_stats.json").read_text())
-    assert list(cd_stats["wer"]) == [f"{cd_dev['best_acoustic_scale']:g}"]
+    assert list(cd_stats["wer"]) == [cd_dev["best_setting"]]
     assert min(cd_stats["wer"].values()) <= 10.0
     tree_info = json.loads((tmp_path / "exp/cd40/tree/tree_info.json").read_text())
     assert 30 <= tree_info["senones"] <= 40

@@ -66,19 +66,29 @@ class TranscriptCheckConfig:
     """When ``align-audio`` warns that a transcript may not be the audio's.
 
     Attributes:
-        max_gap: warn when :attr:`AlignmentScore.gap` is below this (nats per frame). Chosen on
-            AN4 dev with the recipe's TDNN (docs/robustness.md): right transcripts gave gaps
-            above it, other utterances' transcripts below.
+        max_gap: warn when a neural model's :attr:`AlignmentScore.gap` is below this (nats per
+            frame). Chosen on AN4 dev with the recipe's TDNN (docs/robustness.md): right
+            transcripts gave gaps above it, other utterances' transcripts below.
+        max_gap_gmm: the same for a GMM model, whose log-likelihoods spread wider (a diagonal
+            Gaussian's density of a 40-dimensional frame against a posterior over senones).
+            Chosen on AN4 dev with the SAT GMM tri3 (``benchmarks/transcript_check.py``): right
+            transcripts' gaps from -6.9 (1st percentile) up, other utterances' at most -9.6
+            (99th percentile); at -7 none of the 90 right ones and all 90 wrong ones are flagged.
     """
 
     max_gap: float = bounded(-2.0, le=0)
+    max_gap_gmm: float = bounded(-7.0, le=0)
 
     def __post_init__(self) -> None:
         check_bounds(self)
 
-    def suspicious(self, score: AlignmentScore) -> bool:
-        """Whether ``score`` is far below what right transcripts get."""
-        return score.gap < self.max_gap
+    def threshold(self, gmm: bool = False) -> float:
+        """The gap below which a transcript is suspicious, for a GMM or a neural model."""
+        return self.max_gap_gmm if gmm else self.max_gap
+
+    def suspicious(self, score: AlignmentScore, gmm: bool = False) -> bool:
+        """Whether ``score`` is far below what right transcripts get with such a model."""
+        return score.gap < self.threshold(gmm)
 
 
 class AudioAlignment(NamedTuple):

@@ -317,6 +317,23 @@ def add_merge_alignments(sub) -> None:
     p.set_defaults(func=_merge_alignments)
 
 
+def _compare_alignments(args) -> int:
+    from hybrid_asr.stages.align import compare_alignment_dirs
+
+    for a in compare_alignment_dirs(args.reference_dir, args.ali_dirs):
+        skipped = f"; {a.skipped} utterances of the reference not compared" if a.skipped else ""
+        print(f"{a.ali_dir}: the phone of {a.percent:.1f}% of {a.frames} frames agrees with {args.reference_dir} "
+              f"({a.utterances} utterances{skipped})")
+    return 0
+
+
+def add_compare_alignments(sub) -> None:
+    p = sub.add_parser("compare-alignments", help="per-frame phone agreement of alignment dirs with a reference one")
+    p.add_argument("reference_dir", help="alignment dir taken as right (e.g. a SAT GMM's)")
+    p.add_argument("ali_dirs", nargs="+")
+    p.set_defaults(func=_compare_alignments)
+
+
 _MODEL_SKIP = ("feat_dim", "num_pdfs")
 
 
@@ -435,7 +452,8 @@ def _decode_dataset(args) -> int:
 
     evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
                    args.store_best, Shard(args.index, args.count), args.nj, args.chunk_frames,
-                   args.spk2group, config_overrides(args, SearchConfig, ("acoustic_scale",)))
+                   args.spk2group, config_overrides(args, SearchConfig, ("acoustic_scale", "word_insertion_penalty")),
+                   args.word_insertion_penalties)
     return 0
 
 
@@ -448,18 +466,22 @@ def add_decode_dataset(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("--acoustic-scales", type=number(float, many=True, gt=0), default=None,
                    help="comma-separated sweep (default: the model's search_config.json value)")
+    p.add_argument("--word-insertion-penalties", type=number(float, many=True), default=None,
+                   help="comma-separated sweep of the cost per word, each with every acoustic scale (Kaldi's "
+                   "score.sh uses 0,0.5,1; default: the model's search_config.json value)")
     p.add_argument("--cmvn", choices=["utterance", "speaker", "global"], default=None,
                    help="override the model's CMVN mode")
     p.add_argument("--max-frames", type=number(int, ge=1), default=MAX_BATCH_FRAMES,
                    help="frames per k2 batch (default %(default)s)")
     p.add_argument("--store-best", action="store_true",
-                   help="store the best acoustic scale of the sweep as the model's default (decode on dev)")
+                   help="store the best acoustic scale (and word insertion penalty) of the sweep as the model's "
+                   "default (decode on dev)")
     p.add_argument("--chunk-frames", type=number(int, ge=0), default=None,
                    help="recurrent models: score in chunks of N output frames (0: whole utterances) instead of "
                    "the model's decode_chunk_frames")
     _add_spk2group_option(p)
     _add_shard_options(p)
-    _add_search_options(p, ("acoustic_scale",))
+    _add_search_options(p, ("acoustic_scale", "word_insertion_penalty"))
     p.set_defaults(func=_decode_dataset)
 
 
@@ -766,9 +788,10 @@ def _align_audio(args) -> int:
             print(line if args.level != "both" else f"{line} {level}")
     print(f"hybrid-asr align-audio: {args.audio}: {score.frames} frames, log-likelihood per frame "
           f"{score.log_likelihood:.3f}, {score.gap:.3f} per frame below the best senones", file=sys.stderr)
-    if check.suspicious(score):
+    gmm = bundle.model.config.type == "gmm"
+    if check.suspicious(score, gmm):
         log.warning("%s: the transcript fits the audio badly (%.3f per frame below the best senones, under %g): "
-                    "is it this file's transcript?", args.audio, score.gap, check.max_gap)
+                    "is it this file's transcript?", args.audio, score.gap, check.threshold(gmm))
     return 0
 
 
@@ -785,7 +808,10 @@ def add_align_audio(sub) -> None:
     p.add_argument("--cmvn", choices=["global", "utterance"], default=None,
                    help="override the model's CMVN mode")
     config_option(p, TranscriptCheckConfig, "max_gap", "--warn-gap", metavar="NATS",
-                  help="warn when the alignment's log-likelihood per frame is this far below the best senones'")
+                  help="warn when the alignment's log-likelihood per frame is this far below the best senones' "
+                  "(neural models)")
+    config_option(p, TranscriptCheckConfig, "max_gap_gmm", "--warn-gap-gmm", metavar="NATS",
+                  help="the same for GMM models")
     p.set_defaults(func=_align_audio)
 
 
@@ -878,7 +904,7 @@ def add_adapt_features(sub) -> None:
 
 
 REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
-            add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_train,
-            add_train_sequence, add_train_gmm, add_adapt_features,
+            add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_compare_alignments,
+            add_train, add_train_sequence, add_train_gmm, add_adapt_features,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,
             add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]

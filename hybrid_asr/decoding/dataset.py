@@ -52,7 +52,7 @@ def frame_batches(lengths: Sequence[int], max_frames: int) -> Iterator[List[int]
 
 def decode_store(
     bundle: ModelBundle,
-    hlg: k2.Fsa,
+    graph: k2.Fsa,
     store: FeatureStore,
     searches: Sequence[SearchConfig],
     cmvn: Optional[str] = None,
@@ -66,7 +66,7 @@ def decode_store(
 
     Args:
         bundle: acoustic model, priors, global CMVN.
-        hlg: decoding graph.
+        graph: decoding graph.
         store: features to decode.
         searches: one or more search settings (e.g. a sweep over acoustic scales).
         cmvn: ``"utterance"``, ``"speaker"`` (the store's per-speaker statistics) or ``"global"``
@@ -84,7 +84,7 @@ def decode_store(
     timing.audio_seconds = sum(u.frames for u in utts) * store.config.frame_shift_ms / 1000
     # batch by batch: score a batch, search it at every setting, drop its scores (memory: one batch)
     batches = list(frame_batches([u.frames for u in utts], max_frames))
-    search_graph = Searcher(hlg)
+    search_graph = Searcher(graph)
     for batch in progress(batches, desc="decode", unit="batch"):
         ids = [utts[i].id for i in batch]
         start = time.time()

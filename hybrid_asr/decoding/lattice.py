@@ -19,7 +19,9 @@ def lattice_of(graph: k2.Fsa, scores: torch.Tensor, config: SearchConfig) -> k2.
     divided by the LM scale (:meth:`SearchConfig.normalized`).
 
     Args:
-        graph: decoding graph (labels = pdf-id + 1, ragged word ``aux_labels``).
+        graph: decoding graph (labels = pdf-id + 1, ragged word ``aux_labels``), searched as
+            given: a word insertion penalty must already be in its scores
+            (:meth:`hybrid_asr.decoding.search.Searcher.graph_for`).
         scores: ``[T, S]`` float32 unscaled log-likelihoods.
         config: acoustic and LM scales and beams.
 

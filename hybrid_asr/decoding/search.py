@@ -1,7 +1,7 @@
 """Search: pruned intersection of the decoding graph with the scaled log-likelihoods, best path to
 words, with k2 or (``SearchConfig.backend == "kaldi"``) Kaldi's FasterDecoder."""
 
-from typing import List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import k2
 import torch
@@ -20,11 +20,39 @@ def best_path_words(best: k2.Fsa) -> List[List[int]]:
     return out
 
 
-def decode_scores(hlg: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchConfig) -> List[List[int]]:
+def with_word_insertion_penalty(graph: k2.Fsa, penalty: float) -> k2.Fsa:
+    """A copy of a decoding graph whose arc scores are lowered by ``penalty`` for every word the
+    arc emits (Kaldi's ``lattice-add-penalty``, applied to the graph before the search instead
+    of to the lattice after it; the best path is the same).
+
+    Args:
+        graph: decoding graph (labels = pdf-id + 1, ``aux_labels`` = word ids, ragged or linear;
+            0 and the final arcs' -1 are not words).
+        penalty: cost per word (log base e, graph units); 0 returns ``graph`` itself.
+
+    Returns:
+        The graph with ``scores - penalty * words per arc`` (the input is not modified).
+    """
+    if penalty == 0:
+        return graph
+    aux = graph.aux_labels
+    if isinstance(aux, k2.RaggedTensor):
+        is_word = (aux.values > 0).to(graph.scores.dtype)
+        words = torch.zeros_like(graph.scores).index_add_(0, aux.shape.row_ids(1).long(), is_word)
+    else:
+        words = (aux > 0).to(graph.scores.dtype)
+    out = graph.clone()
+    out.scores = graph.scores.detach() - penalty * words
+    return out
+
+
+def decode_scores(graph: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchConfig) -> List[List[int]]:
     """Decode a batch of utterances.
 
     Args:
-        hlg: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU.
+        graph: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU, searched
+            as given: ``config.word_insertion_penalty`` is not applied here (:class:`Searcher`
+            applies it).
         scores: per utterance ``[T_i, S]`` float32 log-likelihoods (unscaled).
         config: acoustic and LM scales and beams.
 
@@ -34,7 +62,7 @@ def decode_scores(hlg: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchCon
     config = config.normalized()
     dense, order = dense_fsa_vec(scores, config.acoustic_scale)
     lattice = k2.intersect_dense_pruned(
-        hlg, dense, search_beam=config.search_beam, output_beam=config.output_beam,
+        graph, dense, search_beam=config.search_beam, output_beam=config.output_beam,
         min_active_states=config.min_active_states, max_active_states=config.max_active_states,
     )
     best = k2.shortest_path(lattice, use_double_scores=True)
@@ -46,8 +74,9 @@ def decode_scores(hlg: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchCon
 
 
 class Searcher:
-    """Best-path search over one decoding graph with the backend each call's config names; the
-    graph is converted for Kaldi's FasterDecoder once, on first use.
+    """Best-path search over one decoding graph with the backend and word insertion penalty each
+    call's config names; the graph of each penalty is made, and converted for Kaldi's
+    FasterDecoder, once, on first use.
 
     Args:
         graph: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU.
@@ -55,16 +84,28 @@ class Searcher:
 
     def __init__(self, graph: k2.Fsa):
         self.graph = graph
-        self._kaldi = None
+        self._graphs: Dict[float, k2.Fsa] = {0.0: graph}
+        self._kaldi: Dict[float, object] = {}
+
+    def graph_for(self, config: SearchConfig) -> k2.Fsa:
+        """The graph with ``config``'s word insertion penalty (in the units of
+        :meth:`SearchConfig.normalized`) in its arc scores."""
+        penalty = config.normalized().word_insertion_penalty
+        if penalty not in self._graphs:
+            self._graphs[penalty] = with_word_insertion_penalty(self.graph, penalty)
+        return self._graphs[penalty]
 
     def __call__(self, scores: Sequence[torch.Tensor], config: SearchConfig) -> List[List[int]]:
         """Word ids of the best path of each utterance (``[T_i, S]`` float32 unscaled
         log-likelihoods); an empty list where no path was found."""
+        graph = self.graph_for(config)
         if config.backend == "kaldi":
             from hybrid_asr.decoding.kaldi_search import KaldiSearch
 
-            if self._kaldi is None:
-                self._kaldi: Optional[KaldiSearch] = KaldiSearch(self.graph, config)
-            self._kaldi.set_config(config)
-            return self._kaldi.decode(scores)
-        return decode_scores(self.graph, scores, config)
+            penalty = config.normalized().word_insertion_penalty
+            if penalty not in self._kaldi:
+                self._kaldi[penalty] = KaldiSearch(graph, config)
+            kaldi: KaldiSearch = self._kaldi[penalty]
+            kaldi.set_config(config)
+            return kaldi.decode(scores)
+        return decode_scores(graph, scores, config)

@@ -137,6 +137,43 @@ def segments_from_marks(marks: np.ndarray, phone_names: Mapping[int, str]) -> Li
         raise AlignmentError(f"phone mark {e.args[0]} is not a phone id of the topology") from None
 
 
+def frame_phones(marks: np.ndarray) -> np.ndarray:
+    """The phone of every frame from phone-start marks (the last mark at or before the frame).
+
+    Args:
+        marks: int ``[T]`` phones.txt id on the first frame of every phone, 0 elsewhere.
+
+    Returns:
+        int32 ``[T]`` phones.txt id of every frame (0 before the first mark).
+    """
+    marks = np.asarray(marks, dtype=np.int32)
+    last = np.maximum.accumulate(np.where(marks > 0, np.arange(len(marks)), -1)) if len(marks) else marks
+    return np.where(last >= 0, marks[np.maximum(last, 0)], 0).astype(np.int32)
+
+
+def phone_agreement(reference: Mapping[str, np.ndarray], other: Mapping[str, np.ndarray]) -> Tuple[int, int, int]:
+    """How often two alignments put the same phone on a frame, over the utterances both have with
+    the same number of frames (the phone accuracy that Kaldi's recipes read from ``ali-to-phones``
+    and ``compare-int-vector``).
+
+    Args:
+        reference, other: ``utt_id -> int [T]`` phone-start marks (``phones.npz``) of two
+            alignments with one phone set.
+
+    Returns:
+        ``(frames with the same phone, frames compared, utterances compared)``.
+    """
+    same = total = utts = 0
+    for utt, ref in reference.items():
+        hyp = other.get(utt)
+        if hyp is None or len(hyp) != len(ref):
+            continue
+        same += int((frame_phones(ref) == frame_phones(hyp)).sum())
+        total += len(ref)
+        utts += 1
+    return same, total, utts
+
+
 def senone_segments(pdfs: np.ndarray, marks: Optional[np.ndarray] = None) -> List[Tuple[int, int, int]]:
     """Runs of one pdf-id: ``(pdf, first frame, end frame (exclusive))`` in time order.
 

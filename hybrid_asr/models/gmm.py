@@ -11,6 +11,7 @@ unspliced. Training is
 only buffers.
 """
 
+import copy
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -108,6 +109,29 @@ class GmmAcousticModel(AcousticModel):
         model.means.copy_(torch.from_numpy(gmms.means))
         model.variances.copy_(torch.from_numpy(gmms.variances))
         return model
+
+    def with_transform(self, transform: np.ndarray) -> "GmmAcousticModel":
+        """This model with another feature transform (e.g. composed with a speaker's fMLLR), sharing
+        its mixtures: the same buffers and the same precomputed scorer, so a model per speaker
+        costs one ``[F', (2c + 1) F + 1]`` matrix instead of a copy of every Gaussian.
+
+        Args:
+            transform: float ``[gmm_dim, (2c + 1) F + 1]`` affine transform of the spliced frames.
+
+        Raises:
+            ValueError: the model has no transform (it reads spliced frames directly), or the shape
+                differs from the model's transform.
+        """
+        if self.transform is None:
+            raise ValueError("a GMM model without a feature transform cannot take one")
+        new = torch.as_tensor(np.asarray(transform, dtype=np.float64)).to(self.transform.device)
+        if new.shape != self.transform.shape:
+            raise ValueError(f"transform of shape {tuple(new.shape)}, the model's is {tuple(self.transform.shape)}")
+        self._scorer()  # built once here, shared by every copy
+        out = copy.copy(self)
+        out._buffers = dict(self._buffers)
+        out._buffers["transform"] = new
+        return out
 
     PACKED = ("weights", "means", "variances")
 

@@ -8,17 +8,18 @@ of every frame) for senone alignments, and ``failed.txt`` (utterances that could
 """
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from hybrid_asr.align.flat_start import flat_start_alignment
 from hybrid_asr.align.viterbi import align_dataset
 from hybrid_asr.bundle import ModelBundle
-from hybrid_asr.errors import AlignmentError, HybridAsrError
+from hybrid_asr.errors import AlignmentError, HybridAsrError, InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import (FRAME_SHIFT_FILE, Alignments, load_alignment_dir, load_hmm_states,
-                                      monophone_marks, read_frame_shift, upsample_alignment)
+                                      monophone_marks, phone_agreement, read_frame_shift, upsample_alignment)
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
@@ -195,3 +196,48 @@ def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], ou
     states = dict(load_hmm_states(ali_dir).items())
     _save(Path(out_dir), to_senones(states, marks, topo, tree), dict(marks.items()), topo, [], tree,
           read_frame_shift(ali_dir), states)
+
+
+@dataclass(frozen=True)
+class AlignmentAgreement:
+    """How one alignment directory agrees with a reference (:func:`compare_alignment_dirs`).
+
+    Attributes:
+        ali_dir: the compared directory.
+        same_frames: frames whose phone is the reference's.
+        frames: frames compared (utterances both have, with equal lengths).
+        utterances: utterances compared.
+        skipped: utterances of the reference that the directory lacks or has at another length.
+    """
+
+    ali_dir: str
+    same_frames: int
+    frames: int
+    utterances: int
+    skipped: int
+
+    @property
+    def percent(self) -> float:
+        """Share of the compared frames with the reference's phone, in %."""
+        return 100.0 * self.same_frames / max(self.frames, 1)
+
+
+def compare_alignment_dirs(reference_dir: Union[str, Path],
+                           ali_dirs: Sequence[Union[str, Path]]) -> List[AlignmentAgreement]:
+    """Per-frame phone agreement of alignment directories with a reference one (monophone or
+    senone alignments alike: their ``phones.npz`` phone marks are compared).
+
+    Raises:
+        InputError: a directory is incomplete, or its topology has other phones than the
+            reference's (the marks' phone ids would mean other phones).
+    """
+    _, reference, topo = load_alignment_dir(reference_dir)
+    out = []
+    for d in ali_dirs:
+        _, marks, other_topo = load_alignment_dir(d)
+        if list(other_topo.phones) != list(topo.phones):
+            raise InputError(Path(d) / "topology.json", f"other phones than {reference_dir}: cannot compare")
+        same, frames, utts = phone_agreement(reference, marks)
+        out.append(AlignmentAgreement(str(d), same, frames, utts, len(reference) - utts))
+    return out
+

@@ -263,7 +263,7 @@ class AudioDecoder:
         words = [DecodedWord(w) for w in names]
         nbest: List[Tuple[str, float]] = []
         if self.options.confidences or self.options.nbest:
-            lattice = lattice_of(self.graph, scores, self.search)
+            lattice = lattice_of(self.searcher.graph_for(self.search), scores, self.search)
             samples = sample_word_sequences(lattice, self.options.num_paths)
             if self.options.confidences:
                 for w, c in zip(words, word_confidences(ids, samples)):

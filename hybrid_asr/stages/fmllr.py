@@ -182,7 +182,7 @@ def decoded_transforms(
     bundle: ModelBundle,
     si_bundle: ModelBundle,
     lang: Lang,
-    hlg: k2.Fsa,
+    graph: k2.Fsa,
     words: k2.SymbolTable,
     store: FeatureStore,
     search: SearchConfig,
@@ -201,12 +201,12 @@ def decoded_transforms(
         the estimates, timing of the decodes)``.
     """
     utt_ids = list(utt_ids) if utt_ids is not None else [u.id for u in store.utterances]
-    (first,), timing = decode_store(si_bundle, hlg, store, [search], cmvn, max_frames, utt_ids)
+    (first,), timing = decode_store(si_bundle, graph, store, [search], cmvn, max_frames, utt_ids)
     hyps = {u: [words.get(i) for i in ids] for u, ids in first.items()}
     transforms, total = None, {}
     for k in range(config.estimation_passes):
         if k > 0:
-            (results,), t = decode_adapted(bundle, transforms, hlg, store, [search], cmvn, max_frames, utt_ids)
+            (results,), t = decode_adapted(bundle, transforms, graph, store, [search], cmvn, max_frames, utt_ids)
             hyps = {u: [words.get(i) for i in ids] for u, ids in results.items()}
             timing.search_seconds[0] += t.search_seconds[0]
             timing.model_seconds += t.model_seconds
@@ -215,7 +215,7 @@ def decoded_transforms(
     return transforms, total, timing
 
 
-def decode_adapted(bundle: ModelBundle, transforms: Dict[str, np.ndarray], hlg: k2.Fsa, store: FeatureStore,
+def decode_adapted(bundle: ModelBundle, transforms: Dict[str, np.ndarray], graph: k2.Fsa, store: FeatureStore,
                    searches: Sequence[SearchConfig], cmvn: str, max_frames: int,
                    utt_ids: Sequence[str]) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
     """Decode every speaker's utterances with the SAT model under its transform (a speaker
@@ -230,7 +230,7 @@ def decode_adapted(bundle: ModelBundle, transforms: Dict[str, np.ndarray], hlg: 
         groups.setdefault(spk if spk in transforms else None, []).append(u)
     for spk, mine in groups.items():
         model = bundle if spk is None else adapted_bundle(bundle, transforms[spk])
-        part, t = decode_store(model, hlg, store, searches, cmvn, max_frames, mine)
+        part, t = decode_store(model, graph, store, searches, cmvn, max_frames, mine)
         for k in range(len(searches)):
             results[k].update(part[k])
             timing.search_seconds[k] += t.search_seconds[k]
@@ -241,10 +241,10 @@ def decode_adapted(bundle: ModelBundle, transforms: Dict[str, np.ndarray], hlg: 
 
 def adapted_bundle(bundle: ModelBundle, transform: np.ndarray) -> ModelBundle:
     """A copy of a SAT bundle whose feature transform is followed by a speaker's fMLLR
-    ``transform`` (float ``[D, D + 1]``)."""
+    ``transform`` (float ``[D, D + 1]``); the copy shares the model's Gaussians
+    (:meth:`GmmAcousticModel.with_transform`)."""
     model: GmmAcousticModel = bundle.model
-    composed = compose_affine(transform, model.transform.numpy())
-    adapted = GmmAcousticModel.from_gmms(model.gmms(), composed, model.config.splice_context, model.config.feat_dim)
+    adapted = model.with_transform(compose_affine(transform, model.transform.numpy()))
     return ModelBundle(adapted.eval(), bundle.feature_config, bundle.cmvn, bundle.log_priors, bundle.topology, bundle.tree)
 
 
@@ -252,7 +252,7 @@ def decode_store_fmllr(
     bundle: ModelBundle,
     si_bundle: ModelBundle,
     lang: Lang,
-    hlg: k2.Fsa,
+    graph: k2.Fsa,
     words: k2.SymbolTable,
     store: FeatureStore,
     searches: Sequence[SearchConfig],
@@ -270,9 +270,9 @@ def decode_store_fmllr(
     first = first_pass if config.first_pass_acoustic_scale is None else \
         replace(first_pass, acoustic_scale=config.first_pass_acoustic_scale)
     utt_ids = list(utt_ids) if utt_ids is not None else [u.id for u in store.utterances]
-    transforms, gains, si_timing = decoded_transforms(bundle, si_bundle, lang, hlg, words, store, first, cmvn,
+    transforms, gains, si_timing = decoded_transforms(bundle, si_bundle, lang, graph, words, store, first, cmvn,
                                                       max_frames, utt_ids, config)
-    results, timing = decode_adapted(bundle, transforms, hlg, store, searches, cmvn, max_frames, utt_ids)
+    results, timing = decode_adapted(bundle, transforms, graph, store, searches, cmvn, max_frames, utt_ids)
     timing.model_seconds += si_timing.model_seconds
     log.info("fMLLR: %d speakers, %d estimates, objective gain %.3f per frame (mean)", len(gains),
              config.estimation_passes, float(np.mean(list(gains.values()))) if gains else 0.0)
@@ -330,10 +330,10 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
         transforms, gains = reference_transforms(bundle, si_bundle, Lang(lang_dir), store,
                                                  {u.id: u.text.split() for u in store.utterances}, cmvn, config)
     else:
-        hlg, words, search = load_graph(model_dir, bundle)
+        graph, words, search = load_graph(model_dir, bundle)
         if config.first_pass_acoustic_scale is not None:
             search = replace(search, acoustic_scale=config.first_pass_acoustic_scale)
-        transforms, gains, _ = decoded_transforms(bundle, si_bundle, Lang(lang_dir), hlg, words, store, search, cmvn,
+        transforms, gains, _ = decoded_transforms(bundle, si_bundle, Lang(lang_dir), graph, words, store, search, cmvn,
                                                   config=config)
     models = {spk: adapted_bundle(bundle, w).model for spk, w in transforms.items()}
     model = bundle.model

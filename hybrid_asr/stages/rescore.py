@@ -25,6 +25,7 @@ from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.bundle import ModelBundle, load_graph
 from hybrid_asr.decoding.dataset import MAX_BATCH_FRAMES, frame_batches
 from hybrid_asr.decoding.lattice import lattice_of, word_nbest
+from hybrid_asr.decoding.search import with_word_insertion_penalty
 from hybrid_asr.errors import InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.lang.lang_dir import save_fsa
@@ -80,6 +81,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
     bundle = ModelBundle.load(model_dir)
     graph, words, search = load_graph(model_dir, bundle)
     search = replace(search, **(search_overrides or {}))
+    graph = with_word_insertion_penalty(graph, search.normalized().word_insertion_penalty)
     if old_arpa is None:
         info = json.loads((Path(model_dir) / "graph_info.json").read_text())
         old_arpa = Path(info.get("lang_dir", "")) / "lm.arpa"

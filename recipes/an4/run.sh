@@ -9,8 +9,9 @@
 # (SAT) with trees of at most 1800 leaves (stage 7), fMLLR features of every split from tri3 (data/fmllr:
 # training speakers from their transcripts, dev/test speakers from tri3's speaker-independent first
 # pass) and a TDNN (4 epochs) on them and tri3's fMLLR alignment (stage 8: exp/tdnn_fmllr), HCLG and
-# decode of tri3 (two-pass fMLLR) and the TDNN (stages 9-10). With --sequence lfmmi (or mmi), stages
-# 11-12 fine-tune the TDNN (exp/tdnn_fmllr_lfmmi; docs/sequence.md).
+# decode of tri3 (two-pass fMLLR) and the TDNN (stages 9-10), then lattice-free MMI fine-tuning of the
+# TDNN, its HCLG and decode (stages 11-12: exp/tdnn_fmllr_lfmmi, the final model; docs/sequence.md;
+# --sequence none stops after stage 10, --sequence mmi uses MMI).
 #
 # --gmm false: the earlier recipe: fbank, a flat start refined by 4 monophone DNN rounds with Viterbi
 # realignment, a decision tree of 400 leaves, a senone DNN, triphone realignment and a TDNN
@@ -55,7 +56,7 @@ fi
 common=(--manifests data/manifests --lexicon data/manifests/an4.dic --dev-fraction 0.1 --dev-groups data/manifests/spk2gender
   --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32")
 if [[ $gmm == true ]]; then
-  ../common/hybrid.sh "${common[@]}" --gmm true --cd-leaves 1800 --cd-epochs 4 \
+  ../common/hybrid.sh "${common[@]}" --gmm true --cd-leaves 1800 --cd-epochs 4 --sequence lfmmi \
     --acoustic-scales 0.06,0.08,0.1,0.12,0.15,0.2 "${rest[@]}"
 else
   ../common/hybrid.sh "${common[@]}" --augment true --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 \

@@ -28,6 +28,8 @@
 #                                model and training defaults live in their config dataclasses
 #   --lm-order N --self-loop-scale X --acoustic-scale X (stored with the graph; defaults: GraphConfig,
 #                                SearchConfig) --acoustic-scales "a,b,c"
+#   --word-insertion-penalties "0,0.5,1"   dev sweep of the cost per word, each with every acoustic scale
+#                                (Kaldi's score.sh grid; default none: the model's stored penalty, 0)
 #   --decode-opts "..."          extra options of every 'hybrid-asr decode-dataset' (search settings, e.g.
 #                                "--backend k2"; defaults: SearchConfig)
 #   --threads N
@@ -66,7 +68,7 @@ data_dir=data; exp_dir=exp
 train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"; augment=false; augment_opts=""
 num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
-lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"
+lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"; penalties=""
 threads=2; decode_opts=""
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 sequence=none; sequence_opts=""; sequence_acoustic_scales=""
@@ -86,6 +88,7 @@ while [[ $# -gt 0 ]]; do
     --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --train-opts) train_opts=$2 ;;
     --lm-order) lm_order=$2 ;; --self-loop-scale|--transition-scale) self_loop_scale=$2 ;;
     --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
+    --word-insertion-penalties) penalties=$2 ;;
     --threads) threads=$2 ;; --decode-opts) decode_opts=$2 ;;
     --cd-leaves) cd_leaves=$2 ;; --cd-epochs) cd_epochs=$2 ;;
     --cd-arch) cd_arch=$2 ;; --cd-arch-opts) cd_arch_opts=$2 ;;
@@ -198,9 +201,13 @@ make_graph() {
   "${hybrid_asr[@]}" make-graph "$1" "$data_dir/lang" ${acoustic_scale:+--acoustic-scale "$acoustic_scale"} \
     ${self_loop_scale:+--self-loop-scale "$self_loop_scale"} "${@:3}"
 }
+# stats_field FILE KEY: a number of a JSON file (0 when absent)
+stats_field() { "$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1])).get(sys.argv[2], 0))' "$@"; }
 # decode_test MODEL_DIR WHAT [FEATS [SCALES]]: decode unless done and print the WER. With a dev set: the
-# acoustic-scale sweep (default $acoustic_scales) on dev, the best scale stored as the model's default, then
-# the test set at that scale only. Without one: the sweep on the test set. Sets $best_scale.
+# acoustic-scale sweep (default $acoustic_scales; with --word-insertion-penalties, each scale with each
+# penalty) on dev, the best setting stored as the model's default, then the test set at that setting only.
+# Without one: the sweep on the test set. Sets $best_scale, $best_penalty and $best (the setting's name in
+# wer_ac<name>.txt).
 decode_test() {
   local out sweep_split=$test_split dopts dfeats=${3:-$feats} scales=${4:-$acoustic_scales}
   read -r -a dopts <<< "$decode_opts"
@@ -208,34 +215,39 @@ decode_test() {
   out=$1/decode_$sweep_split
   if [[ -f $out/decode_stats.json ]]; then log "$2 $sweep_split decode exists, skipping"
   else
-    log "decoding $sweep_split with the $2 model (acoustic scales $scales)"
+    log "decoding $sweep_split with the $2 model (acoustic scales $scales" \
+      "${penalties:+, word insertion penalties $penalties})"
     "${hybrid_asr[@]}" decode-dataset "$1" "$dfeats/$sweep_split" "$out" --acoustic-scales "$scales" \
+      ${penalties:+--word-insertion-penalties "$penalties"} \
       ${dev_split:+--store-best} ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
   fi
-  best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
-    "$out/decode_stats.json")
+  best_scale=$(stats_field "$out/decode_stats.json" best_acoustic_scale)
+  best_penalty=$(stats_field "$out/decode_stats.json" best_word_insertion_penalty)
   if [[ -z $dev_split ]]; then
-    best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["acoustic_scale"])' \
-      "$1/search_config.json")
-    if [[ ! -f $out/wer_ac${best_scale}.txt ]]; then
-      best_scale=$("$python" -c 'import json, sys; print("%g" % json.load(open(sys.argv[1]))["best_acoustic_scale"])' \
-        "$out/decode_stats.json")
-      log "the model's acoustic scale is not in the sweep ($scales): reporting the sweep's best, $best_scale," \
-        "chosen on the $test_split set itself (use a dev set: --dev-fraction or --dev-split)"
-    fi
+    best_scale=$(stats_field "$1/search_config.json" acoustic_scale)
+    best_penalty=$(stats_field "$1/search_config.json" word_insertion_penalty)
+  fi
+  best=$best_scale; [[ $best_penalty == 0 ]] || best=${best_scale}_wip$best_penalty
+  if [[ -z $dev_split && ! -f $out/wer_ac$best.txt ]]; then
+    best_scale=$(stats_field "$out/decode_stats.json" best_acoustic_scale)
+    best_penalty=$(stats_field "$out/decode_stats.json" best_word_insertion_penalty)
+    best=$best_scale; [[ $best_penalty == 0 ]] || best=${best_scale}_wip$best_penalty
+    log "the model's search setting is not in the sweep ($scales): reporting the sweep's best, $best," \
+      "chosen on the $test_split set itself (use a dev set: --dev-fraction or --dev-split)"
   fi
   if [[ -n $dev_split ]]; then
-    log "$2 $dev_split WER at the best acoustic scale $best_scale:"; head -1 "$out/wer_ac${best_scale}.txt"
+    log "$2 $dev_split WER at the best acoustic scale $best_scale, word insertion penalty $best_penalty:"
+    head -1 "$out/wer_ac$best.txt"
     out=$1/decode_$test_split
     if [[ -f $out/decode_stats.json ]]; then log "$2 $test_split decode exists, skipping"
     else
-      log "decoding $test_split with the $2 model at the dev-chosen acoustic scale $best_scale"
+      log "decoding $test_split with the $2 model at the dev-chosen acoustic scale $best_scale, penalty $best_penalty"
       "${hybrid_asr[@]}" decode-dataset "$1" "$dfeats/$test_split" "$out" --acoustic-scales "$best_scale" \
-        ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
+        --word-insertion-penalties "$best_penalty" ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
     fi
   fi
-  log "$2 $test_split WER at acoustic scale $best_scale ($out/wer_ac${best_scale}.txt):"
-  head -2 "$out/wer_ac${best_scale}.txt"
+  log "$2 $test_split WER at acoustic scale $best_scale, word insertion penalty $best_penalty ($out/wer_ac$best.txt):"
+  head -2 "$out/wer_ac$best.txt"
 }
 
 if run_stage 4 && [[ $gmm == true ]]; then
@@ -256,10 +268,10 @@ if run_stage 5; then
   if [[ $gmm == true ]]; then make_graph "$final" HLG "${gmm_graph[@]}"; else make_graph "$final" HLG; fi
 fi
 
-# summary MODEL_DIR [BASELINE_MODEL_DIR]: frame accuracy (neural models), RTF, dev/test WER at $best_scale
-# (set by decode_test; the baseline's at its own stored scale) and the relative change
+# summary MODEL_DIR [BASELINE_MODEL_DIR]: frame accuracy (neural models), RTF, dev/test WER at $best
+# (set by decode_test; the baseline's at its own stored setting) and the relative change
 summary() {
-  "$python" - "$1" "$test_split" "${dev_split:-}" "$best_scale" "${2:-}" <<'PY'
+  "$python" - "$1" "$test_split" "${dev_split:-}" "$best" "${2:-}" <<'PY'
 import json, os, sys
 model, test, dev, ac, base = sys.argv[1:6]
 def stats(m, split):
@@ -270,7 +282,8 @@ t, d = stats(model, test), stats(model, dev)
 if d:
     print(f"{dev} WER: " + ", ".join(f"{k}: {v:.2f}%" for k, v in d["wer"].items()) + f" (best: {ac})")
 acc = f"; held-out frame accuracy {m['valid_frame_acc']:.1f}%" if "valid_frame_acc" in m else ""
-print(f"{test} WER {t['wer'][ac]:.2f}% at acoustic scale {ac}{acc}; decoding RTF {t['rtf'][ac]:.4f} "
+setting = "acoustic scale " + ac.replace("_wip", ", word insertion penalty ")
+print(f"{test} WER {t['wer'][ac]:.2f}% at {setting}{acc}; decoding RTF {t['rtf'][ac]:.4f} "
       f"({t['audio_seconds']:.0f} s of audio, acoustic model + search, features excluded)")
 b = stats(base, test) if base else None
 if b:
