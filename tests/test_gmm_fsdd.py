@@ -137,7 +137,8 @@ def test_sat_model_aligns_with_fmllr_and_decodes_files_speaker_independently(sat
 def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
     """adapt-features writes the SAT model's speaker-adapted frames (reference transcripts for
     training data, a first pass for test data); a DNN trains and decodes on them; `decode` adapts
-    each audio file with the SAT GMM copied into the model, and without it refuses with one line."""
+    each audio file with the SAT GMM copied into the model (and into a sequence-trained copy of it),
+    and without it refuses with one line."""
     import numpy as np
 
     from hybrid_asr.cli.main import main
@@ -170,6 +171,14 @@ def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
     assert main(["decode", str(d / "fmllr_dnn"), *wavs, "--output", "json", "--acoustic-scale", "0.5"]) == 0
     out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert sum(o["words"] == u.text.split() for o, u in zip(out, utts)) >= 0.8 * len(utts)
+    # a sequence-trained model of it keeps the SAT GMM, so it decodes lone files too
+    run("train-sequence", d / "fmllr_dnn", d / "fm/train", d / "lang", d / "tri3_ali_nn", d / "fmllr_dnn_mmi",
+        "--criterion", "lfmmi", "--epochs", 1, "--lr", 1e-5, "--batch-size", 2000)
+    assert (d / "fmllr_dnn_mmi" / "fmllr_frontend" / "fmllr_decode.json").is_file()
+    run("make-graph", d / "fmllr_dnn_mmi", d / "lang", "--acoustic-scale", 0.5)
+    assert main(["decode", str(d / "fmllr_dnn_mmi"), *wavs[:3], "--output", "json"]) == 0
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(out) == 3 and sum(o["words"] == u.text.split() for o, u in zip(out, utts)) >= 2
     # the same model without its SAT GMM is refused with one line
     shutil.copytree(d / "fmllr_dnn", d / "fmllr_dnn_bare", ignore=shutil.ignore_patterns("fmllr_frontend"))
     assert main(["decode", str(d / "fmllr_dnn_bare"), wavs[0]]) != 0

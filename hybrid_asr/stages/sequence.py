@@ -17,7 +17,7 @@ from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import load_alignment_dir
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.phone_lm import PhoneLm, PhoneLmConfig, phone_sequences
-from hybrid_asr.stages.train import alignment_targets
+from hybrid_asr.stages.train import alignment_targets, save_fmllr_frontend
 from hybrid_asr.training.distributed import DistributedContext
 from hybrid_asr.training.sequence import MmiObjective, SequenceConfig, UtteranceData
 from hybrid_asr.training.trainer import TrainConfig, seed_everything, split_utterances, train_model
@@ -144,6 +144,8 @@ def sequence_train_stage(
     tuned = replace(bundle, model=model.eval())
     if dist.is_main:
         write_text_atomic(out / "sequence.json", json.dumps(info, indent=2) + "\n")
+        if store.config.kind == "fmllr":  # `decode` of lone files needs the SAT GMM, as the CE model did
+            save_fmllr_frontend(store, bundle.tree, out)
         tuned.save(out)
     dist.barrier()
     return tuned
