@@ -147,7 +147,7 @@ def frame_phones(marks: np.ndarray) -> np.ndarray:
         int32 ``[T]`` phones.txt id of every frame (0 before the first mark).
     """
     marks = np.asarray(marks, dtype=np.int32)
-    last = np.maximum.accumulate(np.where(marks > 0, np.arange(len(marks)), -1)) if len(marks) else marks
+    last = np.maximum.accumulate(np.where(marks > 0, np.arange(len(marks)), -1))  # last mark at or before t
     return np.where(last >= 0, marks[np.maximum(last, 0)], 0).astype(np.int32)
 
 

@@ -240,4 +240,3 @@ def compare_alignment_dirs(reference_dir: Union[str, Path],
         same, frames, utts = phone_agreement(reference, marks)
         out.append(AlignmentAgreement(str(d), same, frames, utts, len(reference) - utts))
     return out
-
