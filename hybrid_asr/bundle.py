@@ -78,6 +78,12 @@ class SearchConfig:
             0.5 and 1 beside the LM weight. Positive values trade insertions for deletions. Both
             backends search a copy of the graph with the penalty in its arc scores
             (:meth:`hybrid_asr.decoding.search.Searcher.graph_for`).
+        sweep: how ``decode-dataset`` runs a sweep over several acoustic scales and penalties:
+            ``"search"`` (one search per setting, with ``backend``) or ``"lattice"`` (one k2
+            lattice per utterance, searched at the geometric middle of the sweep's acoustic scales
+            within ``output_beam``, then the best path of every setting through that lattice with
+            its arcs rescored: Kaldi's ``local/score.sh`` way, one search whatever the sweep's
+            size; a setting's best path can differ where it fell outside the lattice beam).
     """
 
     acoustic_scale: float = bounded(0.2, gt=0)
@@ -88,11 +94,14 @@ class SearchConfig:
     backend: str = "kaldi"
     lm_scale: float = bounded(1.0, gt=0)
     word_insertion_penalty: float = bounded(0.0)
+    sweep: str = "search"
 
     def __post_init__(self):
         check_bounds(self)
         if self.backend not in ("k2", "kaldi"):
             raise ConfigError(f"search backend must be k2 or kaldi, not {self.backend!r}")
+        if self.sweep not in ("search", "lattice"):
+            raise ConfigError(f"sweep must be search or lattice, not {self.sweep!r}")
 
     def normalized(self) -> "SearchConfig":
         """The same search with ``lm_scale`` 1: acoustic scale, beams and word insertion penalty

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from hybrid_asr.decoding import SearchConfig, decode_scores
+from hybrid_asr.errors import ConfigError
 from hybrid_asr.likelihoods import pad_scores
 from hybrid_asr.decoding.dataset import frame_batches
 from hybrid_asr.graph import GraphConfig, make_decoding_graph
@@ -129,3 +130,27 @@ def test_word_insertion_penalty_trades_words_for_score_in_both_backends(toy_lang
     plain = SearchConfig(acoustic_scale=1.0, search_beam=40.0, output_beam=40.0, word_insertion_penalty=8.0,
                          backend="k2")
     assert searcher(scores, scaled) == searcher(scores, plain)
+
+
+def test_lattice_sweep_gives_each_settings_best_path(toy_lang, toy_topo):
+    """One lattice rescored per setting gives the words of a separate search at every acoustic
+    scale and penalty when the lattice beam holds every path; with a narrow lattice beam the
+    middle scale still gets exactly the words of its own search."""
+    from test_h_cd import toy_tree
+
+    from hybrid_asr.decoding.search import Searcher
+
+    graph = make_decoding_graph(toy_lang, toy_topo, toy_tree(), GraphConfig())
+    gen = torch.Generator().manual_seed(5)
+    scores = [torch.randn(t, 13, generator=gen) * 3 for t in (12, 16, 20, 24, 30, 40)]
+    searcher = Searcher(graph)
+    wide = [SearchConfig(acoustic_scale=a, search_beam=60.0, output_beam=60.0, word_insertion_penalty=p,
+                         backend="k2", sweep="lattice") for p in (0.0, 3.0) for a in (0.25, 0.5, 1.0)]
+    swept = searcher.sweep(scores, wide)
+    separate = [searcher(scores, s) for s in wide]
+    assert swept == separate
+    assert len({tuple(map(tuple, w)) for w in separate}) > 1  # the settings do choose different words
+    narrow = [SearchConfig(acoustic_scale=a, search_beam=20.0, output_beam=2.0, backend="k2") for a in (0.5, 1.0, 2.0)]
+    assert searcher.sweep(scores, narrow)[1] == searcher(scores, narrow[1])
+    with pytest.raises(ConfigError, match="sweep must be search or lattice"):
+        SearchConfig(sweep="grid")

@@ -23,7 +23,9 @@ class DecodeTiming:
     Attributes:
         audio_seconds: duration of the decoded audio (frames x frame shift).
         model_seconds: time computing the acoustic scores (shared by all search settings).
-        search_seconds: time in the k2 search, one entry per search setting.
+        search_seconds: search time, one entry per search setting. With a lattice sweep
+            (:attr:`SearchConfig.sweep` ``"lattice"``) each setting is charged the whole sweep (the
+            lattice search and every setting's best path): at most what it costs alone.
     """
 
     audio_seconds: float = 0.0
@@ -68,7 +70,9 @@ def decode_store(
         bundle: acoustic model, priors, global CMVN.
         graph: decoding graph.
         store: features to decode.
-        searches: one or more search settings (e.g. a sweep over acoustic scales).
+        searches: one or more search settings (e.g. a sweep over acoustic scales); with more than
+            one and ``searches[0].sweep == "lattice"``, one k2 lattice per utterance serves them
+            all (:meth:`Searcher.sweep`).
         cmvn: ``"utterance"``, ``"speaker"`` (the store's per-speaker statistics) or ``"global"``
             (the model's training statistics); default the model's own mode.
         max_frames: frames per k2 batch (bounds memory, see K2_NOTES).
@@ -85,12 +89,22 @@ def decode_store(
     # batch by batch: score a batch, search it at every setting, drop its scores (memory: one batch)
     batches = list(frame_batches([u.frames for u in utts], max_frames))
     search_graph = Searcher(graph)
+    lattice_sweep = len(searches) > 1 and searches[0].sweep == "lattice"
     for batch in progress(batches, desc="decode", unit="batch"):
         ids = [utts[i].id for i in batch]
         start = time.time()
         scores = [log_likelihoods(bundle.model, store.normalized(u, cmvn, bundle.cmvn), bundle.log_priors)
                   for u in ids]
         timing.model_seconds += time.time() - start
+        if lattice_sweep:
+            start = time.time()
+            for k, words in enumerate(search_graph.sweep(scores, searches)):
+                for utt, w in zip(ids, words):
+                    results[k][utt] = w
+            seconds = time.time() - start
+            for k in range(len(searches)):
+                timing.search_seconds[k] += seconds
+            continue
         for k, search in enumerate(searches):
             start = time.time()
             for utt, words in zip(ids, search_graph(scores, search)):

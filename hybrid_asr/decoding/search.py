@@ -1,7 +1,9 @@
 """Search: pruned intersection of the decoding graph with the scaled log-likelihoods, best path to
 words, with k2 or (``SearchConfig.backend == "kaldi"``) Kaldi's FasterDecoder."""
 
-from typing import Dict, List, Sequence
+import math
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence
 
 import k2
 import torch
@@ -20,6 +22,15 @@ def best_path_words(best: k2.Fsa) -> List[List[int]]:
     return out
 
 
+def words_per_arc(graph: k2.Fsa) -> torch.Tensor:
+    """float32 ``[num_arcs]``: how many words (``aux_labels`` > 0) each arc of a graph emits."""
+    aux = graph.aux_labels
+    if isinstance(aux, k2.RaggedTensor):
+        is_word = (aux.values > 0).to(torch.float32)
+        return torch.zeros(graph.num_arcs, dtype=torch.float32).index_add_(0, aux.shape.row_ids(1).long(), is_word)
+    return (aux > 0).to(torch.float32)
+
+
 def with_word_insertion_penalty(graph: k2.Fsa, penalty: float) -> k2.Fsa:
     """A copy of a decoding graph whose arc scores are lowered by ``penalty`` for every word the
     arc emits (Kaldi's ``lattice-add-penalty``, applied to the graph before the search instead
@@ -35,14 +46,8 @@ def with_word_insertion_penalty(graph: k2.Fsa, penalty: float) -> k2.Fsa:
     """
     if penalty == 0:
         return graph
-    aux = graph.aux_labels
-    if isinstance(aux, k2.RaggedTensor):
-        is_word = (aux.values > 0).to(graph.scores.dtype)
-        words = torch.zeros_like(graph.scores).index_add_(0, aux.shape.row_ids(1).long(), is_word)
-    else:
-        words = (aux > 0).to(graph.scores.dtype)
     out = graph.clone()
-    out.scores = graph.scores.detach() - penalty * words
+    out.scores = graph.scores.detach() - penalty * words_per_arc(graph).to(graph.scores.dtype)
     return out
 
 
@@ -86,6 +91,7 @@ class Searcher:
         self.graph = graph
         self._graphs: Dict[float, k2.Fsa] = {0.0: graph}
         self._kaldi: Dict[float, object] = {}
+        self._lattice_graph: Optional[k2.Fsa] = None
 
     def graph_for(self, config: SearchConfig) -> k2.Fsa:
         """The graph with ``config``'s word insertion penalty (in the units of
@@ -109,3 +115,50 @@ class Searcher:
             kaldi.set_config(config)
             return kaldi.decode(scores)
         return decode_scores(graph, scores, config)
+
+    def sweep(self, scores: Sequence[torch.Tensor], searches: Sequence[SearchConfig]) -> List[List[List[int]]]:
+        """The best path of every search setting through one k2 lattice per utterance (what
+        :attr:`SearchConfig.sweep` ``"lattice"`` means; Kaldi scores its lattices this way,
+        ``lattice-scale`` + ``lattice-add-penalty`` + ``lattice-best-path`` per LM weight).
+
+        The lattice is searched with the beams of ``searches[0]`` at acoustic scale
+        ``sqrt(min x max)`` of the settings' (normalized) scales and no penalty; each arc keeps its
+        graph score, so its log-likelihood part is ``(score - graph score) / scale``, and a
+        setting's arc score is ``graph score - penalty x words + its scale x log-likelihood``.
+        Every setting's best path lies in the lattice only where it is within ``output_beam`` of
+        the searched one; the setting at the middle scale gets the words of a plain k2 search.
+
+        Args:
+            scores: per utterance ``[T_i, S]`` float32 unscaled log-likelihoods.
+            searches: the settings (same beams and LM scale; acoustic scales and word insertion
+                penalties vary). The backend is ignored: lattices come from k2.
+
+        Returns:
+            per setting, per utterance, word ids (an empty list where no path survived).
+        """
+        settings = [s.normalized() for s in searches]
+        scales = [s.acoustic_scale for s in settings]
+        middle = math.sqrt(min(scales) * max(scales))
+        if self._lattice_graph is None:
+            graph = self.graph.clone()
+            graph.graph_scores = self.graph.scores.detach().clone()
+            graph.word_counts = words_per_arc(self.graph)
+            self._lattice_graph = graph
+        config = replace(settings[0], acoustic_scale=middle)
+        dense, order = dense_fsa_vec(scores, middle)
+        lattice = k2.intersect_dense_pruned(
+            self._lattice_graph, dense, search_beam=config.search_beam, output_beam=config.output_beam,
+            min_active_states=config.min_active_states, max_active_states=config.max_active_states,
+        )
+        graph_scores = lattice.graph_scores
+        log_likelihood = (lattice.scores.detach() - graph_scores) / middle
+        out: List[List[List[int]]] = []
+        for setting in settings:
+            lattice.scores = graph_scores - setting.word_insertion_penalty * lattice.word_counts \
+                + setting.acoustic_scale * log_likelihood
+            words = best_path_words(k2.shortest_path(lattice, use_double_scores=True))
+            per_utt: List[List[int]] = [[] for _ in scores]
+            for k, i in enumerate(order):
+                per_utt[i] = words[k]
+            out.append(per_utt)
+        return out
