@@ -80,8 +80,8 @@ class SearchConfig:
             (:meth:`hybrid_asr.decoding.search.Searcher.graph_for`).
         sweep: how ``decode-dataset`` runs a sweep over several acoustic scales and penalties:
             ``"search"`` (one search per setting, with ``backend``) or ``"lattice"`` (one k2
-            lattice per utterance, searched at the geometric middle of the sweep's acoustic scales
-            within ``output_beam``, then the best path of every setting through that lattice with
+            lattice per utterance, searched at the middle of the sweep's acoustic scales (geometric)
+            and penalties within ``output_beam``, then the best path of every setting through that lattice with
             its arcs rescored: Kaldi's ``local/score.sh`` way, one search whatever the sweep's
             size; a setting's best path can differ where it fell outside the lattice beam).
     """

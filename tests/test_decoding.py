@@ -135,7 +135,7 @@ def test_word_insertion_penalty_trades_words_for_score_in_both_backends(toy_lang
 def test_lattice_sweep_gives_each_settings_best_path(toy_lang, toy_topo):
     """One lattice rescored per setting gives the words of a separate search at every acoustic
     scale and penalty when the lattice beam holds every path; with a narrow lattice beam the
-    middle scale still gets exactly the words of its own search."""
+    middle setting (scale and penalty) still gets exactly the words of its own search."""
     from test_h_cd import toy_tree
 
     from hybrid_asr.decoding.search import Searcher
@@ -150,7 +150,8 @@ def test_lattice_sweep_gives_each_settings_best_path(toy_lang, toy_topo):
     separate = [searcher(scores, s) for s in wide]
     assert swept == separate
     assert len({tuple(map(tuple, w)) for w in separate}) > 1  # the settings do choose different words
-    narrow = [SearchConfig(acoustic_scale=a, search_beam=20.0, output_beam=2.0, backend="k2") for a in (0.5, 1.0, 2.0)]
-    assert searcher.sweep(scores, narrow)[1] == searcher(scores, narrow[1])
+    narrow = [SearchConfig(acoustic_scale=a, search_beam=20.0, output_beam=2.0, word_insertion_penalty=p, backend="k2")
+              for a, p in ((0.5, 0.0), (1.0, 1.0), (2.0, 2.0))]
+    assert searcher.sweep(scores, narrow)[1] == searcher(scores, narrow[1])  # the middle: its own search
     with pytest.raises(ConfigError, match="sweep must be search or lattice"):
         SearchConfig(sweep="grid")

@@ -198,3 +198,17 @@ def test_estimate_transitions_is_the_maximum_likelihood_self_loop():
     assert topo.self_loop_prob[2] == before[2]
     topo.estimate_transitions([[2] * 1000], floor=0.01)
     assert topo.self_loop_prob[2] == pytest.approx(0.99)  # 999 / 1000 clipped to 1 - floor
+
+
+def test_remove_disambig_leaves_its_input_as_it_was():
+    """Disambiguation symbols become epsilons in the result only; the caller's FSA keeps them
+    (k2's rule: the input is not modified)."""
+    import k2
+
+    from hybrid_asr.graph.decoding_graph import _remove_disambig
+
+    fsa = k2.Fsa.from_str("0 1 1 3 0.5\n1 2 9 12 0.25\n2 3 -1 -1 0\n3", num_aux_labels=1)
+    fsa.aux_labels = k2.RaggedTensor([[3], [12], [-1]])
+    out = _remove_disambig(fsa, first_label_disambig=9, first_word_disambig=10)
+    assert fsa.labels.tolist() == [1, 9, -1] and fsa.aux_labels.tolist() == [[3], [12], [-1]]
+    assert 9 not in out.labels.tolist() and all(w < 10 for row in out.aux_labels.tolist() for w in row)

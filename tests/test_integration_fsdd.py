@@ -127,6 +127,21 @@ def test_build_tree_command_on_real_alignments(exp):
     assert "?" in (exp / "tree" / "tree.txt").read_text()
 
 
+def test_merge_alignments_refuses_shards_of_another_tree(exp, tmp_path):
+    """Senone alignment shards converted with two different trees do not merge (same phones, both
+    with a tree: only the trees differ); shards of one tree do."""
+    from hybrid_asr.cli.main import main
+
+    run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "tree_a", "--num-leaves", 40, "--min-count", 20)
+    run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "tree_b", "--num-leaves", 25, "--min-count", 20)
+    for name in ("a", "b"):
+        run("convert-ali", exp / "ali1", tmp_path / f"tree_{name}", tmp_path / f"ali_{name}")
+    run("merge-alignments", tmp_path / "same", tmp_path / "ali_a", tmp_path / "ali_a")
+    assert (tmp_path / "same" / "ali.npz").is_file()
+    assert main(["merge-alignments", str(tmp_path / "mixed"), str(tmp_path / "ali_a"), str(tmp_path / "ali_b")]) != 0
+    assert not (tmp_path / "mixed" / "ali.npz").exists()
+
+
 def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
     """Two shards merged (array-job style) and --nj 2 (local processes) give exactly the single
     job's alignments, transition probabilities, hypotheses and WER."""
@@ -364,3 +379,12 @@ def test_decode_dataset_sweeps_word_insertion_penalties(exp, tmp_path):
     plain, bonus = (read_transcripts(tmp_path / "one" / f"hyp_ac{k}.txt") for k in ("0.5", "0.5_wip-30"))
     assert sum(map(len, bonus.values())) > sum(map(len, plain.values()))
     assert (tmp_path / "one/wer_ac0.5_wip-30.txt").is_file()
+    # --sweep lattice: one k2 lattice per utterance; with beams that keep every path, each setting
+    # gets the words of its own k2 search
+    wide = ("--search-beam", "40", "--output-beam", "40", "--backend", "k2")
+    for out, sweep in (("search", "search"), ("lattice", "lattice")):
+        run("decode-dataset", model, exp / "fbank/test", tmp_path / out, "--acoustic-scales", "0.2,0.5",
+            "--word-insertion-penalties", "0,2", "--sweep", sweep, *wide)
+    for key in ("0.2", "0.5", "0.2_wip2", "0.5_wip2"):
+        assert read_transcripts(tmp_path / "lattice" / f"hyp_ac{key}.txt") == \
+            read_transcripts(tmp_path / "search" / f"hyp_ac{key}.txt")

@@ -491,7 +491,7 @@ def _rescore(args) -> int:
 
     config = RescoreConfig(**config_overrides(args, RescoreConfig))
     rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, config, args.old_lm,
-            config_overrides(args, SearchConfig, ("backend",)))
+            config_overrides(args, SearchConfig, ("backend", "sweep")))
     return 0
 
 
@@ -507,7 +507,7 @@ def add_rescore(sub) -> None:
     config_option(p, RescoreConfig, "lm_scales", help="comma-separated scales of the new LM log-probability")
     config_option(p, RescoreConfig, "nbest", help="hypotheses per utterance")
     p.add_argument("--old-lm", default=None, help="the first-pass ARPA LM (default: the graph's lang dir lm.arpa)")
-    _add_search_options(p, ("backend",))
+    _add_search_options(p, ("backend", "sweep"))
     p.set_defaults(func=_rescore)
 
 
@@ -618,7 +618,7 @@ def _decode(args) -> int:
     options = DecodeOptions(word_times=times, confidences=args.confidence or args.output == "ctm", cmvn=args.cmvn,
                             trim=trim, allow_pipes=args.allow_pipes, **given)
     failures = total = 0
-    for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig), options):
+    for result in decode_inputs(args.model_dir, args.inputs, config_overrides(args, SearchConfig, ("sweep",)), options):
         seg, utt = result.segment, output_id(result.segment.id)
         total += 1
         if result.error is not None:
@@ -672,7 +672,7 @@ def add_decode(sub) -> None:
     config_option(p, TrimConfig, "margin_seconds", "--trim-margin", metavar="SECONDS",
                   help="audio kept around the speech when trimming")
     _add_allow_pipes(p)
-    _add_search_options(p)
+    _add_search_options(p, ("sweep",))
     p.set_defaults(func=_decode)
 
 

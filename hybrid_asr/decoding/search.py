@@ -3,7 +3,7 @@ words, with k2 or (``SearchConfig.backend == "kaldi"``) Kaldi's FasterDecoder.""
 
 import math
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import k2
 import torch
@@ -91,7 +91,7 @@ class Searcher:
         self.graph = graph
         self._graphs: Dict[float, k2.Fsa] = {0.0: graph}
         self._kaldi: Dict[float, object] = {}
-        self._lattice_graph: Optional[k2.Fsa] = None
+        self._lattice_graphs: Dict[float, k2.Fsa] = {}
 
     def graph_for(self, config: SearchConfig) -> k2.Fsa:
         """The graph with ``config``'s word insertion penalty (in the units of
@@ -121,12 +121,13 @@ class Searcher:
         :attr:`SearchConfig.sweep` ``"lattice"`` means; Kaldi scores its lattices this way,
         ``lattice-scale`` + ``lattice-add-penalty`` + ``lattice-best-path`` per LM weight).
 
-        The lattice is searched with the beams of ``searches[0]`` at acoustic scale
-        ``sqrt(min x max)`` of the settings' (normalized) scales and no penalty; each arc keeps its
-        graph score, so its log-likelihood part is ``(score - graph score) / scale``, and a
-        setting's arc score is ``graph score - penalty x words + its scale x log-likelihood``.
-        Every setting's best path lies in the lattice only where it is within ``output_beam`` of
-        the searched one; the setting at the middle scale gets the words of a plain k2 search.
+        The lattice is searched with the beams of ``searches[0]`` at the middle of the settings
+        (normalized): acoustic scale ``sqrt(min x max)``, word insertion penalty ``(min + max) / 2``.
+        Each arc keeps its graph score and word count, so its log-likelihood part is
+        ``(score - graph score + middle penalty x words) / middle scale``, and a setting's arc score
+        is ``graph score - penalty x words + its scale x log-likelihood``. A setting's best path is
+        in the lattice only where it is within ``output_beam`` of the searched one; a setting at
+        the middle gets the words of a plain k2 search.
 
         Args:
             scores: per utterance ``[T_i, S]`` float32 unscaled log-likelihoods.
@@ -138,20 +139,24 @@ class Searcher:
         """
         settings = [s.normalized() for s in searches]
         scales = [s.acoustic_scale for s in settings]
+        penalties = [s.word_insertion_penalty for s in settings]
         middle = math.sqrt(min(scales) * max(scales))
-        if self._lattice_graph is None:
-            graph = self.graph.clone()
+        middle_penalty = (min(penalties) + max(penalties)) / 2
+        graph = self._lattice_graphs.get(middle_penalty)
+        if graph is None:
+            graph = with_word_insertion_penalty(self.graph, middle_penalty).clone()
             graph.graph_scores = self.graph.scores.detach().clone()
             graph.word_counts = words_per_arc(self.graph)
-            self._lattice_graph = graph
-        config = replace(settings[0], acoustic_scale=middle)
+            self._lattice_graphs = {middle_penalty: graph}
+        config = settings[0]
         dense, order = dense_fsa_vec(scores, middle)
         lattice = k2.intersect_dense_pruned(
-            self._lattice_graph, dense, search_beam=config.search_beam, output_beam=config.output_beam,
+            graph, dense, search_beam=config.search_beam, output_beam=config.output_beam,
             min_active_states=config.min_active_states, max_active_states=config.max_active_states,
         )
         graph_scores = lattice.graph_scores
-        log_likelihood = (lattice.scores.detach() - graph_scores) / middle
+        searched_graph_scores = graph_scores - middle_penalty * lattice.word_counts
+        log_likelihood = (lattice.scores.detach() - searched_graph_scores) / middle
         out: List[List[List[int]]] = []
         for setting in settings:
             lattice.scores = graph_scores - setting.word_insertion_penalty * lattice.word_counts \

@@ -98,7 +98,9 @@ def _lg_openfst(lang: Lang, minimize: bool):
 
 
 def _remove_disambig(fsa: k2.Fsa, first_label_disambig: int, first_word_disambig: int) -> k2.Fsa:
-    """Disambiguation labels and words -> epsilon, then ``k2.remove_epsilon``."""
+    """Disambiguation labels and words -> epsilon, then ``k2.remove_epsilon``; ``fsa`` itself is
+    left as it was."""
+    fsa = fsa.clone()
     labels = fsa.labels.clone()
     labels[labels >= first_label_disambig] = 0
     fsa.labels = labels

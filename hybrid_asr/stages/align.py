@@ -158,7 +158,8 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
 
     Raises:
         InputError: a shard directory is incomplete.
-        HybridAsrError: the shards come from different models (topology or tree differ).
+        HybridAsrError: the shards come from different models (phone set, or tree: present in
+            some only, or not the same tree).
     """
     alis, marks, states, failed = {}, {}, {}, []
     topo, tree = None, None
@@ -167,7 +168,8 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
         tr = DecisionTree.load(d / "tree.json") if (d / "tree.json").is_file() else None
         if topo is None:
             topo, tree = t, tr
-        elif t.phones != topo.phones or (tr is None) != (tree is None):
+        elif t.phones != topo.phones or (tr is None) != (tree is None) or (
+                tr is not None and tr.to_dict() != tree.to_dict()):
             raise HybridAsrError(f"{d}: alignments of another model than {shard_dirs[0]}")
         alis.update(a.items())
         marks.update(m.items())
