@@ -5,9 +5,11 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from conftest import FSDD, run
+from hybrid_asr.scoring import read_transcripts
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +127,15 @@ def test_sat_model_aligns_with_fmllr_and_decodes_files_speaker_independently(sat
     assert (d / "tri3_ali" / "failed.txt").read_text() == ""
     sat, si = Alignments.load(d / "tri3_ali" / "ali.npz"), Alignments.load(d / "tri2_ali" / "ali.npz")
     assert set(sat) == set(si)
+    # two local jobs: whole speakers per job, so each speaker's transform is estimated as in one job
+    run("align", d / "mfcc13/train", d / "lang", d / "tri3_ali_nj", "--model", d / "tri3", "--nj", 2)
+    sharded = Alignments.load(d / "tri3_ali_nj" / "ali.npz")
+    assert set(sharded) == set(sat) and all(np.array_equal(sharded[u], sat[u]) for u in sat)
+    run("decode-dataset", d / "tri3", d / "mfcc13/test", d / "tri3_decode_nj", "--acoustic-scales", "0.1", "--nj", 2)
+    assert read_transcripts(d / "tri3_decode_nj" / "hyp_ac0.1.txt") == read_transcripts(d / "tri3_decode" / "hyp_ac0.1.txt")
+    one, two = (json.loads((d / x / "timing.json").read_text())["fmllr"] for x in ("tri3_decode", "tri3_decode_nj"))
+    assert two["speakers"] == one["speakers"] and two["mean_objective_gain"] == pytest.approx(one["mean_objective_gain"],
+                                                                                             abs=1e-3)
     utts = FeatureStore(d / "mfcc13/test").utterances[::20]
     wavs = [str(FSDD / "recordings" / f"{u.id}.wav") for u in utts]
     capsys.readouterr()

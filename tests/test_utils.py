@@ -43,3 +43,14 @@ def test_state_file_roundtrip_keeps_types_and_loads_safely(tmp_path):
     assert back["best"] == float("inf") and back["done"] is True and back["none"] is None
     assert torch.equal(back["w"], torch.arange(4))
     assert torch.load(tmp_path / "s.pt", weights_only=True)["tensors"][1].tolist() == [0, 1, 2, 3]
+
+
+def test_shard_select_groups_keeps_speakers_whole():
+    """Speakers dealt round robin in order of first appearance: no speaker in two shards, every
+    item in one, store order kept; more shards than speakers leaves a shard empty."""
+    from hybrid_asr.stages.shards import Shard
+
+    items = [("u1", "a"), ("u2", "a"), ("u3", "b"), ("u4", "c"), ("u5", "b"), ("u6", "d"), ("u7", "a")]
+    shards = [Shard(i, 2).select_groups(items, lambda x: x[1]) for i in range(2)]
+    assert shards == [[("u1", "a"), ("u2", "a"), ("u4", "c"), ("u7", "a")], [("u3", "b"), ("u5", "b"), ("u6", "d")]]
+    assert Shard(4, 5).select_groups(items, lambda x: x[1]) == []

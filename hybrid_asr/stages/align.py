@@ -104,8 +104,8 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
         model_dir: model bundle (acoustic model, priors, topology).
         out_dir: alignment directory to write.
         batch_size: utterances per k2 intersection.
-        shard: align only this shard's utterances (a complete directory for them; combine the
-            shards with :func:`merge_alignment_dirs`).
+        shard: align only this shard's speakers (a complete directory for their utterances;
+            combine the shards with :func:`merge_alignment_dirs`).
         nj: run ``nj`` local shard processes and merge them into ``out_dir``.
     """
     if nj > 1:
@@ -120,7 +120,7 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
     bundle.check_features(model_dir, store.path, store.config)
     compiler = TrainingGraphCompiler(lang, bundle.topology, bundle.make_h(hmm_states=True))
 
-    utts = shard.select([(u.id, u.text) for u in store.utterances])
+    utts = [(u.id, u.text) for u in shard.select_groups(store.utterances, lambda u: u.speaker)]
     models = {}
     si_dir = speaker_independent_dir(model_dir)
     if si_dir is not None:

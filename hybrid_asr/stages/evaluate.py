@@ -76,7 +76,7 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
     penalties = list(word_insertion_penalties) if word_insertion_penalties else [search.word_insertion_penalty]
     settings = [(s, p) for p in penalties for s in scales]
     keys = [setting_key(s, p) for s, p in settings]
-    utts = shard.select(store.utterances)
+    utts = shard.select_groups(store.utterances, lambda u: u.speaker)
     searches = [replace(search, acoustic_scale=s, word_insertion_penalty=p) for s, p in settings]
     si_dir, fmllr = speaker_independent_dir(model_dir), None
     if si_dir is not None:
@@ -156,6 +156,13 @@ def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str
             "search_seconds": {s: sum(t["search_seconds"][s] for t in timings) for s in scales},
             "cmvn": timings[0]["cmvn"], "chunk_frames": timings[0].get("chunk_frames", 0),
             "search": timings[0].get("search"), "shards": len(timings)}
+    fmllr = [t["fmllr"] for t in timings if "fmllr" in t]
+    if fmllr:  # two-pass SAT decodes: speakers add up, the mean gain is weighted by them
+        speakers = sum(f["speakers"] for f in fmllr)
+        info["fmllr"] = {**fmllr[0], "speakers": speakers,
+                         "mean_objective_gain": round(sum(f["mean_objective_gain"] * f["speakers"] for f in fmllr)
+                                                      / max(speakers, 1), 4),
+                         "first_pass_search_seconds": sum(f["first_pass_search_seconds"] for f in fmllr)}
     write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
 
 

@@ -1,9 +1,10 @@
 """Splitting a stage into jobs: shard selection, a local process pool for ``--nj``, and the
 directory convention of a sharded run.
 
-A stage run with ``--num-shards K --shard-index i`` handles the utterances ``i, i + K, i + 2K, ...``
-of the store (in store order; feature extraction takes the i-th contiguous block instead, so that
-the merged store keeps the manifest order) and writes a complete output directory for them, e.g. as one task of
+A stage run with ``--num-shards K --shard-index i`` handles the speakers ``i, i + K, i + 2K, ...``
+of the store (alignment and decoding: whole speakers, numbered in store order, for per-speaker
+fMLLR; feature extraction takes the i-th contiguous block of utterances instead, so that the merged
+store keeps the manifest order) and writes a complete output directory for them, e.g. as one task of
 a Slurm array job; a merge command then combines the K directories into the one a single job
 would have written (``hybrid-asr merge-feature-stores``, ``merge-alignments``, ``merge-decodes``). ``--nj N`` does
 both on one machine: N worker processes (spawned, one torch thread each) write
@@ -44,6 +45,15 @@ class Shard:
     def select(self, items: Sequence[T]) -> List[T]:
         """Every ``count``-th item from ``index`` (round robin, so shards have similar sizes)."""
         return list(items[self.index :: self.count])
+
+    def select_groups(self, items: Sequence[T], group_of: Callable[[T], object]) -> List[T]:
+        """The items of every ``count``-th group from ``index``, in their order: groups (e.g.
+        speakers) are numbered in order of first appearance and dealt round robin, so a group is
+        never split between shards (per-speaker fMLLR, as Kaldi's ``split_data.sh --per-spk``)."""
+        number: dict = {}
+        for item in items:
+            number.setdefault(group_of(item), len(number))
+        return [item for item in items if number[group_of(item)] % self.count == self.index]
 
     def block(self, items: Sequence[T]) -> List[T]:
         """The ``index``-th of ``count`` contiguous blocks of near-equal size (concatenating the

@@ -32,7 +32,9 @@
 #                                (Kaldi's score.sh grid; default none: the model's stored penalty, 0)
 #   --decode-opts "..."          extra options of every 'hybrid-asr decode-dataset' (search settings, e.g.
 #                                "--backend k2"; defaults: SearchConfig)
-#   --threads N
+#   --threads N                  torch threads of each command (default 2); alignments (align) and decodes
+#                                (decode-dataset) run N local jobs of one thread each (--nj N), whole speakers
+#                                per job
 #   --cd-leaves N                context-dependent senones (stages 7-10) with a decision tree of N leaves;
 #                                0 (default) stops after the monophone system. --cd-epochs "4 4": epochs
 #                                of the two triphone rounds (the second after realignment)
@@ -191,7 +193,7 @@ train_gmm() {
 align_with() {
   if [[ -f $2/ali.npz ]]; then log "$3 alignment exists, skipping"; return; fi
   log "$3: Viterbi alignment with $1"
-  "${hybrid_asr[@]}" align "${4:-$feats}/$train_split" "$data_dir/lang" "$2" --model "$1"
+  "${hybrid_asr[@]}" align "${4:-$feats}/$train_split" "$data_dir/lang" "$2" --model "$1" --nj "$threads"
 }
 # make_graph MODEL_DIR WHAT [MAKE-GRAPH OPTIONS...]: the decoding graph (HLG, or HCLG for a senone
 # model) unless it exists
@@ -219,7 +221,7 @@ decode_test() {
       "${penalties:+, word insertion penalties $penalties})"
     "${hybrid_asr[@]}" decode-dataset "$1" "$dfeats/$sweep_split" "$out" --acoustic-scales "$scales" \
       ${penalties:+--word-insertion-penalties "$penalties"} \
-      ${dev_split:+--store-best} ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
+      ${dev_split:+--store-best} ${dev_groups:+--spk2group "$dev_groups"} --nj "$threads" ${dopts[@]+"${dopts[@]}"}
   fi
   best_scale=$(stats_field "$out/decode_stats.json" best_acoustic_scale)
   best_penalty=$(stats_field "$out/decode_stats.json" best_word_insertion_penalty)
@@ -243,7 +245,8 @@ decode_test() {
     else
       log "decoding $test_split with the $2 model at the dev-chosen acoustic scale $best_scale, penalty $best_penalty"
       "${hybrid_asr[@]}" decode-dataset "$1" "$dfeats/$test_split" "$out" --acoustic-scales "$best_scale" \
-        --word-insertion-penalties "$best_penalty" ${dev_groups:+--spk2group "$dev_groups"} ${dopts[@]+"${dopts[@]}"}
+        --word-insertion-penalties "$best_penalty" ${dev_groups:+--spk2group "$dev_groups"} --nj "$threads" \
+        ${dopts[@]+"${dopts[@]}"}
     fi
   fi
   log "$2 $test_split WER at acoustic scale $best_scale, word insertion penalty $best_penalty ($out/wer_ac$best.txt):"
@@ -288,9 +291,8 @@ print(f"{test} WER {t['wer'][ac]:.2f}% at {setting}{acc}; decoding RTF {t['rtf']
 b = stats(base, test) if base else None
 if b:
     bw = b["wer"][ac] if ac in b["wer"] else list(b["wer"].values())[0]
-    if bw > 0:
-        print(f"{test} WER {bw:.2f}% ({base}) -> {t['wer'][ac]:.2f}% ({model}): "
-              f"{100 * (bw - t['wer'][ac]) / bw:.1f}% relative reduction")
+    change = f": {100 * (bw - t['wer'][ac]) / bw:.1f}% relative reduction" if bw > 0 else ""
+    print(f"{test} WER {bw:.2f}% ({base}) -> {t['wer'][ac]:.2f}% ({model}){change}")
 PY
 }
 
