@@ -146,11 +146,17 @@ def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
            "--cd-epochs", "6", "--cd-arch", "dnn", "--cd-arch-opts", "--hidden-dim 256 --num-layers 2"]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for split in ("train", "dev", "test"):
+    # the neural model's training split: the speed-perturbed copies (0.9, 1.1) as speakers of their own
+    for split in ("train_sp", "dev", "test"):
         config = json.loads((tmp_path / f"data/fmllr/{split}/index.json").read_text())["config"]
         assert config["kind"] == "fmllr" and config["adapted_dim"] == 40
         info = json.loads((tmp_path / f"data/fmllr/{split}/adapt_info.json").read_text())
-        assert info["transcripts"] == ("reference" if split == "train" else "first-pass") and info["speakers"] == 2
+        assert info["transcripts"] == ("reference" if split == "train_sp" else "first-pass")
+        assert info["speakers"] == (6 if split == "train_sp" else 2)
+    from hybrid_asr.hmm.alignment import Alignments
+
+    assert len(Alignments.load(tmp_path / "exp/tri3_ali_sp/ali.npz")) == 3 * len(
+        Alignments.load(tmp_path / "exp/tri3_ali/ali.npz"))
     assert json.loads((tmp_path / "exp/tri3/model_config.json").read_text())["type"] == "gmm"
     assert (tmp_path / "exp/tri3/si_model/bundle.json").is_file() and (tmp_path / "exp/tri3_ali/states.npz").is_file()
     wer = {}
@@ -167,6 +173,7 @@ def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
     second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert second.returncode == 0
     skipped = [line for line in second.stdout.splitlines() if "skipping" in line]
-    # MFCC x2 x3, lang, flat start, mono, HLG, decode dev + test; mono ali, tree, tri1 ali0, tri1, tri1
-    # ali, tri2, tri2 ali, tri3, tri3 ali; HCLG, fMLLR x3, DNN; HCLG; decodes (tri3, DNN) x2
-    assert len(skipped) == (6 + 1 + 1 + 1 + 1 + 2) + 9 + (1 + 3 + 1) + 1 + 4, skipped
+    # MFCC x2 x3 and the speed-perturbed training MFCC, lang, flat start, mono, HLG, decode dev + test;
+    # mono ali, tree, tri1 ali0, tri1, tri1 ali, tri2, tri2 ali, tri3, tri3 ali, tri3 ali of the
+    # speed-perturbed copies; HCLG, fMLLR x3, DNN; HCLG; decodes (tri3, DNN) x2
+    assert len(skipped) == (7 + 1 + 1 + 1 + 1 + 2) + 10 + (1 + 3 + 1) + 1 + 4, skipped

@@ -56,7 +56,7 @@ fi
 common=(--manifests data/manifests --lexicon data/manifests/an4.dic --dev-fraction 0.1 --dev-groups data/manifests/spk2gender
   --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32")
 if [[ $gmm == true ]]; then
-  ../common/hybrid.sh "${common[@]}" --gmm true --cd-leaves 1800 --cd-epochs 4 --sequence lfmmi \
+  ../common/hybrid.sh "${common[@]}" --gmm true --speed-perturb "" --cd-leaves 1800 --cd-epochs 4 --sequence lfmmi \
     --acoustic-scales 0.06,0.08,0.1,0.12,0.15,0.2 "${rest[@]}"
 else
   ../common/hybrid.sh "${common[@]}" --augment true --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 \

@@ -47,15 +47,19 @@
 #                                the CE model (default none) --sequence-opts "..." (train-sequence options)
 #   --sequence-acoustic-scales "a,b,c"   the dev sweep of the sequence-trained model (default: --acoustic-scales)
 #   --gmm true|false             Kaldi's GMM ladder in place of the flat-start DNN rounds (default false):
-#                                stage 1 computes MFCC (+deltas, per-speaker CMVN; no speed perturbation),
+#                                stage 1 computes MFCC (+deltas, per-speaker CMVN; the GMMs train on the
+#                                unperturbed audio; with --speed-perturb also data/mfcc/<train>_sp, whose
+#                                perturbed copies are speakers of their own),
 #                                stages 3-6 train and decode the monophone GMM (exp/mono: train_mono.sh),
 #                                stage 7 the triphone GMMs, each on the previous one's alignment: tri1
 #                                (deltas, a tree of at most --cd-leaves leaves), tri2 (LDA+MLLT), tri3
-#                                (SAT, per-speaker fMLLR) and tri3's fMLLR alignment (exp/tri3_ali); stage 8
-#                                writes fMLLR-adapted features (data/fmllr: training speakers from their
-#                                transcripts, dev/test from tri3's speaker-independent first pass) and trains
-#                                the final model (--cd-arch, last --cd-epochs value) on them and tri3's
-#                                alignment into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
+#                                (SAT, per-speaker fMLLR) and tri3's fMLLR alignment (exp/tri3_ali; with
+#                                --speed-perturb that of <train>_sp too, exp/tri3_ali_sp, as Kaldi's nnet
+#                                recipes align their _sp data); stage 8 writes fMLLR-adapted features
+#                                (data/fmllr: training speakers from their transcripts, dev/test from tri3's
+#                                speaker-independent first pass) and trains the final model (--cd-arch, last
+#                                --cd-epochs value) on them and tri3's alignment (of the _sp split with
+#                                --speed-perturb) into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
 #                                neural model and compare them. --gmm-acoustic-scales "a,b,c" the GMMs'
 #                                dev sweep (default 0.03,...,0.1) --gmm-graph-opts "..." their make-graph
 #                                options (default: self-loop scale 0.1, stored acoustic scale 0.05, as
@@ -131,6 +135,9 @@ if [[ $dev_fraction != 0 ]]; then
   train_split=${train_split}_nodev
 fi
 
+# the training split of the neural model on fMLLR features (--gmm true): speed-perturbed copies too
+nn_split=$train_split
+[[ $gmm == true && -n $speed_perturb ]] && nn_split=${train_split}_sp
 if run_stage 1 && [[ $gmm == true ]]; then
   for split in "$train_split" $dev_split "$test_split"; do
     for out in "$feats/$split" "$mfcc/$split"; do
@@ -141,6 +148,12 @@ if run_stage 1 && [[ $gmm == true ]]; then
         --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker
     done
   done
+  if [[ $nn_split != "$train_split" && ! -f $mfcc/$nn_split/index.json ]]; then
+    log "MFCC features of $train_split with speed perturbation $speed_perturb (per-speaker CMVN) -> $mfcc/$nn_split"
+    "${hybrid_asr[@]}" compute-features "$manifests" "$train_split" "$mfcc/$nn_split" --kind mfcc \
+      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker --speed-perturb "$speed_perturb"
+  elif [[ $nn_split != "$train_split" ]]; then log "$mfcc/$nn_split exists, skipping"
+  fi
 elif run_stage 1; then
   for split in "$train_split" $dev_split "$test_split"; do
     if [[ -f $feats/$split/index.json ]]; then log "fbank $split exists, skipping"; continue; fi
@@ -172,14 +185,14 @@ if run_stage 3; then
   fi
 fi
 
-# train_model ALI_DIR MODEL_DIR EPOCHS WHAT [ARCH [OPTS [FEATS]]]: train a model (default: a DNN, on
-# $feats) on the alignments unless it exists; --resume continues a run that was interrupted
+# train_model ALI_DIR MODEL_DIR EPOCHS WHAT [ARCH [OPTS [FEATS [SPLIT]]]]: train a model (default: a DNN, on
+# $feats/$train_split) on the alignments unless it exists; --resume continues a run that was interrupted
 train_model() {
   local arch=${5:-dnn} opts
   read -r -a opts <<< "$train_opts ${6:-}"
   if [[ -f $2/bundle.json ]]; then log "$4 model exists, skipping"; return; fi
   log "$4: training the $arch on $1 ($3 epochs)"
-  "${hybrid_asr[@]}" train "${7:-$feats}/$train_split" "$1" "$2" --model "$arch" --epochs "$3" --resume "${opts[@]}"
+  "${hybrid_asr[@]}" train "${7:-$feats}/${8:-$train_split}" "$1" "$2" --model "$arch" --epochs "$3" --resume "${opts[@]}"
 }
 # train_gmm FEATS ALI_DIR MODEL_DIR WHAT [TRAIN-GMM OPTIONS...]: a GMM system unless it exists
 train_gmm() {
@@ -189,11 +202,12 @@ train_gmm() {
   log "$4: train-gmm on $2 ${*:5} $gmm_opts"
   "${hybrid_asr[@]}" train-gmm "$1/$train_split" "$data_dir/lang" "$2" "$3" "${@:5}" ${gopts[@]+"${gopts[@]}"}
 }
-# align_with MODEL_DIR ALI_DIR WHAT [FEATS]: Viterbi-align the training set unless the alignments exist
+# align_with MODEL_DIR ALI_DIR WHAT [FEATS [SPLIT]]: Viterbi-align the training set (default $feats/$train_split)
+# unless the alignments exist
 align_with() {
   if [[ -f $2/ali.npz ]]; then log "$3 alignment exists, skipping"; return; fi
   log "$3: Viterbi alignment with $1"
-  "${hybrid_asr[@]}" align "${4:-$feats}/$train_split" "$data_dir/lang" "$2" --model "$1" --nj "$threads"
+  "${hybrid_asr[@]}" align "${4:-$feats}/${5:-$train_split}" "$data_dir/lang" "$2" --model "$1" --nj "$threads"
 }
 # make_graph MODEL_DIR WHAT [MAKE-GRAPH OPTIONS...]: the decoding graph (HLG, or HCLG for a senone
 # model) unless it exists
@@ -313,7 +327,8 @@ if [[ $gmm == true ]]; then
   # align_fmllr, then nnet on fMLLR features)
   tri3=$exp_dir/tri3
   ce=$exp_dir/${cd_arch}_fmllr
-  seq_ali=${tri3}_ali
+  nn_ali=${tri3}_ali; [[ $nn_split != "$train_split" ]] && nn_ali=${tri3}_ali_sp
+  seq_ali=$nn_ali
   if run_stage 7; then
     align_with "$final" "$exp_dir/mono_ali" "monophone GMM"
     if [[ -f $exp_dir/tri1/tree/tree.json ]]; then log "tri1 tree exists, skipping"
@@ -332,16 +347,20 @@ if [[ $gmm == true ]]; then
     align_with "$exp_dir/tri2" "$exp_dir/tri2_ali" tri2 "$mfcc"
     train_gmm "$mfcc" "$exp_dir/tri2_ali" "$tri3" "tri3 (SAT)" --sat "$exp_dir/tri2" --num-leaves "$cd_leaves"
     align_with "$tri3" "${tri3}_ali" "tri3 (fMLLR)" "$mfcc"
+    if [[ $nn_split != "$train_split" ]]; then
+      align_with "$tri3" "$nn_ali" "tri3 (fMLLR), speed-perturbed copies" "$mfcc" "$nn_split"
+    fi
   fi
   if run_stage 8; then
     make_graph "$tri3" HCLG "${gmm_graph[@]}"
-    for split in "$train_split" $dev_split "$test_split"; do
+    for split in "$nn_split" $dev_split "$test_split"; do
       if [[ -f $fmllr/$split/index.json ]]; then log "fMLLR features of $split exist, skipping"; continue; fi
-      how=first-pass; [[ $split == "$train_split" ]] && how=reference
+      how=first-pass; [[ $split == "$nn_split" ]] && how=reference
       log "fMLLR features of $split (transforms from the $how transcripts)"
       "${hybrid_asr[@]}" adapt-features "$tri3" "$data_dir/lang" "$mfcc/$split" "$fmllr/$split" --transcripts "$how"
     done
-    train_model "${tri3}_ali" "$ce" "${cd_epoch_list[-1]}" "$cd_arch on fMLLR features" "$cd_arch" "$cd_arch_opts" "$fmllr"
+    train_model "$nn_ali" "$ce" "${cd_epoch_list[-1]}" "$cd_arch on fMLLR features" "$cd_arch" "$cd_arch_opts" "$fmllr" \
+      "$nn_split"
   fi
   if run_stage 9; then
     make_graph "$ce" HCLG
@@ -399,7 +418,7 @@ if run_stage 11; then
   else
     read -r -a sopts <<< "$sequence_opts"
     log "$sequence training of $ce on $seq_ali"
-    "${hybrid_asr[@]}" train-sequence "$ce" "$feats/$train_split" "$data_dir/lang" "$seq_ali" "$seq" \
+    "${hybrid_asr[@]}" train-sequence "$ce" "$feats/$nn_split" "$data_dir/lang" "$seq_ali" "$seq" \
       --criterion "$sequence" --resume "${sopts[@]}"
   fi
   make_graph "$seq" HCLG
