@@ -166,6 +166,18 @@ def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
         assert sorted(z.files) == ["george", "jackson", "lucas"]
     info = json.loads((d / "fm/test" / "adapt_info.json").read_text())
     assert info["transcripts"] == "first-pass" and info["mean_objective_gain"] > 0
+    # the SAT alignment kept its transforms: adapt-features --transforms reuses them (Kaldi's
+    # --transform-dir) and writes the frames of its own reference estimate; another model's
+    # alignment (tri2: no transforms) or a store with other speakers is refused in one line
+    run("adapt-features", d / "tri3", d / "lang", d / "mfcc13/train", d / "fm/train_reused", "--transforms",
+        d / "tri3_ali_nn")
+    reused, estimated = FeatureStore(d / "fm/train_reused"), FeatureStore(d / "fm/train")
+    assert all(np.allclose(reused.raw(u.id), estimated.raw(u.id), atol=1e-4) for u in estimated.utterances[::25])
+    for ali, store in (("tri2_ali", "train"), ("tri3_ali_nn", "test")):
+        code = main(["adapt-features", str(d / "tri3"), str(d / "lang"), str(d / f"mfcc13/{store}"),
+                     str(d / "fm/refused"), "--transforms", str(d / ali)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code != 0 and len(err) == 1 and ("no fMLLR transforms" in err[0] or "not an alignment of" in err[0]), err
     run("train", d / "fm/train", d / "tri3_ali_nn", d / "fmllr_dnn", "--epochs", 4, "--hidden-dim", 256,
         "--num-layers", 2, "--left-context", 4, "--right-context", 4, "--lr", 2e-3, "--batch-size", 128)
     run("make-graph", d / "fmllr_dnn", d / "lang", "--acoustic-scale", 0.5)

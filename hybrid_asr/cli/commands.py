@@ -880,7 +880,8 @@ def _adapt_features(args) -> int:
         config = FmllrDecodeConfig(**config_overrides(args, FmllrDecodeConfig))
     except ValueError as e:
         raise HybridAsrError(f"adapt-features: invalid option: {e}") from None
-    adapt_features(args.model_dir, args.lang_dir, args.feats_dir, args.out_dir, args.transcripts, config)
+    adapt_features(args.model_dir, args.lang_dir, args.feats_dir, args.out_dir, args.transcripts, config,
+                   args.transforms)
     return 0
 
 
@@ -899,6 +900,9 @@ def add_adapt_features(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("--transcripts", choices=["first-pass", "reference"], default="first-pass",
                    help="where the transcripts the transforms are estimated from come from (default first-pass)")
+    p.add_argument("--transforms", metavar="ALI_DIR", default=None,
+                   help="use the per-speaker transforms of an alignment of this store by this model "
+                   "('align --model MODEL_DIR' writes fmllr.npz; Kaldi's --transform-dir) instead of estimating them")
     add_config_options(p, [FmllrDecodeConfig], (), "estimation (FmllrDecodeConfig)")
     p.set_defaults(func=_adapt_features)
 

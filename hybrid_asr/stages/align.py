@@ -3,7 +3,9 @@
 An alignment directory holds ``ali.npz`` (:class:`Alignments`: pdf-id per frame), ``phones.npz``
 (phone-start marks: phones.txt id on the first frame of each phone, 0 elsewhere), ``topology.json``
 (the HMM topology the pdf-ids refer to), ``tree.json`` and ``states.npz`` (the monophone HMM state
-of every frame) for senone alignments, and ``failed.txt`` (utterances that could not be aligned).
+of every frame) for senone alignments, ``failed.txt`` (utterances that could not be aligned) and, for
+a SAT model's alignment, ``fmllr.npz`` (each speaker's transform, as Kaldi's ``align_fmllr.sh``
+leaves ``trans.*``; ``adapt-features --transforms`` reuses them).
 :func:`load_alignment_dir` and :func:`~hybrid_asr.hmm.alignment.load_hmm_states` read it back.
 """
 
@@ -25,11 +27,14 @@ from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.lexicon import SIL
 from hybrid_asr.likelihoods import log_likelihoods
-from hybrid_asr.stages.gmm import speaker_independent_dir
+from hybrid_asr.stages.gmm import load_transforms, save_transforms, speaker_independent_dir
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
+
+FMLLR_TRANSFORMS = "fmllr.npz"
+"""File of an alignment directory of a SAT model: speaker -> fMLLR transform ``[D, D + 1]``."""
 
 
 def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
@@ -123,11 +128,16 @@ def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_di
     utts = [(u.id, u.text) for u in shard.select_groups(store.utterances, lambda u: u.speaker)]
     models = {}
     si_dir = speaker_independent_dir(model_dir)
-    if si_dir is not None:
+    if si_dir is None:
+        (Path(out_dir) / FMLLR_TRANSFORMS).unlink(missing_ok=True)  # none from an earlier SAT run
+    else:
         from hybrid_asr.stages.fmllr import adapted_bundle, reference_transforms
 
         transforms, _ = reference_transforms(bundle, ModelBundle.load(si_dir), lang, store,
                                              {u: t.split() for u, t in utts}, bundle.feature_config.cmvn)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "ali.npz").unlink(missing_ok=True)  # incomplete until the new ali.npz is written
+        save_transforms(Path(out_dir) / FMLLR_TRANSFORMS, transforms)
         adapted = {spk: adapted_bundle(bundle, w).model for spk, w in transforms.items()}
         models = {u.id: adapted[u.speaker] for u in store.utterances if u.speaker in adapted}
 
@@ -177,6 +187,15 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
         if (d / "failed.txt").is_file():
             failed += (d / "failed.txt").read_text().split()
     topo.estimate_transitions(states.values())
+    transforms = {}  # a SAT model's alignment: every shard's speakers
+    for f in (Path(d) / FMLLR_TRANSFORMS for d in shard_dirs):
+        if f.is_file():
+            transforms.update(load_transforms(f))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "ali.npz").unlink(missing_ok=True)  # incomplete until the new ali.npz is written
+    (Path(out_dir) / FMLLR_TRANSFORMS).unlink(missing_ok=True)
+    if transforms:
+        save_transforms(Path(out_dir) / FMLLR_TRANSFORMS, transforms)
     _save(Path(out_dir), alis, marks, topo, failed, tree, read_frame_shift(shard_dirs[0]),
           states if tree is not None else None)
 

@@ -285,15 +285,18 @@ def decode_store_fmllr(
 
 def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feats_dir: Union[str, Path],
                    out_dir: Union[str, Path], transcripts: str = "first-pass",
-                   config: FmllrDecodeConfig = FmllrDecodeConfig()) -> FeatureStore:
+                   config: FmllrDecodeConfig = FmllrDecodeConfig(),
+                   transforms_from: Optional[Union[str, Path]] = None) -> FeatureStore:
     """Write the speaker-adapted frames of a SAT GMM as a feature store, for neural models on
     fMLLR features (Kaldi nnet1 and pytorch-kaldi's ``fmllr`` inputs).
 
     Every speaker's transform is estimated as for decoding: from the reference transcripts of
     the store (``transcripts="reference"``: training data only, as Kaldi's ``align_fmllr.sh``)
     or from the speaker-independent first pass (``"first-pass"``: what dev and test sets get,
-    as ``decode_fmllr.sh``). Each utterance's frames are the model's LDA+MLLT frames under its
-    speaker's transform.
+    as ``decode_fmllr.sh``), or are read from an alignment directory of the same store made with
+    this model (``transforms_from``: its ``fmllr.npz``, estimated from the reference transcripts,
+    as Kaldi's ``make_fmllr_feats.sh --transform-dir``; no estimation here). Each utterance's frames
+    are the model's LDA+MLLT frames under its speaker's transform.
 
     Args:
         model_dir: a SAT GMM model directory (with ``si_model/``; with a graph for first passes).
@@ -304,12 +307,16 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
             ``adapt_info.json``.
         transcripts: ``"reference"`` or ``"first-pass"``.
         config: first-pass scale, alignment scale, silence weight.
+        transforms_from: an alignment directory of this store by ``model_dir`` (``align --model``)
+            whose transforms are used instead of estimating them (``transcripts`` is then ignored).
 
     Returns:
         The new store.
 
     Raises:
-        InputError: ``model_dir`` is not a SAT model, or the store's features are not the model's.
+        InputError: ``model_dir`` is not a SAT model, the store's features are not the model's, or
+            ``transforms_from`` has no transforms, is another model's or another store's
+            alignment, or lacks a speaker.
         ConfigError: ``transcripts`` is neither value.
     """
     from hybrid_asr.bundle import load_graph
@@ -326,7 +333,10 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
     store = FeatureStore(feats_dir)
     bundle.check_features(model_dir, feats_dir, store.config)
     cmvn = bundle.feature_config.cmvn
-    if transcripts == "reference":
+    if transforms_from is not None:
+        transforms, gains = _alignment_transforms(model_dir, bundle, store, Path(transforms_from)), {}
+        transcripts = f"alignment {transforms_from}"
+    elif transcripts == "reference":
         transforms, gains = reference_transforms(bundle, si_bundle, Lang(lang_dir), store,
                                                  {u.id: u.text.split() for u in store.utterances}, cmvn, config)
     else:
@@ -350,11 +360,45 @@ def adapt_features(model_dir: Union[str, Path], lang_dir: Union[str, Path], feat
     write_feature_store([(u.id, u.speaker, u.text, frames(u)) for u in store.utterances], feature_config, out)
     save_transforms(out / "fmllr.npz", transforms)
     info = {"model": str(Path(model_dir).resolve()), "source": str(feats_dir), "transcripts": transcripts,
-            "speakers": len(transforms), "mean_objective_gain": round(float(np.mean(list(gains.values()))), 4)}
+            "speakers": len(transforms),
+            "mean_objective_gain": round(float(np.mean(list(gains.values()))), 4) if gains else None}
     write_text_atomic(out / "adapt_info.json", json.dumps(info, indent=2) + "\n")
-    log.info("adapted %d speakers (objective gain %.3f per frame) -> %s", len(transforms),
-             info["mean_objective_gain"], out)
+    log.info("adapted %d speakers (%s) -> %s", len(transforms), "transforms of " + str(transforms_from)
+             if transforms_from is not None else f"objective gain {info['mean_objective_gain']:.3f} per frame", out)
     return FeatureStore(out)
+
+
+def _alignment_transforms(model_dir: Union[str, Path], bundle: ModelBundle, store: FeatureStore,
+                          ali_dir: Path) -> Dict[str, np.ndarray]:
+    """The transforms of an alignment directory (``fmllr.npz``), checked against the model (its
+    tree and transform size) and the store (a transform for every speaker)."""
+    from hybrid_asr.errors import InputError
+    from hybrid_asr.hmm.tree import DecisionTree
+    from hybrid_asr.stages.align import FMLLR_TRANSFORMS
+    from hybrid_asr.stages.gmm import load_transforms
+
+    if not (ali_dir / "ali.npz").is_file():
+        raise InputError(ali_dir, "not a complete alignment directory (ali.npz missing)")
+    transforms = load_transforms(ali_dir / FMLLR_TRANSFORMS)
+    tree = ali_dir / "tree.json"
+    if bundle.tree is None or not tree.is_file() or DecisionTree.load(tree).to_dict() != bundle.tree.to_dict():
+        raise InputError(ali_dir, f"not an alignment by {model_dir} (another tree)")
+    dim = bundle.model.config.gmm_dim
+    if any(w.shape != (dim, dim + 1) for w in transforms.values()):
+        raise InputError(ali_dir / FMLLR_TRANSFORMS, f"transforms are not {dim} x {dim + 1} ({model_dir}'s size)")
+    from hybrid_asr.hmm.alignment import Alignments
+
+    failed = (ali_dir / "failed.txt").read_text().split() if (ali_dir / "failed.txt").is_file() else []
+    aligned = set(Alignments.load(ali_dir / "ali.npz")) | set(failed)
+    others = [u.id for u in store.utterances if u.id not in aligned]
+    if others:
+        raise InputError(ali_dir, f"not an alignment of {store.path}: {len(others)} of its utterances are not in it "
+                         f"(first: {others[0]})")
+    missing = sorted({u.speaker for u in store.utterances} - set(transforms))
+    if missing:
+        raise InputError(ali_dir / FMLLR_TRANSFORMS, f"no transform for {len(missing)} speaker(s) of {store.path} "
+                         f"(first: {missing[0]}): align that store with the SAT model")
+    return transforms
 
 
 FRONTEND_DIR = "fmllr_frontend"

@@ -169,6 +169,29 @@ def save_transforms(path: Union[str, Path], transforms: Dict[str, np.ndarray]) -
     tmp.replace(path)
 
 
+def load_transforms(path: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """The per-speaker transforms :func:`save_transforms` wrote (float64 ``[D, D + 1]`` each;
+    no pickle).
+
+    Raises:
+        InputError: the file is missing or not such an archive.
+    """
+    from hybrid_asr.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no fMLLR transforms here (align with a SAT model writes them)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+    except (OSError, ValueError) as e:
+        raise InputError(path, f"not an archive of fMLLR transforms ({e})") from None
+    bad = [k for k, w in out.items() if w.ndim != 2 or w.shape[1] != w.shape[0] + 1 or not np.isfinite(w).all()]
+    if bad:
+        raise InputError(path, f"speaker {bad[0]!r}: not a finite [D, D + 1] transform")
+    return out
+
+
 def speaker_independent_dir(model_dir: Union[str, Path]) -> Optional[Path]:
     """The speaker-independent bundle of a SAT model directory, None for any other model."""
     si = Path(model_dir) / SI_MODEL

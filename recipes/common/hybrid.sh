@@ -56,8 +56,8 @@
 #                                (SAT, per-speaker fMLLR) and tri3's fMLLR alignment (exp/tri3_ali; with
 #                                --speed-perturb that of <train>_sp too, exp/tri3_ali_sp, as Kaldi's nnet
 #                                recipes align their _sp data); stage 8 writes fMLLR-adapted features
-#                                (data/fmllr: training speakers from their transcripts, dev/test from tri3's
-#                                speaker-independent first pass) and trains the final model (--cd-arch, last
+#                                (data/fmllr: training speakers with the transforms of that alignment, dev/test
+#                                from tri3's speaker-independent first pass) and trains the final model (--cd-arch, last
 #                                --cd-epochs value) on them and tri3's alignment (of the _sp split with
 #                                --speed-perturb) into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
 #                                neural model and compare them. --gmm-acoustic-scales "a,b,c" the GMMs'
@@ -355,9 +355,12 @@ if [[ $gmm == true ]]; then
     make_graph "$tri3" HCLG "${gmm_graph[@]}"
     for split in "$nn_split" $dev_split "$test_split"; do
       if [[ -f $fmllr/$split/index.json ]]; then log "fMLLR features of $split exist, skipping"; continue; fi
-      how=first-pass; [[ $split == "$nn_split" ]] && how=reference
-      log "fMLLR features of $split (transforms from the $how transcripts)"
-      "${hybrid_asr[@]}" adapt-features "$tri3" "$data_dir/lang" "$mfcc/$split" "$fmllr/$split" --transcripts "$how"
+      how=(--transcripts first-pass); what="the first-pass transcripts"
+      if [[ $split == "$nn_split" && -f $nn_ali/fmllr.npz ]]; then how=(--transforms "$nn_ali"); what="$nn_ali"
+      elif [[ $split == "$nn_split" ]]; then how=(--transcripts reference); what="the reference transcripts"
+      fi
+      log "fMLLR features of $split (transforms from $what)"
+      "${hybrid_asr[@]}" adapt-features "$tri3" "$data_dir/lang" "$mfcc/$split" "$fmllr/$split" "${how[@]}"
     done
     train_model "$nn_ali" "$ce" "${cd_epoch_list[-1]}" "$cd_arch on fMLLR features" "$cd_arch" "$cd_arch_opts" "$fmllr" \
       "$nn_split"
