@@ -7,8 +7,9 @@
 # egs/an4/s5 followed by an nnet recipe on fMLLR features: MFCC (+deltas) with per-speaker CMVN,
 # flat start, monophone GMM (stages 3-6, decoded: exp/mono), tri1 (deltas), tri2 (LDA+MLLT), tri3
 # (SAT) with trees of at most 1800 leaves (stage 7), fMLLR features of every split from tri3 (data/fmllr:
-# training speakers from their transcripts, dev/test speakers from tri3's speaker-independent first
-# pass) and a TDNN (4 epochs) on them and tri3's fMLLR alignment (stage 8: exp/tdnn_fmllr), HCLG and
+# training speakers with the transforms of tri3's alignment, estimated from their transcripts; dev/test
+# speakers from tri3's speaker-independent first pass) and a TDNN (4 epochs, no speed perturbation) on
+# them and tri3's fMLLR alignment (stage 8: exp/tdnn_fmllr), HCLG and
 # decode of tri3 (two-pass fMLLR) and the TDNN (stages 9-10), then lattice-free MMI fine-tuning of the
 # TDNN, its HCLG and decode (stages 11-12: exp/tdnn_fmllr_lfmmi, the final model; docs/sequence.md;
 # --sequence none stops after stage 10, --sequence mmi uses MMI).
