@@ -32,7 +32,8 @@ from hybrid_asr.data.kaldi_dir import import_kaldi_data_dir, read_kaldi_table, v
 from hybrid_asr.errors import InputError
 from hybrid_asr.lang.lexicon import is_reserved_phone, is_reserved_word, read_lexicon
 from hybrid_asr.lang.lm import ArpaScorer, add_vocabulary, arpa_to_g, validate_arpa
-from hybrid_asr.lang.text import check_transcript_words, clean_transcript, read_text_lines
+from hybrid_asr.lang.text import check_transcript_words
+from hybrid_asr.text_files import clean_transcript, read_text_lines
 from hybrid_asr.scoring import read_transcripts
 
 EXAMPLES = int(os.environ.get("HYBRID_ASR_FUZZ_EXAMPLES", "25"))

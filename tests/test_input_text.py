@@ -16,7 +16,8 @@ from hybrid_asr.errors import HybridAsrError, InputError
 from hybrid_asr.lang import Lang, LangConfig, Lexicon, prepare_lang, read_lexicon
 from hybrid_asr.errors import ConfigError
 from hybrid_asr.lang.lm import ArpaScorer, add_vocabulary, arpa_sizes, arpa_to_g, train_arpa, validate_arpa
-from hybrid_asr.lang.text import check_transcript_words, clean_transcript, read_clean_lines, read_text_lines
+from hybrid_asr.lang.text import check_transcript_words
+from hybrid_asr.text_files import clean_transcript, read_clean_lines, read_text_lines
 from hybrid_asr.scoring import read_transcripts
 
 ZWSP, ZWNJ, ZWJ, BOM, WJ, NBSP = "\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u00a0"

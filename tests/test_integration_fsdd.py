@@ -255,7 +255,9 @@ def test_rescore_with_the_first_pass_lm_at_scale_one_gives_the_first_pass_back(e
     from hybrid_asr.stages.rescore import RescoreConfig, rescore
 
     out = tmp_path / "rescore"
-    wers = rescore(exp / "dnn2", exp / "fbank/test", out, exp / "lang" / "lm.arpa", RescoreConfig((1.0, 3.0), 5))
+    scores = rescore(exp / "dnn2", exp / "fbank/test", out, exp / "lang" / "lm.arpa", RescoreConfig((1.0, 3.0), 5))
+    wers = scores.wers
+    assert scores.lines[-1] == f"first pass: %WER {wers['first_pass']:.2f}" and scores.lines[0].startswith("LM scale 1: %WER")
     assert wers["1"] == wers["first_pass"]
     assert (out / "hyp_lm1.txt").read_text() == (out / "hyp_first_pass.txt").read_text()
     lines = [json.loads(x) for x in (out / "nbest.jsonl").read_text().splitlines()]

@@ -182,7 +182,7 @@ def _prepare_lang(args) -> int:
 
 
 def _read_text_lines(path) -> list:
-    from hybrid_asr.lang.text import read_clean_lines
+    from hybrid_asr.text_files import read_clean_lines
 
     return [line for _, line in read_clean_lines(path)]
 
@@ -443,6 +443,12 @@ def add_make_graph(sub) -> None:
     p.set_defaults(func=_make_graph)
 
 
+def _print_lines(lines) -> None:
+    """Print a stage's summary lines to stdout."""
+    for line in lines:
+        print(line)
+
+
 def _decode_dataset(args) -> int:
     from hybrid_asr.stages.evaluate import evaluate_store
 
@@ -450,10 +456,12 @@ def _decode_dataset(args) -> int:
 
     from hybrid_asr.bundle import SearchConfig
 
-    evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn, args.max_frames,
-                   args.store_best, Shard(args.index, args.count), args.nj, args.chunk_frames,
-                   args.spk2group, config_overrides(args, SearchConfig, ("acoustic_scale", "word_insertion_penalty")),
-                   args.word_insertion_penalties)
+    scores = evaluate_store(args.model_dir, args.feats_dir, args.out_dir, args.acoustic_scales, args.cmvn,
+                            args.max_frames, args.store_best, Shard(args.index, args.count), args.nj,
+                            args.chunk_frames, args.spk2group,
+                            config_overrides(args, SearchConfig, ("acoustic_scale", "word_insertion_penalty")),
+                            args.word_insertion_penalties)
+    _print_lines(scores.lines)
     return 0
 
 
@@ -490,8 +498,9 @@ def _rescore(args) -> int:
     from hybrid_asr.stages.rescore import RescoreConfig, rescore
 
     config = RescoreConfig(**config_overrides(args, RescoreConfig))
-    rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, config, args.old_lm,
-            config_overrides(args, SearchConfig, ("backend", "sweep")))
+    scores = rescore(args.model_dir, args.feats_dir, args.out_dir, args.new_lm, config, args.old_lm,
+                     config_overrides(args, SearchConfig, ("backend", "sweep")))
+    _print_lines(scores.lines)
     return 0
 
 
@@ -515,7 +524,7 @@ def _merge_decodes(args) -> int:
     from hybrid_asr.stages.evaluate import merge_decode_dirs, score_decode_dir
 
     merge_decode_dirs(args.shard_dirs, args.out_dir)
-    score_decode_dir(args.out_dir, args.model_dir, args.store_best, args.spk2group)
+    _print_lines(score_decode_dir(args.out_dir, args.model_dir, args.store_best, args.spk2group).lines)
     return 0
 
 

@@ -24,7 +24,7 @@ from hybrid_asr.data.manifests import (
     recording_from_file,
 )
 from hybrid_asr.errors import InputError
-from hybrid_asr.lang.text import read_clean_lines
+from hybrid_asr.text_files import read_clean_lines
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def download_an4(target_dir: Path) -> Path:
 
 def _numbered_lines(path: Path) -> List[Tuple[int, str]]:
     """Return ``(line_number, line)`` for the non-blank lines of ``path`` (1-based), each cleaned
-    by :func:`~hybrid_asr.lang.text.clean_transcript` (UTF-8 checked, invisible characters
+    by :func:`~hybrid_asr.text_files.clean_transcript` (UTF-8 checked, invisible characters
     removed with a warning, whitespace normalized)."""
     if not path.is_file():
         raise InputError(path, "file does not exist")

@@ -35,7 +35,7 @@ from lhotse.utils import fastcopy
 from hybrid_asr.data.manifests import normalize_text, validate_split
 from hybrid_asr.data.pipes import ALLOW_PIPES_HINT, AudioPath, PipeCommand, pipe_command
 from hybrid_asr.errors import InputError
-from hybrid_asr.lang.text import read_clean_lines
+from hybrid_asr.text_files import read_clean_lines
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ Table = Dict[str, Tuple[int, Tuple[str, ...]]]
 def read_kaldi_table(path: Path, min_fields: int, max_fields: Optional[int] = None) -> Table:
     """Read a Kaldi table file (one ``<key> <value...>`` per line), checking the field counts.
 
-    Lines are read as UTF-8 and cleaned by :func:`~hybrid_asr.lang.text.clean_transcript`: a
+    Lines are read as UTF-8 and cleaned by :func:`~hybrid_asr.text_files.clean_transcript`: a
     byte-order mark and Windows line endings are dropped, any whitespace separates fields, and
     invisible characters (e.g. U+200B) are removed with a warning naming the line.
 

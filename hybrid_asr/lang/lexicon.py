@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 from hybrid_asr.errors import InputError
-from hybrid_asr.lang.text import read_clean_lines
+from hybrid_asr.text_files import read_clean_lines
 
 SIL = "SIL"
 """Silence phone, optional between words (see :mod:`hybrid_asr.lang.lexicon_fst`)."""
@@ -126,7 +126,7 @@ def read_lexicon(path: Union[str, Path], keep_stress: bool = False) -> Lexicon:
     an error). Kaldi ``lexiconp.txt`` (``WORD 0.8 P1 P2``) and ``lexiconp_silprob.txt`` (four
     numbers after the word) are read too: the numbers are ignored, with a warning (every
     pronunciation of a word is then equally likely). Lines are cleaned as transcripts are
-    (:func:`~hybrid_asr.lang.text.clean_transcript`: invisible characters removed with a warning,
+    (:func:`~hybrid_asr.text_files.clean_transcript`: invisible characters removed with a warning,
     any whitespace separates fields), so that the words match the cleaned transcripts.
 
     Args:

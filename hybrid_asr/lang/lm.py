@@ -14,7 +14,7 @@ import k2
 import kaldilm
 
 from hybrid_asr.errors import HybridAsrError, InputError
-from hybrid_asr.lang.text import read_text_lines
+from hybrid_asr.text_files import read_text_lines
 from hybrid_asr.utils import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)

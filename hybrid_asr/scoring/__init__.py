@@ -10,9 +10,9 @@ from hybrid_asr.scoring.wer import (
     score,
     score_files,
     score_utterance,
-    write_report,
     write_transcripts,
 )
+from hybrid_asr.scoring.report import write_report
 
 __all__ = [
     "ScoringError",

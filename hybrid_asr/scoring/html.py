@@ -39,7 +39,11 @@ def _charts(result: WerResult, parts: Optional[Mapping[str, WerResult]]):
     speakers = None
     if parts:
         fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(parts)), 2.8))
-        ax.bar(list(parts), [r.wer for r in parts.values()], color="#888")
+        # bars at positions, speaker ids as tick labels: matplotlib's categorical axis logs a line
+        # per chart when the ids look like numbers (speechocean762's "0026")
+        ax.bar(range(len(parts)), [r.wer for r in parts.values()], color="#888")
+        ax.set_xticks(range(len(parts)))
+        ax.set_xticklabels(list(parts))
         ax.axhline(result.wer, color="#d55", linestyle="--", label="all")
         ax.set_ylabel("WER %")
         ax.tick_params(axis="x", rotation=90)
@@ -57,7 +61,7 @@ def write_html_report(result: WerResult, path: Union[str, Path],
     Args:
         result: the scores.
         path: the ``.html`` file.
-        breakdowns: ``{title: {utt: key}}`` as in :func:`hybrid_asr.scoring.wer.write_report`; the
+        breakdowns: ``{title: {utt: key}}`` as in :func:`hybrid_asr.scoring.report.write_report`; the
             ``speaker`` one (if given) gets a chart too.
         title: page title.
         top: rows of the confusion tables and the number of utterances shown.

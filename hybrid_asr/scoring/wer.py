@@ -1,11 +1,11 @@
-"""Word error rate: reading and writing Kaldi ``text`` files, scoring, and reports.
+"""Word error rate: reading and writing Kaldi ``text`` files and scoring (the report files:
+:mod:`hybrid_asr.scoring.report`).
 
 Alignments come from :func:`kaldialign.align` (Levenshtein with unit costs, as Kaldi's
 ``compute-wer``); ``"*"`` marks the gap side of an insertion or deletion. The counts are derived
 from that alignment and agree with :func:`kaldialign.edit_distance`.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 import kaldialign
 
 from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.text_files import read_clean_lines
 from hybrid_asr.utils import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -22,8 +23,6 @@ logger = logging.getLogger(__name__)
 EPS = "*"
 #: How a gap is shown in the ``*_details.txt`` report (as sclite does).
 GAP_DISPLAY = "***"
-#: Number of worst utterances listed in the ``<name>.txt`` report.
-TOP_N = 10
 
 
 class ScoringError(HybridAsrError):
@@ -157,7 +156,7 @@ def read_transcripts(path: Union[str, Path]) -> Dict[str, List[str]]:
 
     Args:
         path: the file (UTF-8). Words are separated by any whitespace; an id with no words is an
-            empty transcript. Lines are cleaned by :func:`hybrid_asr.lang.text.clean_transcript`
+            empty transcript. Lines are cleaned by :func:`hybrid_asr.text_files.clean_transcript`
             (a byte-order mark and Windows line endings dropped, invisible characters such as
             U+200B removed with a warning), so that reference and hypothesis words compare equal.
 
@@ -168,8 +167,6 @@ def read_transcripts(path: Union[str, Path]) -> Dict[str, List[str]]:
         InputError: the file cannot be read, a line is not UTF-8 or is empty, or an id repeats
             (the message names the line).
     """
-    from hybrid_asr.lang.text import read_clean_lines
-
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "transcript file does not exist")
@@ -338,7 +335,7 @@ UNKNOWN_GROUP = "unknown"
 
 def speaker_breakdowns(utt2spk: Mapping[str, str],
                        spk2group: Optional[Mapping[str, str]] = None) -> Dict[str, Dict[str, str]]:
-    """The ``breakdowns`` of :func:`write_report` for a per-speaker table and, with ``spk2group``,
+    """The ``breakdowns`` of :func:`hybrid_asr.scoring.report.write_report` for a per-speaker table and, with ``spk2group``,
     a per-group one: ``{"speaker": utt2spk, "group": {utt: group of its speaker}}`` (speakers the
     map lacks are in :data:`UNKNOWN_GROUP`); empty without ``utt2spk``."""
     if not utt2spk:
@@ -347,63 +344,3 @@ def speaker_breakdowns(utt2spk: Mapping[str, str],
     if spk2group is not None:
         out["group"] = {u: spk2group.get(spk, UNKNOWN_GROUP) for u, spk in utt2spk.items()}
     return out
-
-
-def format_breakdown(title: str, parts: Mapping[str, WerResult]) -> List[str]:
-    """Lines of a table with one row per key: ``key  %WER  errors / words  %SER  sentences``."""
-    width = max([len(k) for k in parts] + [len(title)])
-    lines = [f"{title:<{width}}  %WER    errors / words  %SER    sentences"]
-    for k, r in parts.items():
-        lines.append(f"{k:<{width}}  {r.wer:6.2f}  {r.errors:6d} / {r.words:<5d}  {r.ser:6.2f}  {r.sentences}")
-    return lines
-
-
-def write_report(result: WerResult, out_dir: Union[str, Path], name: str = "wer",
-                 breakdowns: Optional[Mapping[str, Mapping[str, str]]] = None, html: bool = True) -> Tuple[Path, Path]:
-    """Write a summary report and a per-utterance alignment report, each atomically.
-
-    Args:
-        result: the scores to report.
-        out_dir: directory for the reports; created if missing.
-        name: base name of the files.
-        breakdowns: ``{title: {utterance id: key}}``, e.g. ``{"speaker": utt2spk}``: the summary
-            gets a table of WER per key for each (as sclite's per-speaker report).
-        html: also write the self-contained ``<name>.html`` (charts of the error types and of
-            the WER per speaker; :func:`hybrid_asr.scoring.html.write_html_report`).
-
-    Returns:
-        ``(out_dir/<name>.txt, out_dir/<name>_details.txt)``. The first holds :meth:`WerResult.summary`,
-        the breakdown tables, the (up to) 10 utterances with most errors and the most frequent
-        substitutions, insertions and deletions; the second one :func:`format_alignment` block
-        per utterance, separated by blank lines. ``<name>.json`` gets the same summary for
-        machines (:func:`hybrid_asr.scoring.analysis.summary_dict`).
-    """
-    out_dir = Path(out_dir)
-    summary_path = out_dir / f"{name}.txt"
-    details_path = out_dir / f"{name}_details.txt"
-
-    worst = sorted((u for u in result.utts if u.errors > 0), key=lambda u: (-u.errors, u.utt_id))[:TOP_N]
-    lines = [result.summary(), ""]
-    for title, utt2key in (breakdowns or {}).items():
-        lines += format_breakdown(title, result.breakdown(utt2key)) + [""]
-    lines.append(f"Utterances with most errors (up to {TOP_N}):")
-    if not worst:
-        lines.append("(none)")
-    id_width = max((len(u.utt_id) for u in worst), default=0)
-    for u in worst:
-        lines.append(
-            f"{u.utt_id:<{id_width}} {u.errors} / {u.ref_words} "
-            f"({u.substitutions} sub, {u.deletions} del, {u.insertions} ins)"
-        )
-    from hybrid_asr.scoring.analysis import format_confusions, summary_dict
-
-    lines += [""] + format_confusions(result)
-    write_text_atomic(summary_path, "\n".join(lines) + "\n")
-    write_text_atomic(details_path, "\n".join(format_alignment(u) for u in result.utts))
-    write_text_atomic(out_dir / f"{name}.json", json.dumps(summary_dict(result, breakdowns), indent=2) + "\n")
-    if html:
-        from hybrid_asr.scoring.html import write_html_report
-
-        write_html_report(result, out_dir / f"{name}.html", breakdowns, title=f"{name}: {out_dir}")
-    logger.info("wrote %s and %s", summary_path, details_path)
-    return summary_path, details_path

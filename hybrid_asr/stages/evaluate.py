@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from hybrid_asr.bundle import ModelBundle, load_graph, save_search_config
 from hybrid_asr.data.kaldi_dir import read_kaldi_map
@@ -166,10 +166,22 @@ def merge_decode_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[str
     write_text_atomic(out / "timing.json", json.dumps(info, indent=2) + "\n")
 
 
+class DecodeScores(NamedTuple):
+    """What scoring a decode directory gives.
+
+    Attributes:
+        wers: ``{(acoustic scale, word insertion penalty): WER %}``.
+        lines: one summary line per setting (WER, SER, RTF, per-group WER), for the caller to print.
+    """
+
+    wers: Dict[Setting, float]
+    lines: List[str]
+
+
 def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, Path]] = None,
-                     store_best: bool = False, spk2group: Optional[Union[str, Path]] = None) -> Dict[Setting, float]:
+                     store_best: bool = False, spk2group: Optional[Union[str, Path]] = None) -> DecodeScores:
     """Score a decode directory: WER reports per search setting (acoustic scale and word
-    insertion penalty), ``decode_stats.json`` (last), a summary line per setting printed; with
+    insertion penalty), ``decode_stats.json`` (last), and a summary line per setting; with
     ``store_best`` the best setting becomes the default of ``model_dir`` (its
     ``search_config.json``). Ties go to the setting decoded first.
 
@@ -181,7 +193,7 @@ def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, P
             group too; speakers it lacks count as group ``unknown``.
 
     Returns:
-        ``{(acoustic scale, word insertion penalty): WER %}``.
+        the WER of each setting and the summary lines (see :class:`DecodeScores`).
 
     Raises:
         InputError: the directory is incomplete, or ``spk2group`` is missing or malformed.
@@ -193,20 +205,21 @@ def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, P
     breakdowns = speaker_breakdowns(_read_utt2spk(out), groups)
     by_group: Dict[str, Dict[str, float]] = {}
     wers: Dict[str, float] = {}
+    lines: List[str] = []
     audio = max(timing["audio_seconds"], 1e-9)
     rtf = {s: (timing["model_seconds"] + t) / audio for s, t in timing["search_seconds"].items()}
     for s in timing["search_seconds"]:
         result = score(refs, read_transcripts(out / f"hyp_ac{s}.txt"))
         write_report(result, out, f"wer_ac{s}", breakdowns)
         wers[s] = result.wer
-        lines = result.summary().splitlines()
+        summary = result.summary().splitlines()
         groups_text = ""
         if "group" in breakdowns:
             by_group[s] = {k: r.wer for k, r in result.breakdown(breakdowns["group"]).items()}
             groups_text = "  (" + ", ".join(f"{k} {w:.2f}" for k, w in by_group[s].items()) + ")"
         scale, penalty = parse_setting_key(s)
         name = f"acoustic scale {scale:g}" + (f", word insertion penalty {penalty:g}" if penalty else "")
-        print(f"{name}: {lines[0]}  {lines[1]}  RTF {rtf[s]:.4f}{groups_text}")
+        lines.append(f"{name}: {summary[0]}  {summary[1]}  RTF {rtf[s]:.4f}{groups_text}")
     best_key = min(wers, key=wers.get)
     best_scale, best_penalty = parse_setting_key(best_key)
     keys = ("utterances", "audio_seconds", "model_seconds", "search_seconds", "cmvn", "chunk_frames", "search")
@@ -220,7 +233,7 @@ def score_decode_dir(out_dir: Union[str, Path], model_dir: Optional[Union[str, P
         save_search_config(model_dir, replace(search, acoustic_scale=best_scale, word_insertion_penalty=best_penalty))
         log.info("stored acoustic scale %g and word insertion penalty %g as the defaults of %s", best_scale,
                  best_penalty, model_dir)
-    return {parse_setting_key(k): w for k, w in wers.items()}
+    return DecodeScores({parse_setting_key(k): w for k, w in wers.items()}, lines)
 
 
 def evaluate_store(
@@ -237,7 +250,7 @@ def evaluate_store(
     spk2group: Optional[Union[str, Path]] = None,
     search_overrides: Optional[dict] = None,
     word_insertion_penalties: Optional[Sequence[float]] = None,
-) -> Dict[Setting, float]:
+) -> DecodeScores:
     """Decode a feature store with a model directory and score it (see the module docstring for
     what ``out_dir`` receives).
 
@@ -262,7 +275,8 @@ def evaluate_store(
             ``local/score.sh`` grid); default the model's stored one.
 
     Returns:
-        ``{(acoustic scale, word insertion penalty): WER %}`` (empty for one shard of several).
+        the WER of each setting and the summary lines (:class:`DecodeScores`; empty for one shard
+        of several).
     """
     if nj > 1:
         (Path(out_dir) / "decode_stats.json").unlink(missing_ok=True)  # incomplete until scored again
@@ -276,5 +290,5 @@ def evaluate_store(
         decode_to_dir(model_dir, feats_dir, out_dir, acoustic_scales, cmvn, max_frames, shard, chunk_frames,
                       search_overrides, word_insertion_penalties)
         if shard.count > 1:
-            return {}
+            return DecodeScores({}, [])
     return score_decode_dir(out_dir, model_dir, store_best, spk2group)

@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import k2
 
@@ -53,10 +53,22 @@ class RescoreConfig:
         check_bounds(self)
 
 
+class RescoreScores(NamedTuple):
+    """What :func:`rescore` gives.
+
+    Attributes:
+        wers: ``{"first_pass": WER, "<LM scale>": WER, ...}`` in %.
+        lines: summary lines (one per LM scale, then the first pass), for the caller to print.
+    """
+
+    wers: Dict[str, float]
+    lines: List[str]
+
+
 def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: Union[str, Path],
             new_arpa: Union[str, Path], config: RescoreConfig = RescoreConfig(),
             old_arpa: Optional[Union[str, Path]] = None, search_overrides: Optional[dict] = None,
-            max_frames: int = MAX_BATCH_FRAMES) -> Dict[str, float]:
+            max_frames: int = MAX_BATCH_FRAMES) -> RescoreScores:
     """Decode a feature store with k2 lattices and rescore its N-best lists with ``new_arpa``.
 
     Args:
@@ -71,7 +83,8 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
         max_frames: frames per batch of acoustic scoring.
 
     Returns:
-        ``{"first_pass": WER, "<scale>": WER, ...}`` in %.
+        the WERs (``{"first_pass": WER, "<scale>": WER, ...}`` in %) and a summary line per LM
+        scale and of the first pass (:class:`RescoreScores`).
 
     Raises:
         InputError: the model, store or an LM is missing or unreadable.
@@ -117,6 +130,7 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
     write_text_atomic(out / "lattices" / "index.json", json.dumps(index) + "\n")
     new_scores = {u: [new_lm.log_prob(ws) for ws, _, _ in hyps] for u, hyps in lists.items()}
     results: Dict[str, float] = {}
+    lines: List[str] = []
     first = {u: (hyps[0][0] if hyps else []) for u, hyps in lists.items()}
     write_transcripts(out / "hyp_first_pass.txt", first)
     r = score(refs, first)
@@ -135,11 +149,11 @@ def rescore(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_dir: U
         r = score(refs, best)
         write_report(r, out, f"wer_lm{scale:g}")
         results[f"{scale:g}"] = r.wer
-        print(f"LM scale {scale:g}: {r.summary().splitlines()[0]}")
+        lines.append(f"LM scale {scale:g}: {r.summary().splitlines()[0]}")
     stats = {"first_pass_wer": results["first_pass"], "wer": {k: v for k, v in results.items() if k != "first_pass"},
              "old_lm": str(old_arpa), "new_lm": str(new_arpa), "nbest": config.nbest,
              "acoustic_scale": search.acoustic_scale}
     stats["best_lm_scale"] = float(min(stats["wer"], key=stats["wer"].get)) if stats["wer"] else None
     write_text_atomic(out / "rescore_stats.json", json.dumps(stats, indent=2) + "\n")
-    print(f"first pass: %WER {results['first_pass']:.2f}")
-    return results
+    lines.append(f"first pass: %WER {results['first_pass']:.2f}")
+    return RescoreScores(results, lines)
