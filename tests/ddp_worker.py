@@ -20,6 +20,6 @@ feats, ali, out = sys.argv[1:4]
 store = FeatureStore(feats)
 model_config = LstmConfig(feat_dim=store.config.dim, num_pdfs=2, hidden_dim=16, proj_dim=8, num_layers=1,
                           left_context=4, dropout=0.0)
-train_config = TrainConfig(epochs=2, batch_size=80, seed=3, valid_fraction=0.0)
+train_config = TrainConfig(epochs=2, batch_size=80, seed=3, valid_fraction=0.25)
 bundle = train_stage(store, ali, out, model_config, train_config)
 torch.save(bundle.model.state_dict(), Path(out) / f"rank-{os.environ.get('RANK', '0')}-weights.pt")

@@ -207,3 +207,43 @@ def test_gain_requantize_rounds_a_lowered_copy_to_16_bits_with_dither():
     louder = dict(off, gain_min_db=6.0, gain_max_db=6.0)
     assert torch.equal(augment_waveform(wave, rate, AugmentConfig(**louder, gain_requantize=True), "u1"),
                        augment_waveform(wave, rate, AugmentConfig(**louder), "u1"))  # only lowered copies
+
+
+def test_per_utterance_cmvn_is_stored_at_extraction_and_used_without_reading_frames(tmp_path, monkeypatch):
+    """utt_cmvn.npy holds each utterance's statistics (equal to those of its frames as read
+    back), merged stores carry them (also from a shard written without them), and ChunkData's
+    start-up reads no frames; a damaged file is a one-line InputError."""
+    from hybrid_asr.features.storage import UTT_CMVN_FILE, merge_feature_stores
+    from hybrid_asr.training.chunks import ChunkData
+
+    rate = 8000
+    for k, freqs in enumerate(((300, 1200), (700,))):
+        segments = [(f"s{k}u{i}", f"spk{k}", "X", (lambda r, f=f: _tone(0.4 + 0.1 * i, rate, freq=f)[0] * 32768))
+                    for i, f in enumerate(freqs)]
+        compute_feature_store(segments, FeatureConfig(sample_rate=rate, num_mel_bins=23), tmp_path / f"f{k}")
+    (tmp_path / "f1" / UTT_CMVN_FILE).unlink()  # a store from before the file existed
+    merge_feature_stores([tmp_path / "f0", tmp_path / "f1"], tmp_path / "merged")
+    for name in ("f0", "f1", "merged"):
+        store = FeatureStore(tmp_path / name)
+        for u in store.utterances:
+            got, want = store.utterance_cmvn(u.id), CmvnStats.from_features(store.raw(u.id))
+            assert got.count == want.count == u.frames
+            assert np.array_equal(got.sum, want.sum) and np.array_equal(got.sumsq, want.sumsq)
+    assert np.load(tmp_path / "merged" / UTT_CMVN_FILE).shape == (3, 1 + 2 * 23)
+
+    store = FeatureStore(tmp_path / "merged")
+    alis = {u.id: np.zeros(u.frames, dtype=np.int64) for u in store.utterances}
+    want = ChunkData(store, alis, list(alis), 2, 2, 8).batch([0, 1, 2])[0]
+
+    def no_reads(*args):
+        raise AssertionError("frames read at start-up")
+
+    store = FeatureStore(tmp_path / "merged")
+    monkeypatch.setattr(store, "read_into", no_reads)
+    data = ChunkData(store, alis, list(alis), 2, 2, 8)
+    monkeypatch.undo()
+    assert torch.equal(data.batch([0, 1, 2])[0], want)
+
+    np.save(tmp_path / "merged" / UTT_CMVN_FILE, np.zeros((2, 3)))
+    with pytest.raises(InputError, match=r"utt_cmvn.npy: expected float64 \[3, 47\]"):
+        FeatureStore(tmp_path / "merged").utterance_cmvn("s0u0")

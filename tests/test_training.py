@@ -283,3 +283,46 @@ def test_bundle_rejects_priors_of_the_wrong_shape(tone_store, tmp_path):
                 HmmTopology(["SIL"], [1], [2])).save(tmp_path)
     with pytest.raises(InputError, match="priors.pt: is not a 1-D tensor"):
         ModelBundle.load(tmp_path)
+
+
+def test_held_out_split_keeps_copies_together_and_is_capped_in_seconds():
+    from hybrid_asr.training.trainer import split_utterances
+
+    ids = [f"u{i:02d}{sp}" for i in range(40) for sp in ("", "_sp0.9", "_sp1.1")]
+    train, valid = split_utterances(ids, 0.25, seed=1)
+    assert len(valid) == 30 and sorted(train + valid) == sorted(ids)
+    originals = {v.split("_sp")[0] for v in valid}
+    assert all(f"{o}{sp}" in valid for o in originals for sp in ("", "_sp0.9", "_sp1.1"))
+    seconds = {u: 2.0 for u in ids}  # 6 s per utterance with its copies
+    capped_train, capped = split_utterances(ids, 0.25, seed=1, seconds=seconds, max_valid_seconds=20.0)
+    assert len(capped) == 9 and set(capped) < set(valid) and sorted(capped_train + capped) == sorted(ids)
+    one = split_utterances(ids, 0.25, seed=1, seconds=seconds, max_valid_seconds=1.0)[1]
+    assert len(one) == 3 and set(one) < set(capped)  # never fewer than one utterance with its copies
+
+
+def test_data_loader_workers_hand_over_the_in_process_batches_in_order(tone_store):
+    """epoch_batches with two workers yields exactly the batches built in-process, in the
+    epoch's order, from the resumed batch on; sequence-training minibatches keep their NumPy
+    alignments and text lists."""
+    from hybrid_asr.training.chunks import epoch_order
+    from hybrid_asr.training.loader import epoch_batches
+    from hybrid_asr.training.sequence import UtteranceData
+
+    store, alis = tone_store
+    data = ChunkData(store, alis, [u.id for u in store.utterances], left=2, right=2, chunk_frames=4)
+    order = epoch_order(len(data), seed=3, epoch=2)
+    want = list(data.batches(5, order, skip=2))
+    got = epoch_batches(data, 5, order, skip=2, num_workers=2)
+    assert len(got) == len(want) == -(-len(order) // 5) - 2
+    got = list(got)
+    assert len(got) == len(want)
+    for (gx, gy), (wx, wy) in zip(got, want):
+        assert torch.equal(gx, wx) and torch.equal(gy, wy)
+    utts = UtteranceData(store, alis, [u.id for u in store.utterances], 1, 1, 1, 2)
+    order = torch.arange(len(utts)).flip(0)
+    want = list(utts.batches(1, order))
+    got = list(epoch_batches(utts, 1, order, num_workers=2))
+    assert len(got) == len(want) == len(utts)
+    for g, w in zip(got, want):
+        assert torch.equal(g[0], w[0]) and torch.equal(g[2], w[2]) and g[3] == w[3]
+        assert all(isinstance(a, np.ndarray) and np.array_equal(a, b) for a, b in zip(g[4], w[4]))

@@ -6,6 +6,10 @@ Layout of a store directory (written once per split by :func:`compute_feature_st
     feats.npy      float32 [total_frames, F]   raw (un-normalized) features, utterances back to back
     index.json     {"config": FeatureConfig, "utterances": [{id, speaker, text, offset, frames}, ...]}
     cmvn.json      {speaker: CmvnStats}        per-speaker statistics of the raw features
+    utt_cmvn.npy   float64 [U, 1 + 2F]         per-utterance statistics (count, sum, sum of squares)
+                                               in index order, so per-utterance CMVN at training
+                                               start-up reads no features (stores written before
+                                               it existed compute them from the frames instead)
     failed.txt     one line per utterance that could not be read (only if any)
 
 ``index.json`` is written last, so a directory without it is an incomplete store.
@@ -29,6 +33,9 @@ from hybrid_asr.features.extract import compute_features
 from hybrid_asr.utils import atomic_path, progress, write_text_atomic
 
 log = logging.getLogger(__name__)
+
+#: Per-utterance CMVN statistics of a store (see the module docstring).
+UTT_CMVN_FILE = "utt_cmvn.npy"
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class FeatureStore:
         self.config = FeatureConfig(**index["config"])
         self.utterances: List[Utterance] = [Utterance(**u) for u in index["utterances"]]
         self._by_id = {u.id: u for u in self.utterances}
+        self._position = {u.id: i for i, u in enumerate(self.utterances)}
         self.cmvn: Dict[str, CmvnStats] = {
             spk: CmvnStats.from_dict(d) for spk, d in json.loads((self.path / "cmvn.json").read_text()).items()
         }
@@ -82,6 +90,16 @@ class FeatureStore:
         if fortran or dtype != np.float32 or len(shape) != 2:
             raise InputError(self._feats_path, f"expected a C-order float32 [frames, F] array, got {dtype} {shape}")
         self.num_frames, self.dim = int(shape[0]), int(shape[1])
+        self._fd = os.open(self._feats_path, os.O_RDONLY)
+
+    def __getstate__(self) -> dict:
+        """Pickled (e.g. for a spawned data-loader worker) without its file descriptor."""
+        state = dict(self.__dict__)
+        del state["_fd"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
         self._fd = os.open(self._feats_path, os.O_RDONLY)
 
     def __del__(self) -> None:
@@ -132,6 +150,31 @@ class FeatureStore:
         return torch.from_numpy(self.rows(u.offset, u.offset + u.frames))
 
     @cached_property
+    def _utterance_stats(self) -> Optional[np.ndarray]:
+        """``utt_cmvn.npy`` (float64 ``[U, 1 + 2F]``), or None for a store written without it."""
+        path = self.path / UTT_CMVN_FILE
+        if not path.is_file():
+            return None
+        try:
+            stats = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            raise InputError(path, f"not a numeric array ({e})") from None
+        if stats.shape != (len(self.utterances), 1 + 2 * self.dim) or stats.dtype != np.float64:
+            raise InputError(path, f"expected float64 [{len(self.utterances)}, {1 + 2 * self.dim}], "
+                             f"got {stats.dtype} {list(stats.shape)}")
+        return stats
+
+    def utterance_cmvn(self, utt_id: str) -> CmvnStats:
+        """CMVN statistics of one utterance's raw features: from ``utt_cmvn.npy`` when the store
+        has it (no frames read), else computed from its frames. Both give the same numbers: the
+        stored ones were computed from the float32 rows as written."""
+        stats = self._utterance_stats
+        if stats is None:
+            return CmvnStats.from_features(self.raw(utt_id))
+        row = stats[self._position[utt_id]]
+        return CmvnStats(float(row[0]), row[1 : 1 + self.dim].copy(), row[1 + self.dim :].copy())
+
+    @cached_property
     def global_cmvn(self) -> CmvnStats:
         """Statistics over all speakers of the store (merged once, on first use)."""
         return CmvnStats.merge(self.cmvn.values())
@@ -173,6 +216,16 @@ class UtteranceAudio(NamedTuple):
     speaker: str
     text: str
     load: AudioLoader
+
+
+def _stats_row(stats: CmvnStats) -> np.ndarray:
+    """One row of ``utt_cmvn.npy``: float64 ``[1 + 2F]`` (count, sum, sum of squares)."""
+    return np.concatenate([[stats.count], stats.sum, stats.sumsq]).astype(np.float64)
+
+
+def _save_utterance_stats(out_dir: Path, stats: np.ndarray) -> None:
+    with atomic_path(out_dir / UTT_CMVN_FILE) as tmp, open(tmp, "wb") as f:
+        np.save(f, stats, allow_pickle=False)
 
 
 _COPY_BLOCK = 64 << 20  # bytes per read when concatenating feature files
@@ -249,6 +302,7 @@ def write_feature_store(
     segments = utterances
     entries, failed = [], []
     per_speaker: Dict[str, CmvnStats] = {}
+    per_utterance: List[np.ndarray] = []
     offset = 0
     raw_path = out_dir / ".feats.raw"
     try:
@@ -260,9 +314,11 @@ def write_feature_store(
                     log.error("skipping %s: %s", utt_id, e)
                     failed.append(f"{utt_id} {e}")
                     continue
-                raw.write(np.ascontiguousarray(feats.numpy(), dtype=np.float32).tobytes())
+                rows = np.ascontiguousarray(feats.numpy(), dtype=np.float32)
+                raw.write(rows.tobytes())
                 entries.append(asdict(Utterance(utt_id, speaker, text, offset, int(feats.shape[0]))))
-                stats = CmvnStats.from_features(feats)
+                stats = CmvnStats.from_features(torch.from_numpy(rows))  # of the rows as stored
+                per_utterance.append(_stats_row(stats))
                 per_speaker[speaker] = CmvnStats.merge([per_speaker[speaker], stats]) if speaker in per_speaker else stats
                 offset += int(feats.shape[0])
         if not entries:
@@ -274,6 +330,7 @@ def write_feature_store(
     finally:
         raw_path.unlink(missing_ok=True)
     write_text_atomic(out_dir / "cmvn.json", json.dumps({spk: st.to_dict() for spk, st in per_speaker.items()}))
+    _save_utterance_stats(out_dir, np.stack(per_utterance))
     index = {"config": asdict(config), "utterances": entries}
     write_text_atomic(out_dir / "index.json", json.dumps(index, indent=0))
     log.info("wrote %d utterances, %d frames to %s", len(entries), offset, out_dir)
@@ -303,7 +360,7 @@ def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.json").unlink(missing_ok=True)  # incomplete until the new index is written
-    entries, seen, cmvn, failed, offset = [], set(), {}, [], 0
+    entries, seen, cmvn, failed, offset, utt_stats = [], set(), {}, [], 0, []
     for st in stores:
         for u in st.utterances:
             if u.id in seen:
@@ -312,6 +369,9 @@ def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
             entries.append(asdict(replace(u, offset=u.offset + offset)))
         for spk, stats in st.cmvn.items():
             cmvn[spk] = CmvnStats.merge([cmvn[spk], stats]) if spk in cmvn else stats
+        shard_stats = st._utterance_stats
+        utt_stats.append(shard_stats if shard_stats is not None
+                         else np.stack([_stats_row(st.utterance_cmvn(u.id)) for u in st.utterances]))
         if (st.path / "failed.txt").is_file():
             failed.append((st.path / "failed.txt").read_text())
         offset += st.num_frames
@@ -321,6 +381,7 @@ def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
     if failed:
         write_text_atomic(out / "failed.txt", "".join(failed))
     write_text_atomic(out / "cmvn.json", json.dumps({spk: st.to_dict() for spk, st in cmvn.items()}))
+    _save_utterance_stats(out, np.concatenate(utt_stats))
     index = {"config": asdict(stores[0].config), "utterances": entries}
     write_text_atomic(out / "index.json", json.dumps(index, indent=0))
     log.info("merged %d stores: %d utterances, %d frames -> %s", len(stores), len(entries), offset, out)

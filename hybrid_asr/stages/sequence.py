@@ -20,7 +20,8 @@ from hybrid_asr.lang.phone_lm import PhoneLm, PhoneLmConfig, phone_sequences
 from hybrid_asr.stages.train import alignment_targets, save_fmllr_frontend
 from hybrid_asr.training.distributed import DistributedContext
 from hybrid_asr.training.sequence import MmiObjective, SequenceConfig, UtteranceData
-from hybrid_asr.training.trainer import TrainConfig, seed_everything, split_utterances, train_model
+from hybrid_asr.training.trainer import (TrainConfig, seed_everything, split_utterances, train_model,
+                                         utterance_seconds)
 from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ def sequence_train_stage(
     seed_everything(train_config.seed)
     model = copy.deepcopy(bundle.model)
     train_ids, valid_ids = split_utterances([u for u in alignments if u in store], train_config.valid_fraction,
-                                            train_config.seed)
+                                            train_config.seed, utterance_seconds(store),
+                                            train_config.valid_max_seconds)
     den, kappa, info = denominator_graph(bundle, model_dir, [marks[u] for u in train_ids], config)
     ctx = (model.left_context, model.right_context, model.subsampling_factor, train_config.batch_size)
     train = UtteranceData(store, alignments, train_ids, *ctx)

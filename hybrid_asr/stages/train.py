@@ -16,7 +16,8 @@ from hybrid_asr.models import ModelConfig, create_model
 from hybrid_asr.training.chunks import ChunkData
 from hybrid_asr.training.distributed import DistributedContext
 from hybrid_asr.training.priors import estimate_log_priors
-from hybrid_asr.training.trainer import TrainConfig, seed_everything, split_utterances, train_model
+from hybrid_asr.training.trainer import (TrainConfig, seed_everything, split_utterances, train_model,
+                                         utterance_seconds)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def train_stage(
     seed_everything(train_config.seed)
     model = create_model(model_config)
     train_ids, valid_ids = split_utterances([u for u in alignments if u in store], train_config.valid_fraction,
-                                            train_config.seed)
+                                            train_config.seed, utterance_seconds(store),
+                                            train_config.valid_max_seconds)
     chunk = train_config.chunk_frames or model.default_chunk_frames
     ctx = (model.left_context, model.right_context, chunk, model.subsampling_factor)
     train = ChunkData(store, alignments, train_ids, *ctx)

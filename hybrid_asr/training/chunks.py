@@ -120,13 +120,19 @@ class ChunkData:
             y[b, : len(tgt)] = tgt
         return x, torch.from_numpy(y)
 
+    def batch_keys(self, chunks_per_batch: int, order: Optional[torch.Tensor] = None, skip: int = 0
+                   ) -> List[np.ndarray]:
+        """The chunk indices of each batch of ``order`` (default: every chunk in order), from
+        batch number ``skip`` on (to resume inside an epoch)."""
+        order = torch.arange(len(self)) if order is None else order
+        return [order[i : i + chunks_per_batch].numpy() for i in range(skip * chunks_per_batch, len(order),
+                                                                         chunks_per_batch)]
+
     def batches(self, chunks_per_batch: int, order: Optional[torch.Tensor] = None, skip: int = 0
                 ) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        """Yield :meth:`batch` over ``order`` (default: every chunk in order), starting at batch
-        number ``skip`` (to resume inside an epoch)."""
-        order = torch.arange(len(self)) if order is None else order
-        for i in range(skip * chunks_per_batch, len(order), chunks_per_batch):
-            yield self.batch(order[i : i + chunks_per_batch].numpy())
+        """Yield :meth:`batch` for each of :meth:`batch_keys`."""
+        for key in self.batch_keys(chunks_per_batch, order, skip):
+            yield self.batch(key)
 
 
 def utterance_cmvn(store: FeatureStore, utt, mode: str, global_stats: Optional[CmvnStats] = None
@@ -141,7 +147,7 @@ def utterance_cmvn(store: FeatureStore, utt, mode: str, global_stats: Optional[C
         ``(mean, 1 / std)``, float32 ``[F]`` each; normalized features are ``(x - mean) * inv_std``.
     """
     if mode == "utterance":
-        stats = CmvnStats.from_features(store.raw(utt.id))
+        stats = store.utterance_cmvn(utt.id)  # stored at extraction: no frames read
     elif mode == "speaker":
         stats = store.cmvn[utt.speaker]
     else:

@@ -312,12 +312,16 @@ class UtteranceData:
             y[b, : len(self.targets[i])] = torch.from_numpy(self.targets[i])
         return x, lengths, y, [self.utts[i].text for i in members], [self.alignments[i] for i in members]
 
-    def batches(self, per_batch: int = 1, order: Optional[torch.Tensor] = None, skip: int = 0) -> Iterator:
-        """Yield :meth:`batch` for the items of ``order`` (default: all in order) from item
-        ``skip`` on (``per_batch`` must be 1: every item is a minibatch)."""
+    def batch_keys(self, per_batch: int = 1, order: Optional[torch.Tensor] = None, skip: int = 0) -> List[int]:
+        """The minibatches of ``order`` (default: all in order) from item ``skip`` on
+        (``per_batch`` must be 1: every item is a minibatch)."""
         order = torch.arange(len(self)) if order is None else order
-        for i in range(skip, len(order)):
-            yield self.batch(int(order[i]))
+        return [int(order[i]) for i in range(skip, len(order))]
+
+    def batches(self, per_batch: int = 1, order: Optional[torch.Tensor] = None, skip: int = 0) -> Iterator:
+        """Yield :meth:`batch` for each of :meth:`batch_keys`."""
+        for key in self.batch_keys(per_batch, order, skip):
+            yield self.batch(key)
 
 
 class MmiObjective:
@@ -385,14 +389,16 @@ class MmiObjective:
         return loss, stats
 
     @torch.no_grad()
-    def evaluate(self, model: AcousticModel, data: UtteranceData, device: str = "cpu") -> Dict[str, float]:
-        """Negated MMI objective per frame (``loss``) and frame accuracy (%) on held-out data."""
+    def evaluate(self, model: AcousticModel, data: UtteranceData, device: str = "cpu",
+                 order: Optional[torch.Tensor] = None) -> Dict[str, float]:
+        """Negated MMI objective per frame (``loss``) and frame accuracy (%) on held-out data (its
+        minibatches ``order`` only, when given), and the number of ``frames`` they cover."""
         model.eval()
         total, correct, frames = 0.0, 0, 0
-        for batch in data.batches():
+        for batch in data.batches(order=order):
             _, stats = self._loss(*self._forward(model, batch, torch.device(device)))
             total, correct, frames = total + stats["loss"], correct + stats["correct"], frames + stats["frames"]
-        return {"loss": total / max(frames, 1), "frame_acc": 100.0 * correct / max(frames, 1)}
+        return {"loss": total / max(frames, 1), "frame_acc": 100.0 * correct / max(frames, 1), "frames": frames}
 
 
 __all__ = ["CRITERIA", "MmiObjective", "alignment_mask", "SequenceConfig", "UtteranceData", "dense_scores", "denominator_scores",

@@ -35,16 +35,18 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import ConfigError, HybridAsrError, InputError, TrainingDivergedError
+from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.models.base import AcousticModel
 from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
 from hybrid_asr.training.distributed import DistributedContext
+from hybrid_asr.training.loader import epoch_batches
 from hybrid_asr.training.spec_augment import SpecAugmentConfig, spec_augment
 from hybrid_asr.utils import (JsonDataclass, atomic_path, describe_nonfinite, load_state, nonfinite_tensors, progress,
                               save_state, state_tensors, write_text_atomic)
@@ -91,6 +93,11 @@ class TrainConfig(JsonDataclass):
             of the frame cross-entropy batches (:class:`SpecAugmentConfig`: bands per example and
             their largest width in bins / input frames; 0: off).
         valid_fraction: fraction of utterances held out for validation frame accuracy.
+        valid_max_seconds: at most this much audio held out (seconds; at 1,000 hours 5% would be
+            50 hours evaluated every epoch); under torchrun the ranks share its evaluation.
+        num_workers: processes that read and build training batches ahead of the optimizer
+            (:func:`hybrid_asr.training.loader.epoch_batches`; 0: in the training process). The
+            weights do not depend on it.
         seed: seed of every random generator (model init, chunk order, dropout, held-out split).
         checkpoint_every: also checkpoint every N optimizer steps (0: once per epoch).
         final_model: ``"last"`` epoch, ``"best"`` epoch by held-out frame accuracy, or
@@ -121,6 +128,8 @@ class TrainConfig(JsonDataclass):
     spec_time_masks: int = bounded(0, ge=0)
     spec_time_width: int = bounded(0, ge=0)
     valid_fraction: float = bounded(0.05, ge=0, lt=1)
+    valid_max_seconds: float = bounded(3600.0, gt=0)
+    num_workers: int = bounded(0, ge=0)
     seed: int = bounded(0, ge=0)
     checkpoint_every: int = bounded(0, ge=0)
     final_model: str = "last"
@@ -151,11 +160,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def split_utterances(utt_ids: List[str], valid_fraction: float, seed: int):
+def split_utterances(utt_ids: List[str], valid_fraction: float, seed: int,
+                     seconds: Optional[Mapping[str, float]] = None, max_valid_seconds: float = math.inf):
     """Deterministic held-out split by utterance: ``(train ids, valid ids)``.
 
     Speed-perturbed copies (``<id>_sp<factor>``) go to the same side as their original, so the
     validation frame accuracy is measured on utterances not seen in any form.
+
+    Args:
+        utt_ids: the utterances.
+        valid_fraction: share of the utterances (with their copies) held out.
+        seed: seed of the shuffle that picks them.
+        seconds: duration of each utterance (seconds), needed for ``max_valid_seconds``.
+        max_valid_seconds: hold out fewer utterances when they would last longer than this
+            (at least one is held out whenever ``valid_fraction`` asks for any).
     """
     groups: Dict[str, List[str]] = {}
     for u in utt_ids:
@@ -163,9 +181,22 @@ def split_utterances(utt_ids: List[str], valid_fraction: float, seed: int):
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
     n_valid = max(1, int(round(len(keys) * valid_fraction))) if valid_fraction > 0 and len(keys) > 1 else 0
+    if seconds is not None and n_valid > 1:
+        held = 0.0
+        for i, k in enumerate(keys[:n_valid]):
+            held += sum(seconds[u] for u in groups[k])
+            if held > max_valid_seconds:
+                n_valid = max(1, i)
+                break
     valid = sorted(u for k in keys[:n_valid] for u in groups[k])
     train = sorted(u for k in keys[n_valid:] for u in groups[k])
     return train, valid
+
+
+def utterance_seconds(store: FeatureStore) -> Dict[str, float]:
+    """Duration of each utterance of ``store`` in seconds (its frames times the frame shift)."""
+    shift = store.config.frame_shift_ms / 1000.0
+    return {u.id: u.frames * shift for u in store.utterances}
 
 
 def chunks_per_batch(config: TrainConfig, chunk_frames: int, world_size: int = 1) -> int:
@@ -191,16 +222,19 @@ def _frame_stats(logp: torch.Tensor, y: torch.Tensor):
 
 
 @torch.no_grad()
-def evaluate(model: AcousticModel, data: ChunkData, chunks: int = 256, device: str = "cpu") -> Dict[str, float]:
-    """Mean cross-entropy (nats per labelled frame) and frame accuracy (%) of ``model`` on ``data``."""
+def evaluate(model: AcousticModel, data: ChunkData, chunks: int = 256, device: str = "cpu",
+             order: Optional[torch.Tensor] = None) -> Dict[str, float]:
+    """Mean cross-entropy (nats per labelled frame) and frame accuracy (%) of ``model`` on ``data``
+    (on its chunks ``order`` only when given, e.g. one rank's share), and the number of labelled
+    frames they are the mean of (``frames``)."""
     model.eval()
     loss, correct, seen = 0.0, 0, 0
-    for x, y in data.batches(chunks):
+    for x, y in data.batches(chunks, order):
         x, y = x.to(device), y.to(device)
         logp, _ = model(x, torch.full((x.shape[0],), x.shape[1], dtype=torch.int64))
         nll, c, n = _frame_stats(logp, y)
         loss, correct, seen = loss + nll, correct + c, seen + n
-    return {"loss": loss / max(seen, 1), "frame_acc": 100.0 * correct / max(seen, 1)}
+    return {"loss": loss / max(seen, 1), "frame_acc": 100.0 * correct / max(seen, 1), "frames": seen}
 
 
 class FrameCrossEntropy:
@@ -209,8 +243,8 @@ class FrameCrossEntropy:
 
     An objective is called with ``(net, batch, device)`` and returns the loss to minimize (a
     scalar tensor) and the batch's sums ``{"loss": nats, "correct": frames, "frames": labelled
-    frames}``; ``evaluate(model, data, device)`` gives ``{"loss", "frame_acc"}`` per frame on
-    held-out data. :class:`hybrid_asr.training.sequence.MmiObjective` is the other one.
+    frames}``; ``evaluate(model, data, device, order)`` gives ``{"loss", "frame_acc"}`` per frame on
+    held-out data (its items ``order``, default all) and the ``frames`` they were measured on. :class:`hybrid_asr.training.sequence.MmiObjective` is the other one.
 
     Args:
         label_smoothing: cross-entropy label smoothing.
@@ -230,8 +264,9 @@ class FrameCrossEntropy:
         nll, correct, frames = _frame_stats(logp.detach(), y)
         return loss, {"loss": nll, "correct": correct, "frames": frames}
 
-    def evaluate(self, model: AcousticModel, data: ChunkData, device: str = "cpu") -> Dict[str, float]:
-        return evaluate(model, data, device=device)
+    def evaluate(self, model: AcousticModel, data: ChunkData, device: str = "cpu",
+                 order: Optional[torch.Tensor] = None) -> Dict[str, float]:
+        return evaluate(model, data, device=device, order=order)
 
 
 class LrSchedule:
@@ -373,6 +408,8 @@ def train_model(
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:  # dropout on the GPU draws from it
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         history = list(state["history"])
         epoch, skip, step = int(state["epoch"]), int(state["batch"]), int(state["step"])
         sums = {"skipped": 0, **state["sums"]}
@@ -386,7 +423,8 @@ def train_model(
         if not dist.is_main:
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "schedule": schedule.state_dict(),
-                 "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "history": history,
+                 "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None, "history": history,
                  "epoch": epoch, "batch": batch, "step": step, "sums": dict(sums), "epoch_done": epoch_done,
                  "nonfinite_in_a_row": nonfinite_in_a_row}
         save_state(state, ckpt_dir / name)
@@ -401,7 +439,8 @@ def train_model(
         n_batches = math.ceil(len(order) / cpb)
         net.train()
         start = time.time()
-        bar = progress(train.batches(cpb, order, skip), total=n_batches, initial=skip, desc=f"epoch {epoch}",
+        batches = epoch_batches(train, cpb, order, skip, config.num_workers, pin_memory=device.type == "cuda")
+        bar = progress(batches, total=n_batches, initial=skip, desc=f"epoch {epoch}",
                    unit="batch", leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
         for batch_index, batch in enumerate(bar, start=skip):
             step += 1
@@ -457,8 +496,12 @@ def train_model(
                "frames_per_second": totals[2] / max(sums["seconds"], 1e-9),
                "skipped_batches": sums["skipped"]}  # the same on every rank
         if valid is not None and len(valid):
-            v = objective.evaluate(model, valid, device=str(device))
-            row.update(valid_loss=v["loss"], valid_frame_acc=v["frame_acc"])
+            # each rank evaluates every world_size-th held-out item; the sums are combined
+            mine = torch.arange(dist.rank, len(valid), dist.world_size)
+            v = objective.evaluate(model, valid, device=str(device), order=mine)
+            loss, correct, frames = dist.all_reduce_sum([v["loss"] * v["frames"], v["frame_acc"] * v["frames"],
+                                                         v["frames"]])
+            row.update(valid_loss=loss / max(frames, 1), valid_frame_acc=correct / max(frames, 1))
         row["seconds"] = sums["seconds"]
         log.info("epoch %d: %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
         problem = ""
