@@ -212,3 +212,31 @@ def test_remove_disambig_leaves_its_input_as_it_was():
     out = _remove_disambig(fsa, first_label_disambig=9, first_word_disambig=10)
     assert fsa.labels.tolist() == [1, 9, -1] and fsa.aux_labels.tolist() == [[3], [12], [-1]]
     assert 9 not in out.labels.tolist() and all(w < 10 for row in out.aux_labels.tolist() for w in row)
+
+
+def test_lg_is_built_once_per_lang_dir_and_rebuilt_when_g_changes(toy_lang, tmp_path, monkeypatch):
+    """make-graph's LG cache: the second request reads cache/LG.fst (the builder is not called)
+    and gives the same LG; a lang dir whose G.pt changed gets a new one."""
+    import shutil
+
+    import hybrid_asr.stages.graph as stage
+    from hybrid_asr.graph.openfst import from_openfst
+    from hybrid_asr.lang import Lang
+
+    lang_dir = tmp_path / "lang"
+    shutil.copytree(toy_lang.path, lang_dir)
+    lang = Lang(lang_dir)
+    built = from_openfst(stage.cached_lg_openfst(lang), ragged=True)
+    assert (lang_dir / "cache" / "LG.fst").is_file() and (lang_dir / "cache" / "LG.json").is_file()
+
+    def no_build(*args):
+        raise AssertionError("LG built again")
+
+    monkeypatch.setattr(stage, "make_lg_openfst", no_build)
+    cached = from_openfst(stage.cached_lg_openfst(Lang(lang_dir)), ragged=True)
+    assert torch.equal(cached.arcs.values(), built.arcs.values()) and torch.equal(cached.scores, built.scores)
+    assert cached.aux_labels.values.tolist() == built.aux_labels.values.tolist()
+    with open(lang_dir / "G.pt", "ab") as f:  # another G (the key is its SHA-256)
+        f.write(b"\0")
+    with pytest.raises(AssertionError, match="LG built again"):
+        stage.cached_lg_openfst(Lang(lang_dir))

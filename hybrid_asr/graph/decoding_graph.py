@@ -72,7 +72,7 @@ class GraphConfig(JsonDataclass):
             raise ConfigError(f"construction must be mkgraph or compose, not {self.construction!r}")
 
 
-def make_lg(lang: Lang, keep_disambig: bool = False, minimize: bool = True) -> k2.Fsa:
+def make_lg(lang: Lang, keep_disambig: bool = False, minimize: bool = True, lg_openfst=None) -> k2.Fsa:
     """``det(L_disambig o G)``, minimized (Mohri, Pereira & Riley 2002, section 4; built in
     OpenFst: :func:`~hybrid_asr.graph.openfst.determinized_composition`).
 
@@ -82,18 +82,22 @@ def make_lg(lang: Lang, keep_disambig: bool = False, minimize: bool = True) -> k
             and determinizing again); else they are replaced by epsilon (phones >= ``#0``, the
             word ``#0`` and above) and removed with ``k2.remove_epsilon``.
         minimize: minimize after determinizing (as Kaldi's mkgraph does).
+        lg_openfst: :func:`make_lg_openfst` of ``lang`` and ``minimize`` made earlier (e.g. kept
+            with the lang dir), used instead of building it again.
 
     Returns:
         arc-sorted k2 transducer: ``labels`` = phone ids, ragged ``aux_labels`` = word ids.
     """
-    LG = from_openfst(_lg_openfst(lang, minimize), ragged=True)
+    LG = from_openfst(lg_openfst if lg_openfst is not None else make_lg_openfst(lang, minimize), ragged=True)
     if not keep_disambig:
         LG = _remove_disambig(LG, lang.first_phone_disambig, lang.first_word_disambig)
     return k2.arc_sort(LG)
 
 
-def _lg_openfst(lang: Lang, minimize: bool):
-    """``det(L_disambig o G)`` as a ``kaldifst.StdVectorFst``, disambiguation symbols kept."""
+def make_lg_openfst(lang: Lang, minimize: bool = True):
+    """``det(L_disambig o G)`` (minimized when ``minimize``) as a ``kaldifst.StdVectorFst``,
+    disambiguation symbols kept: the part of every decoding graph that depends only on the lang
+    dir (Kaldi's mkgraph.sh keeps it as ``lang/tmp/LG.fst``)."""
     return determinized_composition(to_openfst(lang.L_disambig), to_openfst(lang.G), minimize)
 
 
@@ -113,7 +117,7 @@ def _remove_disambig(fsa: k2.Fsa, first_label_disambig: int, first_word_disambig
 
 
 def make_decoding_graph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTree] = None,
-                        config: GraphConfig = GraphConfig()) -> k2.Fsa:
+                        config: GraphConfig = GraphConfig(), lg_openfst=None) -> k2.Fsa:
     """Build HLG (monophone model, ``tree`` None) or HCLG (context-dependent model).
 
     Args:
@@ -121,6 +125,7 @@ def make_decoding_graph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTr
         topo: HMM topology (phones, self-loop probabilities).
         tree: the model's decision tree (triphone senones), or None for a monophone model.
         config: construction and self-loop scale.
+        lg_openfst: :func:`make_lg_openfst` of ``lang`` and ``config.minimize``, if made earlier.
 
     Returns:
         arc-sorted k2 Fsa, ``labels`` = pdf-id + 1 (never 0), ragged ``aux_labels`` = word ids;
@@ -132,12 +137,12 @@ def make_decoding_graph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTr
     start = time.time()
     if config.construction == "compose":
         hmm = cd_hmm_graph(topo, tree) if tree is not None else monophone_hmm_graph(topo)
-        LG = make_lg(lang, minimize=config.minimize)
+        LG = make_lg(lang, minimize=config.minimize, lg_openfst=lg_openfst)
         graph = k2.arc_sort(k2.connect(k2.compose(hmm.with_self_loops(topo, config.self_loop_scale), LG)))
         log.info("graph (compose): %d states, %d arcs (LG %d states, %d arcs)", graph.shape[0],
                  graph.num_arcs, LG.shape[0], LG.num_arcs)
     else:
-        graph = _mkgraph(lang, topo, tree, config)
+        graph = _mkgraph(lang, topo, tree, config, lg_openfst)
     if graph.num_arcs == 0:
         raise RuntimeError("the decoding graph is empty: L, G and the topology share no path")
     assert int((graph.labels == 0).sum()) == 0, "the decoding graph must be epsilon-free on the input side"
@@ -145,14 +150,15 @@ def make_decoding_graph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTr
     return graph
 
 
-def _mkgraph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTree], config: GraphConfig) -> k2.Fsa:
+def _mkgraph(lang: Lang, topo: HmmTopology, tree: Optional[DecisionTree], config: GraphConfig,
+             lg_openfst=None) -> k2.Fsa:
     """The ``mkgraph`` construction (module docstring); intermediate graphs are freed as soon as
     they are used, since for a large LM each is several times the size of the result."""
     import kaldifst
 
     first = lang.first_phone_disambig
     num_disambig = max(lang.phone_table[s] for s in lang.phone_table.symbols) - first + 1
-    LG = _lg_openfst(lang, config.minimize)
+    LG = lg_openfst if lg_openfst is not None else make_lg_openfst(lang, config.minimize)
     lg_states = LG.num_states
     width, centre = context_width(tree)
     CLG, windows = kaldifst.compose_context(list(range(first, first + num_disambig)), width, centre, LG)

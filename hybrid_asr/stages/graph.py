@@ -1,5 +1,13 @@
-"""Stage: build a model directory's decoding graph (``hybrid-asr make-graph``)."""
+"""Stage: build a model directory's decoding graph (``hybrid-asr make-graph``).
 
+The lang-dependent part of every graph, ``det(L_disambig o G)``, is kept in the lang dir
+(``cache/LG.fst`` or ``cache/LG_nomin.fst``, OpenFst binary, with ``.json`` naming the SHA-256 of
+the ``L_disambig.pt`` and ``G.pt`` it was made from, written last), as Kaldi's mkgraph.sh keeps
+``lang/tmp/LG.fst``: the models of a recipe (monophone, triphones, neural models) build it once.
+A cache made from other files is rebuilt; a lang dir that cannot be written to is used without one.
+"""
+
+import json
 import logging
 import resource
 import time
@@ -7,9 +15,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Optional, Union
 
-from hybrid_asr.bundle import ModelBundle, SearchConfig, load_search_config, save_graph
-from hybrid_asr.graph import GraphConfig, make_decoding_graph
+from hybrid_asr.bundle import ModelBundle, SearchConfig, file_sha256, load_search_config, save_graph
+from hybrid_asr.graph import GraphConfig, make_decoding_graph, make_lg_openfst
 from hybrid_asr.lang import Lang
+from hybrid_asr.utils import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +26,37 @@ log = logging.getLogger(__name__)
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB (``getrusage``; Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cached_lg_openfst(lang: Lang, minimize: bool = True):
+    """``det(L_disambig o G)`` of ``lang`` (:func:`~hybrid_asr.graph.make_lg_openfst`), read from
+    the lang dir's cache when it was made from the same ``L_disambig.pt`` and ``G.pt``, else built
+    and cached (see the module docstring).
+
+    Returns:
+        ``kaldifst.StdVectorFst``.
+    """
+    import kaldifst
+
+    fst_path = lang.path / "cache" / ("LG.fst" if minimize else "LG_nomin.fst")
+    key_path = fst_path.with_suffix(".json")
+    key = {name: file_sha256(lang.path / name) for name in ("L_disambig.pt", "G.pt")}
+    try:
+        if json.loads(key_path.read_text()) == key and fst_path.is_file():
+            log.info("LG from %s", fst_path)
+            return kaldifst.StdVectorFst.read(str(fst_path))
+    except (OSError, ValueError, RuntimeError):
+        pass  # no cache, or a damaged one: build it
+    lg = make_lg_openfst(lang, minimize)
+    try:
+        fst_path.parent.mkdir(exist_ok=True)
+        key_path.unlink(missing_ok=True)
+        with atomic_path(fst_path) as tmp:
+            lg.write(str(tmp))
+        write_text_atomic(key_path, json.dumps(key, indent=1) + "\n")
+    except OSError as e:
+        log.warning("%s: LG not cached (%s)", lang.path, e)
+    return lg
 
 
 def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: GraphConfig = GraphConfig(),
@@ -41,7 +81,7 @@ def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: 
     bundle = ModelBundle.load(model_dir)
     bundle.check_lang(model_dir, lang_dir, lang.phone_pairs)
     start = time.time()
-    graph = make_decoding_graph(lang, bundle.topology, bundle.tree, config)
+    graph = make_decoding_graph(lang, bundle.topology, bundle.tree, config, cached_lg_openfst(lang, config.minimize))
     info = {**asdict(config), "phone_set": lang.phone_set_fingerprint(), "build_seconds": round(time.time() - start, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
     # the search settings stay those of the directory (e.g. a dev-chosen acoustic scale) when the
