@@ -247,3 +247,38 @@ def test_per_utterance_cmvn_is_stored_at_extraction_and_used_without_reading_fra
     np.save(tmp_path / "merged" / UTT_CMVN_FILE, np.zeros((2, 3)))
     with pytest.raises(InputError, match=r"utt_cmvn.npy: expected float64 \[3, 47\]"):
         FeatureStore(tmp_path / "merged").utterance_cmvn("s0u0")
+
+
+def test_float16_store_reads_back_as_float32_and_merges_only_with_its_kind(tmp_path):
+    """A float16 store is half the size, reads back as float32 within float16 rounding of the
+    float32 store's frames, keeps the statistics of its rounded frames, merges with float16
+    shards and refuses float32 ones."""
+    from hybrid_asr.features.storage import StoreConfig, merge_feature_stores
+    from hybrid_asr.errors import ConfigError
+
+    rate = 8000
+    segments = [(f"u{i}", "spk", "X", (lambda r, f=f: _tone(0.5, rate, freq=f)[0] * 32768)) for i, f in
+                enumerate((300, 1200))]
+    cfg = FeatureConfig(sample_rate=rate, num_mel_bins=23)
+    compute_feature_store(segments, cfg, tmp_path / "f32")
+    compute_feature_store(segments, cfg, tmp_path / "f16", StoreConfig("float16"))
+    full, half = FeatureStore(tmp_path / "f32"), FeatureStore(tmp_path / "f16")
+    assert half.dtype == np.float16 and full.dtype == np.float32
+    header = 128
+    assert (tmp_path / "f16" / "feats.npy").stat().st_size - header == ((tmp_path / "f32" / "feats.npy").stat().st_size
+                                                                       - header) // 2
+    for u in ("u0", "u1"):
+        x = half.raw(u)
+        assert x.dtype == torch.float32
+        assert torch.equal(x, full.raw(u).half().float())  # exactly the float32 frames rounded
+        stats = half.utterance_cmvn(u)
+        assert np.array_equal(stats.sum, CmvnStats.from_features(x).sum)
+    compute_feature_store(segments[:1], cfg, tmp_path / "a", StoreConfig("float16"))
+    compute_feature_store(segments[1:], cfg, tmp_path / "b", StoreConfig("float16"))
+    merge_feature_stores([tmp_path / "a", tmp_path / "b"], tmp_path / "ab")
+    merged = FeatureStore(tmp_path / "ab")
+    assert merged.dtype == np.float16 and torch.equal(merged.raw("u1"), half.raw("u1"))
+    with pytest.raises(InputError, match="stores its frames as float32"):
+        merge_feature_stores([tmp_path / "a", tmp_path / "f32"], tmp_path / "bad")
+    with pytest.raises(ConfigError, match="dtype must be one of float32, float16"):
+        StoreConfig("bfloat16")

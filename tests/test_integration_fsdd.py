@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import torchaudio
 from conftest import FSDD, FSDD_SPEAKERS, corpus_mark, run
 
@@ -209,6 +210,13 @@ def test_sharded_feature_extraction_equals_one_job(exp, tmp_path):
             assert store.cmvn[spk].count == stats.count
             assert np.allclose(store.cmvn[spk].sum, stats.sum, rtol=1e-12)
         assert not (tmp_path / d / "shards").exists() and not (tmp_path / d / ".feats.raw").exists()
+        assert (tmp_path / d / "utt_cmvn.npy").read_bytes() == (exp / "fbank" / "test" / "utt_cmvn.npy").read_bytes()
+    # float16 storage through the CLI, sharded: the one job's frames rounded
+    run("compute-features", exp / "manifests", "test", tmp_path / "half", *args, "--nj", 2, "--dtype", "float16")
+    half = FeatureStore(tmp_path / "half")
+    assert half.dtype == np.float16 and half.utterances == one.utterances
+    u = one.utterances[7].id
+    assert torch.equal(half.raw(u), one.raw(u).half().float())
 
 
 def test_decode_kaldi_dir_with_segments_directories_long_audio_ctm_and_nbest(exp, tmp_path, capsys):

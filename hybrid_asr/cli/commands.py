@@ -101,22 +101,25 @@ def _compute_features(args) -> int:
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureConfig
     from hybrid_asr.features.augment import AugmentConfig
+    from hybrid_asr.features.storage import StoreConfig
     from hybrid_asr.stages.features import compute_split_features
     from hybrid_asr.stages.shards import Shard
 
     try:
         config = FeatureConfig(**config_overrides(args, FeatureConfig))
+        store = StoreConfig(**config_overrides(args, StoreConfig))
         augment = AugmentConfig(**config_overrides(args, AugmentConfig)) if args.augment else None
     except ValueError as e:
         raise HybridAsrError(f"compute-features: {e}") from None
     _, failed = compute_split_features(args.manifest_dir, args.split, config, args.out_dir, args.speed_perturb,
-                                       Shard(args.index, args.count), args.nj, augment)
+                                       Shard(args.index, args.count), args.nj, augment, store)
     return 2 if failed else 0
 
 
 def add_compute_features(sub) -> None:
     from hybrid_asr.features import FeatureConfig
     from hybrid_asr.features.augment import AugmentConfig
+    from hybrid_asr.features.storage import StoreConfig
 
     p = sub.add_parser("compute-features", help="manifests of a split -> feature store with per-speaker CMVN stats")
     p.add_argument("manifest_dir")
@@ -131,6 +134,7 @@ def add_compute_features(sub) -> None:
     add_config_options(p, [FeatureConfig], (), "front end (FeatureConfig: kind fbank|mfcc; cmvn "
                        "utterance|speaker|global, the normalization models trained on this store use)")
     add_config_options(p, [AugmentConfig], (), "augmentation (AugmentConfig, with --augment)")
+    add_config_options(p, [StoreConfig], (), "storage (StoreConfig: dtype float32|float16 of feats.npy)")
     p.set_defaults(func=_compute_features)
 
 

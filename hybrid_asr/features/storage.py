@@ -4,6 +4,8 @@ Layout of a store directory (written once per split by :func:`compute_feature_st
 :func:`merge_feature_stores` from the stores of several jobs)::
 
     feats.npy      float32 [total_frames, F]   raw (un-normalized) features, utterances back to back
+                   (or float16: ``StoreConfig.dtype``, half the disk and page cache; read back as
+                   float32, rounded to 11 significant bits, about 3 decimal digits)
     index.json     {"config": FeatureConfig, "utterances": [{id, speaker, text, offset, frames}, ...]}
     cmvn.json      {speaker: CmvnStats}        per-speaker statistics of the raw features
     utt_cmvn.npy   float64 [U, 1 + 2F]         per-utterance statistics (count, sum, sum of squares)
@@ -26,7 +28,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, 
 import numpy as np
 import torch
 
-from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.errors import ConfigError, HybridAsrError, InputError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.features.extract import compute_features
@@ -36,6 +38,24 @@ log = logging.getLogger(__name__)
 
 #: Per-utterance CMVN statistics of a store (see the module docstring).
 UTT_CMVN_FILE = "utt_cmvn.npy"
+#: numpy type of each storage precision of ``feats.npy``.
+STORE_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """How a feature store keeps its frames (not what they are: that is the ``FeatureConfig``).
+
+    Attributes:
+        dtype: ``float32``, or ``float16`` (half the disk, half the page cache at 1,000 hours;
+            frames are read back as float32).
+    """
+
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in STORE_DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(STORE_DTYPES)}, not {self.dtype!r}")
 
 
 @dataclass(frozen=True)
@@ -87,8 +107,10 @@ class FeatureStore:
                            else np.lib.format.read_array_header_2_0)
             shape, fortran, dtype = read_header(f)
             self._data_offset = f.tell()
-        if fortran or dtype != np.float32 or len(shape) != 2:
-            raise InputError(self._feats_path, f"expected a C-order float32 [frames, F] array, got {dtype} {shape}")
+        if fortran or dtype not in (np.dtype("<f4"), np.dtype("<f2")) or len(shape) != 2:
+            raise InputError(self._feats_path, f"expected a C-order float32 or float16 [frames, F] array, got "
+                             f"{dtype} {shape}")
+        self.dtype = np.dtype(dtype)
         self.num_frames, self.dim = int(shape[0]), int(shape[1])
         self._fd = os.open(self._feats_path, os.O_RDONLY)
 
@@ -109,7 +131,8 @@ class FeatureStore:
 
     def read_into(self, out: np.ndarray, start: int) -> None:
         """Fill ``out`` (a C-contiguous float32 ``[n, F]`` array or view) with frames
-        ``[start, start + n)`` of ``feats.npy`` (one ``preadv``, no copy in between).
+        ``[start, start + n)`` of ``feats.npy`` (one ``preadv``, no copy in between; a float16
+        store is read into a buffer and converted).
 
         Training reads its chunks this way: the data passes through the page cache only, so
         reading a whole corpus in random order does not grow this process's resident memory (a
@@ -122,8 +145,11 @@ class FeatureStore:
         n = out.shape[0]
         if not 0 <= start <= start + n <= self.num_frames:
             raise IndexError(f"rows {start}:{start + n} outside 0:{self.num_frames}")
-        row_bytes = 4 * self.dim
-        got = os.preadv(self._fd, [memoryview(out).cast("B")], self._data_offset + start * row_bytes)
+        row_bytes = self.dtype.itemsize * self.dim
+        target = out if self.dtype == np.float32 else np.empty((n, self.dim), dtype=self.dtype)
+        got = os.preadv(self._fd, [memoryview(target).cast("B")], self._data_offset + start * row_bytes)
+        if target is not out:
+            out[...] = target
         if got != n * row_bytes:
             raise InputError(self._feats_path, f"short read at row {start} (file truncated?)")
 
@@ -231,11 +257,14 @@ def _save_utterance_stats(out_dir: Path, stats: np.ndarray) -> None:
 _COPY_BLOCK = 64 << 20  # bytes per read when concatenating feature files
 
 
-def _write_npy(dst: Path, parts: Sequence[Tuple[Path, int, int]], rows: int, dim: int) -> None:
-    """Write a float32 ``[rows, dim]`` ``.npy`` file atomically from raw row bytes held in other
-    files: ``(file, byte offset, byte count)`` each, copied in order in blocks (memory stays flat)."""
+def _write_npy(dst: Path, parts: Sequence[Tuple[Path, int, int]], rows: int, dim: int,
+               dtype: np.dtype = np.dtype("<f4")) -> None:
+    """Write a ``[rows, dim]`` ``.npy`` file of ``dtype`` atomically from raw row bytes held in
+    other files: ``(file, byte offset, byte count)`` each, copied in order in blocks (memory stays
+    flat)."""
     with atomic_path(dst) as tmp, open(tmp, "wb") as out:
-        np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
+        np.lib.format.write_array_header_1_0(out, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                                   "shape": (rows, dim)})
         for path, offset, count in parts:
             with open(path, "rb") as src:
                 src.seek(offset)
@@ -251,6 +280,7 @@ def compute_feature_store(
     segments: Sequence[UtteranceAudio],
     config: FeatureConfig,
     out_dir: Union[str, Path],
+    store: StoreConfig = StoreConfig(),
 ) -> Tuple[int, List[str]]:
     """Compute features for a list of utterances and write a store to ``out_dir``.
 
@@ -262,6 +292,7 @@ def compute_feature_store(
         segments: one :class:`UtteranceAudio` per utterance (plain 4-tuples in that order work too).
         config: front-end settings.
         out_dir: store directory to create.
+        store: storage precision.
 
     Returns:
         ``(number of utterances stored, ids of the failed ones)``.
@@ -272,13 +303,15 @@ def compute_feature_store(
     def compute(loader):
         return lambda: compute_features(loader(config.sample_rate), config)
 
-    return write_feature_store([(u, spk, text, compute(loader)) for u, spk, text, loader in segments], config, out_dir)
+    return write_feature_store([(u, spk, text, compute(loader)) for u, spk, text, loader in segments], config, out_dir,
+                               store)
 
 
 def write_feature_store(
     utterances: Sequence[Tuple[str, str, str, Callable[[], torch.Tensor]]],
     config: FeatureConfig,
     out_dir: Union[str, Path],
+    store: StoreConfig = StoreConfig(),
 ) -> Tuple[int, List[str]]:
     """Write a store of features made one utterance at a time (from audio, or from another
     store, e.g. speaker-adapted frames).
@@ -289,6 +322,7 @@ def write_feature_store(
             in ``failed.txt`` and skipped).
         config: what the features are.
         out_dir: store directory to create.
+        store: storage precision (the CMVN statistics are those of the frames as stored).
 
     Returns:
         ``(number of utterances stored, ids of the failed ones)``.
@@ -303,6 +337,7 @@ def write_feature_store(
     entries, failed = [], []
     per_speaker: Dict[str, CmvnStats] = {}
     per_utterance: List[np.ndarray] = []
+    dtype = np.dtype(STORE_DTYPES[store.dtype])
     offset = 0
     raw_path = out_dir / ".feats.raw"
     try:
@@ -314,10 +349,10 @@ def write_feature_store(
                     log.error("skipping %s: %s", utt_id, e)
                     failed.append(f"{utt_id} {e}")
                     continue
-                rows = np.ascontiguousarray(feats.numpy(), dtype=np.float32)
+                rows = np.ascontiguousarray(feats.numpy(), dtype=dtype)
                 raw.write(rows.tobytes())
                 entries.append(asdict(Utterance(utt_id, speaker, text, offset, int(feats.shape[0]))))
-                stats = CmvnStats.from_features(torch.from_numpy(rows))  # of the rows as stored
+                stats = CmvnStats.from_features(torch.from_numpy(rows.astype(np.float32)))  # of the rows as stored
                 per_utterance.append(_stats_row(stats))
                 per_speaker[speaker] = CmvnStats.merge([per_speaker[speaker], stats]) if speaker in per_speaker else stats
                 offset += int(feats.shape[0])
@@ -326,7 +361,8 @@ def write_feature_store(
         if failed:
             write_text_atomic(out_dir / "failed.txt", "\n".join(failed) + "\n")
             log.warning("%d of %d utterances failed; see %s", len(failed), len(segments), out_dir / "failed.txt")
-        _write_npy(out_dir / "feats.npy", [(raw_path, 0, offset * 4 * config.dim)], offset, config.dim)
+        _write_npy(out_dir / "feats.npy", [(raw_path, 0, offset * dtype.itemsize * config.dim)], offset, config.dim,
+                   dtype)
     finally:
         raw_path.unlink(missing_ok=True)
     write_text_atomic(out_dir / "cmvn.json", json.dumps({spk: st.to_dict() for spk, st in per_speaker.items()}))
@@ -357,6 +393,8 @@ def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
     for st in stores[1:]:
         if st.config != stores[0].config:
             raise InputError(st.path, f"feature config differs from that of {stores[0].path}")
+        if st.dtype != stores[0].dtype:
+            raise InputError(st.path, f"stores its frames as {st.dtype.name}, {stores[0].path} as {stores[0].dtype.name}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.json").unlink(missing_ok=True)  # incomplete until the new index is written
@@ -376,8 +414,9 @@ def merge_feature_stores(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
             failed.append((st.path / "failed.txt").read_text())
         offset += st.num_frames
     dim = stores[0].dim
-    _write_npy(out / "feats.npy", [(st._feats_path, st._data_offset, st.num_frames * 4 * dim) for st in stores],
-               offset, dim)
+    itemsize = stores[0].dtype.itemsize
+    _write_npy(out / "feats.npy", [(st._feats_path, st._data_offset, st.num_frames * itemsize * dim)
+                                   for st in stores], offset, dim, stores[0].dtype)
     if failed:
         write_text_atomic(out / "failed.txt", "".join(failed))
     write_text_atomic(out / "cmvn.json", json.dumps({spk: st.to_dict() for spk, st in cmvn.items()}))

@@ -11,7 +11,8 @@ from hybrid_asr.data.manifests import read_split
 from hybrid_asr.features.audio import load_recording
 from hybrid_asr.features.augment import AugmentConfig, augment_waveform
 from hybrid_asr.features.config import FeatureConfig
-from hybrid_asr.features.storage import AudioLoader, UtteranceAudio, compute_feature_store, merge_feature_stores
+from hybrid_asr.features.storage import (AudioLoader, StoreConfig, UtteranceAudio, compute_feature_store,
+                                         merge_feature_stores)
 from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
 
 
@@ -67,6 +68,7 @@ def compute_split_features(
     shard: Shard = Shard(),
     nj: int = 1,
     augment: Optional[AugmentConfig] = None,
+    store: StoreConfig = StoreConfig(),
 ) -> Tuple[int, List[str]]:
     """Features of every supervision of a split, stored with :func:`compute_feature_store`.
 
@@ -92,6 +94,7 @@ def compute_split_features(
             the merged store keeps the utterance order.
         nj: compute ``nj`` blocks in parallel processes (``<out>/shards/<i>``), merge, remove them.
         augment: augmentation of the copies (None: none).
+        store: storage precision of the frames.
 
     Returns:
         ``(utterances stored, failed utterance ids)``.
@@ -105,15 +108,16 @@ def compute_split_features(
     if nj > 1:
         dirs = shard_dirs(out_dir, nj)
         results = run_local_shards(_features_job, [(str(manifest_dir), split, config, str(d), tuple(speed_perturb),
-                                                    Shard(i, nj), augment) for i, d in enumerate(dirs)], nj)
+                                                    Shard(i, nj), augment, store) for i, d in enumerate(dirs)], nj)
         stored = merge_feature_stores(dirs, out_dir)
         remove_shard_dirs(out_dir)
         return stored, [u for _, failed in results for u in failed]
     recordings, supervisions = read_split(Path(manifest_dir), split)
     segments = shard.block(split_segments(recordings, supervisions, speed_perturb, augment))
-    return compute_feature_store(segments, config, out_dir)
+    return compute_feature_store(segments, config, out_dir, store)
 
 
 def _features_job(manifest_dir: str, split: str, config: FeatureConfig, out_dir: str, speed_perturb, shard: Shard,
-                  augment: Optional[AugmentConfig]):
-    return compute_split_features(manifest_dir, split, config, out_dir, speed_perturb, shard, augment=augment)
+                  augment: Optional[AugmentConfig], store: StoreConfig):
+    return compute_split_features(manifest_dir, split, config, out_dir, speed_perturb, shard, augment=augment,
+                                  store=store)
