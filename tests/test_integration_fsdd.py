@@ -145,7 +145,7 @@ def test_merge_alignments_refuses_shards_of_another_tree(exp, tmp_path):
 
 def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
     """Two shards merged (array-job style) and --nj 2 (local processes) give exactly the single
-    job's alignments, transition probabilities, hypotheses and WER."""
+    job's alignments (flat start too), transition probabilities, hypotheses and WER."""
 
     from hybrid_asr.hmm.alignment import load_alignment_dir
 
@@ -163,6 +163,18 @@ def test_sharded_alignment_and_decoding_equal_one_job(exp, tmp_path):
         assert all(np.array_equal(ali[u], one_ali[u]) and np.array_equal(marks[u], one_marks[u]) for u in ali)
         assert topo.self_loop_prob == one_topo.self_loop_prob
         assert not (tmp_path / d / "shards").exists()
+    run("align", exp / "fbank/train", exp / "lang", tmp_path / "flat_nj", "--flat-start", "--nj", 2)
+    flat, flat_marks, flat_topo = load_alignment_dir(exp / "ali0")
+    ali, marks, topo = load_alignment_dir(tmp_path / "flat_nj")
+    assert set(ali) == set(flat) and all(np.array_equal(ali[u], flat[u]) for u in ali)
+    assert all(np.array_equal(marks[u], flat_marks[u]) for u in ali)
+    assert topo.self_loop_prob == flat_topo.self_loop_prob
+    run("align", exp / "fbank/train", exp / "lang", tmp_path / "flat_s0", "--flat-start", "--num-shards", 2,
+        "--shard-index", 0)
+    part = load_alignment_dir(tmp_path / "flat_s0")[0]
+    speakers = {u.id: u.speaker for u in FeatureStore(exp / "fbank/train").utterances}
+    mine = {speakers[u] for u in part}
+    assert 0 < len(part) < len(flat) and set(part) == {u for u in flat if speakers[u] in mine}
     for i in range(2):
         run("decode-dataset", exp / "dnn2", exp / "fbank/test", tmp_path / f"dec_s{i}", "--acoustic-scales", "0.5",
             "--num-shards", 2, "--shard-index", i)

@@ -229,3 +229,41 @@ def test_fsa_from_arcs_equals_the_text_form_and_rejects_a_misplaced_final_state(
         fsa_from_arcs([(0, 1, -1, 0.0), (0, 2, 3, 0.0)], 1)
     with pytest.raises(ValueError, match="label -1"):
         fsa_from_arcs([(0, 1, 3, 0.0)], 1)
+
+
+def test_prepare_lang_with_a_given_arpa_lm(tmp_path, caplog, capsys):
+    """--arpa: the lang dir built from the lm.arpa that training wrote (given gzipped) has the
+    trained lang dir's G exactly, lang.json records the file's order, words the lexicon lacks are
+    counted in a warning and left out of G; the CLI needs --lexicon for it."""
+    import gzip
+    import json
+
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.lang import Lang, LangConfig, prepare_lang
+    from hybrid_asr.lang.lm import validate_arpa
+
+    lexicon = Lexicon([("AB", ("A", "B")), ("BA", ("B", "A")), ("A", ("A",))])
+    texts = ["AB BA", "A AB", "BA A AB", "A A"]
+    prepare_lang(lexicon, texts, tmp_path / "trained", LangConfig(lm_order=2))
+    arpa = tmp_path / "lm.arpa.gz"
+    arpa.write_bytes(gzip.compress((tmp_path / "trained" / "lm.arpa").read_bytes()))
+    prepare_lang(lexicon, [], tmp_path / "given", LangConfig(lm_order=4), arpa=arpa)
+    trained, given = Lang(tmp_path / "trained"), Lang(tmp_path / "given")
+    assert json.loads((tmp_path / "given" / "lang.json").read_text())["lm_order"] == 2
+    assert (tmp_path / "given" / "words.txt").read_text() == (tmp_path / "trained" / "words.txt").read_text()
+    assert torch.equal(given.G.arcs.values(), trained.G.arcs.values()) and torch.equal(given.G.scores, trained.G.scores)
+
+    text = (tmp_path / "trained" / "lm.arpa").read_text()  # one more word, unknown to the lexicon
+    counts = validate_arpa(tmp_path / "trained" / "lm.arpa")
+    text = text.replace(f"ngram 1={counts[1]}", f"ngram 1={counts[1] + 1}").replace("\\1-grams:\n",
+                                                                                    "\\1-grams:\n-2.0\tZZZ\t-0.1\n")
+    (tmp_path / "oov.arpa").write_text(text)
+    with caplog.at_level("WARNING"):
+        prepare_lang(lexicon, [], tmp_path / "oov", arpa=tmp_path / "oov.arpa")
+    assert "1 of its 4 words are not in the lexicon (e.g. ZZZ)" in caplog.text
+    assert "ZZZ" not in (tmp_path / "oov" / "words.txt").read_text()
+    assert Lang(tmp_path / "oov").G.num_arcs == trained.G.num_arcs
+    capsys.readouterr()
+    assert main(["prepare-lang", str(tmp_path), str(tmp_path / "cli"), "--cmudict", "--arpa", str(arpa)]) == 1
+    err = capsys.readouterr().err
+    assert "--arpa needs --lexicon" in err and err.count("\n") == 1

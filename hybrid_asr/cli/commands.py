@@ -158,7 +158,11 @@ def _prepare_lang(args) -> int:
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.lang import LangConfig, cmudict_lexicon, prepare_lang, read_lexicon
 
-    if args.lm_text:
+    if args.arpa and not args.lexicon:
+        raise HybridAsrError("prepare-lang --arpa needs --lexicon (the LM's words are looked up in it)")
+    if args.arpa:
+        texts = []
+    elif args.lm_text:
         texts = _read_text_lines(args.lm_text)
     else:
         _, sups = read_split(Path(args.manifest_dir), args.train_split)
@@ -181,7 +185,7 @@ def _prepare_lang(args) -> int:
             log.warning("%d words not in CMUdict (they map to <UNK>): %s", len(missing), " ".join(missing[:20]))
         if not lexicon.entries:
             raise HybridAsrError("no training word was found in CMUdict")
-    prepare_lang(lexicon, texts, args.out_dir, LangConfig(**config_overrides(args, LangConfig)))
+    prepare_lang(lexicon, texts, args.out_dir, LangConfig(**config_overrides(args, LangConfig)), args.arpa)
     return 0
 
 
@@ -217,6 +221,9 @@ def add_prepare_lang(sub) -> None:
     p.add_argument("--lm-text", default=None,
                    help="train the LM on this text (one sentence per line; e.g. domain text) instead of the "
                    "transcripts; with --cmudict its words are looked up")
+    p.add_argument("--arpa", default=None,
+                   help="use this ARPA LM (.arpa or .arpa.gz, e.g. LibriSpeech's 3-gram.pruned.1e-7) instead of "
+                   "training one; needs --lexicon; n-grams with words the lexicon lacks are left out of G")
     p.set_defaults(func=_prepare_lang)
 
 
@@ -268,7 +275,7 @@ def _align(args) -> int:
     store, lang = FeatureStore(args.feats_dir), Lang(args.lang_dir)
     if args.flat_start:
         states = {k: v for k, v in (("num_states", args.num_states), ("sil_states", args.sil_states)) if v is not None}
-        flat_start(store, lang, args.out_dir, **states)
+        flat_start(store, lang, args.out_dir, **states, shard=Shard(args.index, args.count), nj=args.nj)
     else:
         realign(store, lang, args.model, args.out_dir, shard=Shard(args.index, args.count), nj=args.nj)
     return 0

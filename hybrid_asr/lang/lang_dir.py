@@ -13,10 +13,10 @@ Layout (Kaldi ``data/lang`` / icefall ``data/lang_phone`` conventions)::
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import k2
 import torch
@@ -35,6 +35,7 @@ from hybrid_asr.lang.lexicon import (
 )
 from hybrid_asr.lang.lexicon_fst import make_lexicon_fst
 from hybrid_asr.lang.lm import (
+    import_arpa,
     MAX_LM_ORDER,
     add_vocabulary,
     arpa_to_g,
@@ -127,15 +128,20 @@ def prepare_lang(
     train_texts: Sequence[str],
     out_dir: Union[str, Path],
     config: LangConfig = LangConfig(),
+    arpa: Optional[Union[str, Path]] = None,
 ) -> None:
     """Build a complete lang directory (see module docstring).
 
     Args:
         lexicon: pronunciations of the vocabulary (``<UNK> SPN`` is added).
         train_texts: the LM text: training transcripts, or any domain text (never test text);
-            out-of-vocabulary words become ``<UNK>`` (their count is logged).
+            out-of-vocabulary words become ``<UNK>`` (their count is logged). Unused with ``arpa``.
         out_dir: directory to write.
-        config: silence probability and LM order.
+        config: silence probability and LM order (the LM settings do not apply with ``arpa``;
+            ``lang.json`` then records the ARPA file's order).
+        arpa: a given ARPA LM to use instead of training one (e.g. LibriSpeech's
+            ``3-gram.pruned.1e-7.arpa.gz``; Kaldi's ``format_lm.sh``): copied as ``lm.arpa``;
+            n-grams with words the lexicon lacks are left out of G (a warning counts the words).
 
     Raises:
         HybridAsrError: a phone of the lexicon is a reserved symbol, or the LM text has no word
@@ -146,7 +152,7 @@ def prepare_lang(
     """
     lexicon = _without_reserved_words(lexicon)
     train_texts = drop_sentence_boundaries(train_texts)
-    if not any(t.split() for t in train_texts):
+    if arpa is None and not any(t.split() for t in train_texts):
         raise HybridAsrError(f"{out_dir}: no training text for the language model")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -170,6 +176,16 @@ def prepare_lang(
     save_fsa(L_disambig, out / "L_disambig.pt")
 
     vocab = set(lexicon.words)
+    if arpa is not None:
+        counts, lm_words = import_arpa(arpa, out / "lm.arpa")
+        missing = [w for w in lm_words if w not in vocab]
+        if missing:
+            log.warning("%s: %d of its %d words are not in the lexicon (e.g. %s); the n-grams with them are left "
+                        "out of G", arpa, len(missing), len(lm_words), " ".join(missing[:5]))
+        config = replace(config, lm_order=len(counts))
+        save_fsa(arpa_to_g(out / "lm.arpa", out / "words.txt"), out / "G.pt")
+        write_text_atomic(out / "lang.json", json.dumps(asdict(config), indent=2) + "\n")
+        return
     oov = sum(w not in vocab for t in train_texts for w in t.split())
     if oov:
         log.warning("%d training-text tokens are out of vocabulary; they become %s in the LM", oov, UNK)

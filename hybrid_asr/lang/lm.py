@@ -137,6 +137,7 @@ class _ArpaReader:
         self.path = Path(path)
         self.counts: Dict[int, int] = {}
         self.missing_prefixes = 0
+        self.unigrams: List[str] = []
 
     def _error(self, problem: str, line: Optional[int]) -> InputError:
         return InputError(self.path, problem, line)
@@ -230,6 +231,8 @@ class _ArpaReader:
                 raise self._error(f"{w} is a reserved symbol and cannot be an LM word", number)
             if order > 1 and (w,) not in seen:
                 raise self._error(f"word {w} of this {order}-gram is not among the 1-grams", number)
+        if order == 1 and words not in seen:
+            self.unigrams.append(words[0])
         if words in seen:
             raise self._error(f"duplicate {order}-gram '{' '.join(words)}' (first on line {seen[words]})", number)
         if order > 1 and words[:-1] not in seen:
@@ -271,6 +274,29 @@ def validate_arpa(arpa: Union[str, Path]) -> Dict[int, int]:
         log.warning("%s: %d n-grams have no (n-1)-gram prefix; the grammar G built from it leaves them out",
                     arpa, reader.missing_prefixes)
     return dict(reader.counts)
+
+
+def import_arpa(arpa: Union[str, Path], out_arpa: Union[str, Path]) -> Tuple[Dict[int, int], List[str]]:
+    """Copy a given ARPA LM (e.g. LibriSpeech's published ones) into a lang dir, checked as
+    :func:`validate_arpa` checks it and written in the canonical layout, atomically.
+
+    Args:
+        arpa: the ARPA file (``.gz`` is decompressed).
+        out_arpa: where to write it.
+
+    Returns:
+        ``(n-gram counts per order, its words)``, the words without ``<s>`` and ``</s>``.
+
+    Raises:
+        InputError: see :func:`validate_arpa`.
+    """
+    reader = _ArpaReader(arpa)
+    with atomic_path(out_arpa) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(reader.lines())
+    if reader.missing_prefixes:
+        log.warning("%s: %d n-grams have no (n-1)-gram prefix; the grammar G built from it leaves them out",
+                    arpa, reader.missing_prefixes)
+    return dict(reader.counts), [w for w in reader.unigrams if w not in ("<s>", "</s>")]
 
 
 def arpa_sizes(arpa: Union[str, Path]) -> Dict[int, int]:

@@ -64,7 +64,7 @@ def _save(out: Path, alis: Dict, marks: Dict, topo: HmmTopology, failed,
 
 
 def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_states: int = 3,
-               sil_states: Optional[int] = None) -> None:
+               sil_states: Optional[int] = None, shard: Shard = Shard(), nj: int = 1) -> None:
     """Flat-start alignment of every utterance along SIL + first pronunciations + SIL.
 
     The quiet frames at the ends go to SIL and the rest is divided equally among the words'
@@ -76,12 +76,22 @@ def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_s
         out_dir: alignment directory to write.
         num_states: HMM states per phone.
         sil_states: states of SIL (default ``num_states``).
+        shard: align only this shard's speakers (combine the shards with
+            :func:`merge_alignment_dirs`, which estimates the transitions from all of them).
+        nj: run ``nj`` local shard processes and merge them into ``out_dir``.
     """
+    if nj > 1:
+        dirs = shard_dirs(out_dir, nj)
+        run_local_shards(_flat_start_job, [(str(store.path), str(lang.path), str(d), num_states, sil_states,
+                                            Shard(i, nj)) for i, d in enumerate(dirs)], nj)
+        merge_alignment_dirs(dirs, out_dir)
+        remove_shard_dirs(out_dir)
+        return
     topo = HmmTopology.create(lang.phones, [lang.phone_table[p] for p in lang.phones],
                               {SIL: sil_states or num_states}, num_states)
     alis, failed = {}, []
     prons = lang.lexicon.with_unk().pronunciations()
-    for u in store.utterances:
+    for u in shard.select_groups(store.utterances, lambda u: u.speaker):
         feats = store.raw(u.id).numpy()
         energy = feats.mean(axis=1) if store.config.kind == "fbank" else feats[:, 0]
         try:
@@ -92,6 +102,11 @@ def flat_start(store: FeatureStore, lang: Lang, out_dir: Union[str, Path], num_s
     topo.estimate_transitions(alis.values())
     _save(Path(out_dir), alis, monophone_marks(alis, topo), topo, failed,
           frame_shift=store.config.frame_shift_ms / 1000)
+
+
+def _flat_start_job(feats_dir: str, lang_dir: str, out_dir: str, num_states: int, sil_states: Optional[int],
+                    shard: Shard) -> None:
+    flat_start(FeatureStore(feats_dir), Lang(lang_dir), out_dir, num_states, sil_states, shard)
 
 
 def realign(store: FeatureStore, lang: Lang, model_dir: Union[str, Path], out_dir: Union[str, Path],

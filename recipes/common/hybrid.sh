@@ -32,9 +32,9 @@
 #                                (Kaldi's score.sh grid; default none: the model's stored penalty, 0)
 #   --decode-opts "..."          extra options of every 'hybrid-asr decode-dataset' (search settings, e.g.
 #                                "--backend k2"; defaults: SearchConfig)
-#   --threads N                  torch threads of each command (default 2); alignments (align) and decodes
-#                                (decode-dataset) run N local jobs of one thread each (--nj N), whole speakers
-#                                per job
+#   --threads N                  torch threads of each command (default 2); features (compute-features),
+#                                alignments (align) and decodes (decode-dataset) run N local jobs of one thread
+#                                each (--nj N; alignments and decodes with whole speakers per job)
 #   --cd-leaves N                context-dependent senones (stages 7-10) with a decision tree of N leaves;
 #                                0 (default) stops after the monophone system. --cd-epochs "4 4": epochs
 #                                of the two triphone rounds (the second after realignment)
@@ -145,13 +145,14 @@ if run_stage 1 && [[ $gmm == true ]]; then
       deltas=(); [[ $out == "$feats/$split" ]] && deltas=(--deltas)
       log "MFCC features of $split ${deltas[*]:-} (per-speaker CMVN) -> $out"
       "${hybrid_asr[@]}" compute-features "$manifests" "$split" "$out" --kind mfcc "${deltas[@]}" \
-        --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker
+        --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker --nj "$threads"
     done
   done
   if [[ $nn_split != "$train_split" && ! -f $mfcc/$nn_split/index.json ]]; then
     log "MFCC features of $train_split with speed perturbation $speed_perturb (per-speaker CMVN) -> $mfcc/$nn_split"
     "${hybrid_asr[@]}" compute-features "$manifests" "$train_split" "$mfcc/$nn_split" --kind mfcc \
-      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker --speed-perturb "$speed_perturb"
+      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker --speed-perturb "$speed_perturb" \
+      --nj "$threads"
   elif [[ $nn_split != "$train_split" ]]; then log "$mfcc/$nn_split exists, skipping"
   fi
 elif run_stage 1; then
@@ -162,7 +163,7 @@ elif run_stage 1; then
     if [[ ${#sp[@]} -gt 0 && $augment == true ]]; then read -r -a aug <<< "$augment_opts"; sp+=(--augment "${aug[@]}"); fi
     log "fbank features of $split ${sp[*]:-}"
     "${hybrid_asr[@]}" compute-features "$manifests" "$split" "$feats/$split" --kind fbank \
-      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn "$cmvn" "${sp[@]}"
+      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn "$cmvn" "${sp[@]}" --nj "$threads"
   done
 fi
 
@@ -181,7 +182,7 @@ if run_stage 3; then
   if [[ -f $exp_dir/ali0/ali.npz ]]; then log "flat-start alignment exists, skipping"
   else
     log "flat-start alignment"
-    "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$exp_dir/ali0" --flat-start
+    "${hybrid_asr[@]}" align "$feats/$train_split" "$data_dir/lang" "$exp_dir/ali0" --flat-start --nj "$threads"
   fi
 fi
 
