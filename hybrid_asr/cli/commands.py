@@ -15,8 +15,13 @@ log = logging.getLogger("hybrid_asr.cli")
 # ---------------------------------------------------------------- data
 def _prepare(args) -> int:
     from hybrid_asr.data import download_an4, download_fsdd, prepare_an4, prepare_fsdd, resolve_corpus_dir, write_split
+    from hybrid_asr.data.librispeech import download_librispeech, prepare_librispeech
 
-    download, prepare = {"an4": (download_an4, prepare_an4), "fsdd": (download_fsdd, prepare_fsdd)}[args.corpus]
+    parts = tuple(args.parts.split(","))
+    download, prepare = {
+        "an4": (download_an4, prepare_an4), "fsdd": (download_fsdd, prepare_fsdd),
+        "librispeech": (lambda d: download_librispeech(d, parts), lambda c: prepare_librispeech(c, parts)),
+    }[args.corpus]
     corpus_dir = resolve_corpus_dir(args.corpus_dir, args.corpus, download, Path(args.download_dir))
     log.info("preparing %s from %s", args.corpus, corpus_dir)
     splits = prepare(corpus_dir)
@@ -31,12 +36,33 @@ def _prepare(args) -> int:
 
 
 def add_prepare(sub) -> None:
+    from hybrid_asr.data.librispeech import MINI_LIBRISPEECH
+
     p = sub.add_parser("prepare", help="corpus -> lhotse manifests (train/test splits)")
-    p.add_argument("corpus", choices=["an4", "fsdd"])
+    p.add_argument("corpus", choices=["an4", "fsdd", "librispeech"])
     p.add_argument("out_dir", help="manifest directory to write")
     p.add_argument("--corpus-dir", help="corpus root (default: ../shared/data/<corpus> if present, else download)")
     p.add_argument("--download-dir", default="downloads", help="where to download the corpus if needed")
+    p.add_argument("--parts", default=",".join(MINI_LIBRISPEECH),
+                   help="librispeech: comma-separated parts, each a split of its own name (default: mini LibriSpeech)")
     p.set_defaults(func=_prepare)
+
+
+def _download_librispeech_lm(args) -> int:
+    from hybrid_asr.data.librispeech import download_lm_resources
+
+    download_lm_resources(Path(args.out_dir), args.names)
+    return 0
+
+
+def add_download_librispeech_lm(sub) -> None:
+    from hybrid_asr.data.librispeech import LM_RESOURCES_URL
+
+    p = sub.add_parser("download-librispeech-lm", help=f"the LibriSpeech LMs and lexicon ({LM_RESOURCES_URL}) "
+                       "into a folder, unless they are there")
+    p.add_argument("out_dir")
+    p.add_argument("names", nargs="+", help="e.g. librispeech-lexicon.txt 3-gram.pruned.3e-7.arpa.gz")
+    p.set_defaults(func=_download_librispeech_lm)
 
 
 def _add_allow_pipes(p) -> None:
@@ -927,7 +953,7 @@ def add_adapt_features(sub) -> None:
     p.set_defaults(func=_adapt_features)
 
 
-REGISTRY = [add_prepare, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
+REGISTRY = [add_prepare, add_download_librispeech_lm, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_compare_alignments,
             add_train, add_train_sequence, add_train_gmm, add_adapt_features,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,

@@ -26,6 +26,8 @@
 #   --num-rounds N --epochs "2 2 3 3 4" (last value repeats)
 #   --train-opts "..."           extra options of every 'hybrid-asr train' (e.g. "--hidden-dim 256"); the
 #                                model and training defaults live in their config dataclasses
+#   --arpa FILE                  use this ARPA LM (e.g. LibriSpeech's 3-gram.pruned.1e-7.arpa.gz) instead of
+#                                training one on the transcripts (prepare-lang --arpa; needs --lexicon)
 #   --lm-order N --self-loop-scale X --acoustic-scale X (stored with the graph; defaults: GraphConfig,
 #                                SearchConfig) --acoustic-scales "a,b,c"
 #   --word-insertion-penalties "0,0.5,1"   dev sweep of the cost per word, each with every acoustic scale
@@ -74,7 +76,7 @@ data_dir=data; exp_dir=exp
 train_split=train; test_split=test; dev_fraction=0; dev_groups=""; dev_split=""
 sample_rate=16000; num_mel_bins=40; cmvn=utterance; speed_perturb="0.9,1.1"; augment=false; augment_opts=""
 num_rounds=5; epochs="2 2 3 3 4"; train_opts=""
-lm_order=3; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"; penalties=""
+lm_order=3; arpa=""; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1,0.15,0.2,0.25"; penalties=""
 threads=2; decode_opts=""
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 sequence=none; sequence_opts=""; sequence_acoustic_scales=""
@@ -92,7 +94,7 @@ while [[ $# -gt 0 ]]; do
     --sample-rate) sample_rate=$2 ;; --num-mel-bins) num_mel_bins=$2 ;; --cmvn) cmvn=$2 ;;
     --speed-perturb) speed_perturb=$2 ;; --augment) augment=$2 ;; --augment-opts) augment_opts=$2 ;;
     --num-rounds) num_rounds=$2 ;; --epochs) epochs=$2 ;; --train-opts) train_opts=$2 ;;
-    --lm-order) lm_order=$2 ;; --self-loop-scale|--transition-scale) self_loop_scale=$2 ;;
+    --lm-order) lm_order=$2 ;; --arpa) arpa=$2 ;; --self-loop-scale|--transition-scale) self_loop_scale=$2 ;;
     --acoustic-scale) acoustic_scale=$2 ;; --acoustic-scales) acoustic_scales=$2 ;;
     --word-insertion-penalties) penalties=$2 ;;
     --threads) threads=$2 ;; --decode-opts) decode_opts=$2 ;;
@@ -172,9 +174,10 @@ if run_stage 2; then
   else
     src=(--lexicon "$lexicon"); [[ $cmudict == true ]] && src=(--cmudict)
     [[ ${#units[@]} -gt 0 ]] && src=("${units[@]}")
-    log "lexicon ${src[*]}, L, ${lm_order}-gram LM on the $train_split transcripts, G"
-    "${hybrid_asr[@]}" prepare-lang "$manifests" "$data_dir/lang" "${src[@]}" --train-split "$train_split" \
-      --lm-order "$lm_order"
+    lm=(--lm-order "$lm_order"); what="${lm_order}-gram LM on the $train_split transcripts"
+    [[ -n $arpa ]] && lm=(--arpa "$arpa") && what="the LM $arpa"
+    log "lexicon ${src[*]}, L, $what, G"
+    "${hybrid_asr[@]}" prepare-lang "$manifests" "$data_dir/lang" "${src[@]}" --train-split "$train_split" "${lm[@]}"
   fi
 fi
 
