@@ -106,8 +106,8 @@ def _outputs(d: Path):
         elif f.suffix == ".pt":
             value = torch.load(f, weights_only=True)
             out[rel] = _plain(value)
-        elif f.name == "bundle.json":
-            continue  # holds hashes of torch.save bytes
+        elif f.name in ("bundle.json", "LG.json"):
+            continue  # hashes of torch.save bytes
         else:
             out[rel] = f.read_bytes()
     return out

@@ -202,8 +202,8 @@ def test_a_batch_bad_on_another_rank_is_skipped_on_this_one(task, tmp_path, capl
 
 
 def test_nonfinite_heldout_loss_stops_training(task, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(FrameCrossEntropy, "evaluate", lambda self, model, data, device="cpu":
-                        {"loss": float("inf"), "frame_acc": 50.0})
+    monkeypatch.setattr(FrameCrossEntropy, "evaluate", lambda self, model, data, device="cpu", order=None:
+                        {"loss": float("inf"), "frame_acc": 50.0, "frames": 100})
     out = tmp_path / "m"
     code, err = _diverge(task, out, capsys, "--epochs", "2")
     assert code == 1
