@@ -308,7 +308,9 @@ print(f"{test} WER {t['wer'][ac]:.2f}% at {setting}{acc}; decoding RTF {t['rtf']
       f"({t['audio_seconds']:.0f} s of audio, acoustic model + search, features excluded)")
 b = stats(base, test) if base else None
 if b:
-    bw = b["wer"][ac] if ac in b["wer"] else list(b["wer"].values())[0]
+    bd = stats(base, dev)  # the baseline at its own dev-chosen setting, as the model is at its own
+    bac = min(bd["wer"], key=bd["wer"].get) if bd else (ac if ac in b["wer"] else next(iter(b["wer"])))
+    bw = b["wer"][bac]
     change = f": {100 * (bw - t['wer'][ac]) / bw:.1f}% relative reduction" if bw > 0 else ""
     print(f"{test} WER {bw:.2f}% ({base}) -> {t['wer'][ac]:.2f}% ({model}){change}")
 PY
