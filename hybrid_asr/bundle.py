@@ -18,7 +18,10 @@ Layout::
                           monophone model, HCLG for a model with a tree
     words.txt, phones.txt symbol tables of the lang dir the graph was built from
     lang/                 that lang dir without G (lexicon, L): for word times and alignment
-    search_config.json    default acoustic scale and beams (added by ``make-graph``)
+    search_config.json    default acoustic scale and beams (added by ``make-graph``; a chain model's
+                          training writes it first, with acoustic scale 1.0)
+    graph_defaults.json   a model's own defaults for ``make-graph`` (GraphConfig fields; a chain
+                          model's: self-loop scale 1.0), optional
     graph_info.json       how the graph was built (GraphConfig, lang dir), its size and build time
 """
 
@@ -51,6 +54,28 @@ MANIFEST_VERSION = 1
 GRAPH_FILES = ("words.txt", "search_config.json", "graph_info.json")
 DECODING_GRAPHS = ("HCLG.pt", "HLG.pt")
 """File names of the decoding graph: HCLG (context-dependent H) or HLG (monophone H)."""
+GRAPH_DEFAULTS = "graph_defaults.json"
+"""Optional file of a model directory: its own defaults for the graph's construction, a JSON
+object of :class:`~hybrid_asr.graph.GraphConfig` fields (a chain model's ``self_loop_scale``)."""
+
+
+def graph_defaults(model_dir: Union[str, Path]) -> dict:
+    """The model directory's own :class:`~hybrid_asr.graph.GraphConfig` defaults
+    (:data:`GRAPH_DEFAULTS`; empty when it has none).
+
+    Raises:
+        InputError: the file is not a JSON object.
+    """
+    f = Path(model_dir) / GRAPH_DEFAULTS
+    if not f.is_file():
+        return {}
+    try:
+        d = json.loads(f.read_text())
+    except ValueError as e:
+        raise InputError(f, f"not JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise InputError(f, "not a JSON object of graph settings")
+    return d
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,26 @@ def test_tdnnf_constraint_makes_the_factor_semi_orthogonal():
     for _ in range(30):
         layer.constrain()
     assert deviation() < 0.05 < before
+
+
+@pytest.mark.parametrize("bottleneck", [0, 8])
+def test_subsampled_tdnn_computes_the_full_rate_outputs_at_every_third_frame(bottleneck):
+    """Layers with dilations 3 run on every third frame (dilation 1 there): the outputs are the
+    full-rate model's at frames 0, 3, 6, ... (same weights, eval mode)."""
+    from hybrid_asr.models.tdnn import first_subsampled_layer
+
+    assert first_subsampled_layer((1, 1, 1, 3, 3, 3), 3) == 3
+    assert first_subsampled_layer((1, 3, 1, 3), 3) == 3
+    assert first_subsampled_layer((1, 1, 2), 3) == 2  # no multiple: the last layer alone is strided
+    assert first_subsampled_layer((1, 1, 2), 1) == 2
+    kw = dict(kernels=(3, 3, 3, 3, 3), dilations=(1, 1, 3, 3, 6), hidden_dim=16, bottleneck_dim=bottleneck)
+    torch.manual_seed(0)
+    sub = create_model(TdnnConfig(F, S, subsampling_factor=3, **kw)).eval()
+    full = create_model(TdnnConfig(F, S, subsampling_factor=1, **kw)).eval()
+    full.load_state_dict(sub.state_dict())
+    for t in (1, 7, 30):
+        x = torch.randn(sub.left_context + t + sub.right_context, F)
+        got, n = _run(sub, x)
+        want, _ = _run(full, x)
+        assert n.tolist() == [-(-t // 3)]
+        assert torch.allclose(got[0], want[0, ::3], atol=1e-5)

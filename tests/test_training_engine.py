@@ -125,3 +125,27 @@ def test_train_options_come_from_the_configs_and_bad_ones_are_one_line(task, tmp
     assert cfg["bottleneck_dim"] == 0  # not given: the dataclass default
     train_cfg = json.loads((tmp_path / "m" / "train_config.json").read_text())
     assert train_cfg["epochs"] == 1 and train_cfg["lr"] == 1e-3
+
+
+def test_dropout_schedule_sets_every_dropout_layer_by_training_progress(task, tmp_path, capsys, monkeypatch):
+    """Kaldi's schedule syntax, interpolated linearly; the trainer applies it before every step."""
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.training import trainer
+
+    points = trainer.parse_dropout_schedule("0,0@0.20,0.5@0.50,0")
+    assert [round(trainer.dropout_at(points, f), 6) for f in (0, 0.2, 0.35, 0.5, 0.75, 1)] == [0, 0, 0.25, 0.5, 0.25, 0]
+    assert trainer.parse_dropout_schedule("0,0.5,0") == [(0.0, 0.0), (0.5, 0.5), (1.0, 0.0)]
+    seen = []
+    real = trainer.set_dropout
+    monkeypatch.setattr(trainer, "set_dropout", lambda model, p: (seen.append(p), real(model, p)))
+    assert main(["train", str(task / "feats"), str(task / "ali"), str(tmp_path / "m"), "--epochs", "2", "--dropout",
+                 "0.1", "--hidden-dim", "16", "--batch-size", "256", "--dropout-schedule", "0.4,0"]) == 0
+    n = len(seen)
+    assert n >= 4 and seen[0] == pytest.approx(0.4) and seen == sorted(seen, reverse=True)
+    assert seen[n // 2] == pytest.approx(0.4 * (1 - (n // 2) / n), abs=1e-6)  # progress counts batches
+    assert main(["train", str(task / "feats"), str(task / "ali"), str(tmp_path / "m2"), "--dropout-schedule",
+                 "0,1.5"]) == 1
+    assert "probabilities must be in [0, 1)" in capsys.readouterr().err
+    assert main(["train", str(task / "feats"), str(task / "ali"), str(tmp_path / "m3"), "--dropout", "0",
+                 "--dropout-schedule", "0.2,0", "--epochs", "1"]) == 1
+    assert "the model has no dropout layers" in capsys.readouterr().err

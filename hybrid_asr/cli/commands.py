@@ -457,12 +457,68 @@ def add_train_sequence(sub) -> None:
     p.set_defaults(func=_train_sequence)
 
 
+def _train_chain(args) -> int:
+    from hybrid_asr.errors import HybridAsrError
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.models import NEURAL_MODEL_TYPES, config_class
+    from hybrid_asr.stages.chain import chain_train_config, chain_train_stage
+    from hybrid_asr.stages.train import alignment_targets
+    from hybrid_asr.training import TrainConfig
+    from hybrid_asr.training.sequence import SequenceConfig
+
+    store = FeatureStore(args.feats_dir)
+    _, _, num_pdfs = alignment_targets(args.ali_dir)
+    cls = config_class(args.model)
+    wrong = unused_options(args, [c for c, _ in NEURAL_MODEL_TYPES.values()], cls, _MODEL_SKIP)
+    if wrong:
+        raise HybridAsrError(f"option(s) {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
+                             f"model type {args.model}")
+    try:
+        model_config = cls(feat_dim=store.config.dim, num_pdfs=num_pdfs, **config_overrides(args, cls, _MODEL_SKIP))
+        config = SequenceConfig(**config_overrides(args, SequenceConfig))
+        train_config = chain_train_config(**config_overrides(args, TrainConfig))
+    except ValueError as e:
+        raise HybridAsrError(f"invalid option: {e}") from None
+    chain_train_stage(store, args.ali_dir, args.lang_dir, args.out_dir, model_config, config, train_config,
+                      resume=args.resume)
+    return 0
+
+
+def add_train_chain(sub) -> None:
+    from hybrid_asr.models import NEURAL_MODEL_TYPES
+    from hybrid_asr.stages.chain import CHAIN_TRAIN_DEFAULTS
+    from hybrid_asr.training import TrainConfig
+    from hybrid_asr.training.sequence import SequenceConfig
+
+    p = sub.add_parser("train-chain", help="train a chain model from scratch with LF-MMI -> model dir",
+                       description="A randomly initialized model trained with lattice-free MMI (k2) on senone "
+                       "alignments of a chain topology and tree (convert-topology --num-states 1, build-tree "
+                       "--frame-subsampling-factor 3, convert-ali), as Kaldi's chain recipes; give the model a "
+                       "subsampling factor (e.g. --model tdnn --subsampling-factor 3). The model has no priors "
+                       "and is decoded at acoustic scale 1.0 with self-loop scale 1.0 (stored in the directory). "
+                       "The training options default to TrainConfig's except " +
+                       ", ".join(f"{k} {v}" for k, v in CHAIN_TRAIN_DEFAULTS.items()) +
+                       " (batch-size: output frames of whole utterances per step). Run make-graph on the result.")
+    p.add_argument("feats_dir", help="training features")
+    p.add_argument("ali_dir", help="senone alignments in the chain topology")
+    p.add_argument("lang_dir", help="lang dir over the alignments' phones")
+    p.add_argument("out_dir")
+    p.add_argument("--model", choices=list(NEURAL_MODEL_TYPES), default="tdnn", help="architecture (default tdnn)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
+    add_config_options(p, [c for c, _ in NEURAL_MODEL_TYPES.values()], _MODEL_SKIP, "model (per architecture)")
+    add_config_options(p, [SequenceConfig], ("criterion",), "LF-MMI")
+    add_config_options(p, [TrainConfig], ("label_smoothing", "chunk_frames"), "optimization (TrainConfig)",
+                       CHAIN_TRAIN_DEFAULTS)
+    p.set_defaults(func=_train_chain)
+
+
 # ---------------------------------------------------------------- graph / decode / score
 def _make_graph(args) -> int:
     from hybrid_asr.graph import GraphConfig
-    from hybrid_asr.stages.graph import make_graph
+    from hybrid_asr.stages.graph import make_graph, model_graph_config
 
-    make_graph(args.model_dir, args.lang_dir, GraphConfig(**config_overrides(args, GraphConfig)), args.acoustic_scale)
+    config = model_graph_config(args.model_dir, **config_overrides(args, GraphConfig))
+    make_graph(args.model_dir, args.lang_dir, config, args.acoustic_scale)
     return 0
 
 
@@ -749,6 +805,8 @@ def add_build_tree(sub) -> None:
     config_option(p, TreeConfig, "num_leaves", help="leaf budget before merging")
     config_option(p, TreeConfig, "min_count", help="minimum frames per leaf")
     config_option(p, TreeConfig, "min_gain", help="minimum split gain and merge threshold (nats)")
+    config_option(p, TreeConfig, "frame_subsampling_factor",
+                  help="statistics from every f-th frame only (a chain model's tree: 3)")
     p.add_argument("--no-merge", action="store_true", help="skip the bottom-up merge")
     p.add_argument("--classes", default=None, help="hand-written phone classes, e.g. lexicon/arpabet_classes.txt")
     p.set_defaults(func=_build_tree)
@@ -767,6 +825,23 @@ def add_convert_ali(sub) -> None:
     p.add_argument("tree_dir")
     p.add_argument("out_dir")
     p.set_defaults(func=_convert_ali)
+
+
+def _convert_topology(args) -> int:
+    from hybrid_asr.stages.align import convert_topology
+
+    convert_topology(args.ali_dir, args.out_dir, args.num_states)
+    return 0
+
+
+def add_convert_topology(sub) -> None:
+    p = sub.add_parser("convert-topology", help="alignments -> monophone alignments of another number of HMM "
+                       "states per phone (1: a chain model's topology), the phones and their times kept")
+    p.add_argument("ali_dir", help="any alignment directory with phone marks (monophone or senones)")
+    p.add_argument("out_dir")
+    p.add_argument("--num-states", type=number(int, ge=1), required=True,
+                   help="HMM states of every phone (each phone's frames shared evenly between them)")
+    p.set_defaults(func=_convert_topology)
 
 
 def _plot_alignment(args) -> int:
@@ -955,6 +1030,6 @@ def add_adapt_features(sub) -> None:
 
 REGISTRY = [add_prepare, add_download_librispeech_lm, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_compare_alignments,
-            add_train, add_train_sequence, add_train_gmm, add_adapt_features,
+            add_train, add_train_sequence, add_train_chain, add_train_gmm, add_adapt_features,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,
-            add_build_tree, add_convert_ali, add_ali_to_ctm, add_align_audio]
+            add_build_tree, add_convert_ali, add_convert_topology, add_ali_to_ctm, add_align_audio]

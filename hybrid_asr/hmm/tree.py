@@ -52,6 +52,9 @@ class TreeConfig:
         min_gain: minimum log-likelihood gain (nats) of a split (Kaldi ``--thresh``, default 300).
         merge: run the bottom-up merge step.
         merge_threshold: largest log-likelihood loss (nats) of a merge; None means ``min_gain``.
+        frame_subsampling_factor: f; statistics from every f-th frame only (0, f, 2f, ...), as
+            Kaldi's ``acc-tree-stats --frame-subsampling-factor`` for a chain model's tree,
+            whose model sees one frame in f. The thresholds count those frames.
     """
 
     num_leaves: int = bounded(400, ge=1)
@@ -59,6 +62,7 @@ class TreeConfig:
     min_gain: float = bounded(300.0, ge=0)
     merge: bool = True
     merge_threshold: Optional[float] = bounded(None, ge=0)
+    frame_subsampling_factor: int = bounded(1, ge=1)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -346,7 +350,7 @@ def tree_from_alignments(
         AlignmentError: the marks of an utterance do not start a phone on its first frame.
         ValueError: no statistics (no aligned utterance).
     """
-    stats = accumulate_tree_stats(states, marks, features, topo)
+    stats = accumulate_tree_stats(states, marks, features, topo, config.frame_subsampling_factor)
     per_phone: Dict[str, GaussStats] = {}
     for (_, phone, _, _), s in stats.items():
         per_phone[phone] = per_phone[phone] + s if phone in per_phone else s

@@ -80,6 +80,7 @@ def accumulate_tree_stats(
     marks: Mapping[str, np.ndarray],
     features,
     topo: HmmTopology,
+    frame_subsampling: int = 1,
 ) -> Dict[Context, GaussStats]:
     """Accumulate per-triphone-state statistics from monophone alignments.
 
@@ -89,6 +90,9 @@ def accumulate_tree_stats(
             each phone's first frame, 0 elsewhere).
         features: ``utt_id -> float [T, F]`` normalized features (e.g. ``FeatureStore.normalized``).
         topo: the monophone topology the alignments refer to.
+        frame_subsampling: f; only frames 0, f, 2f, ... of each utterance are counted (a phone
+            shorter than f frames may then go unseen in one instance; its context still gets a
+            leaf from the tree's questions).
 
     Returns:
         ``{(left, phone, right, state): GaussStats}`` for every context seen.
@@ -110,7 +114,8 @@ def accumulate_tree_stats(
         # segments are contiguous from frame 0: one key per frame, triphone * width + HMM state
         keys = np.repeat(np.asarray(ids, dtype=np.int64) * width, [e - s for _, s, e in segs])
         keys += state_of[np.asarray(ali)]
-        acc.add(keys, np.asarray(features(utt), dtype=np.float64))
+        frames = np.asarray(features(utt), dtype=np.float64)
+        acc.add(keys[::frame_subsampling], frames[::frame_subsampling])
     stats: Dict[Context, GaussStats] = {}
     for (left, phone, right), t in triphones.items():
         for state in range(width):

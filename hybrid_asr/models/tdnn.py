@@ -36,7 +36,13 @@ class TdnnConfig(ModelConfig):
             TDNN-F layer through a semi-orthogonal bottleneck of this size.
         bypass_scale: TDNN-F only: weight of the input added to each factored layer's output.
         dropout: dropout after every layer.
-        subsampling_factor: f; the last layer is evaluated at every f-th frame only.
+        subsampling_factor: f; outputs at every f-th frame only. The layers from the first one
+            whose dilation, and every later one's, is a multiple of f run on every f-th frame
+            with their dilations divided by f (the frames they would skip are never computed, as
+            nnet3 computes a chain TDNN's upper layers: the default dilations 1,1,1,3,3,3 at
+            f = 3 run the top three layers at a third of the frame rate); the outputs are the
+            same as those of the full-rate layers at every f-th frame. With no such layer, the
+            last layer alone is strided.
     """
 
     type = "tdnn"
@@ -119,6 +125,20 @@ class _TdnnFLayer(nn.Module):
         w.copy_((m - (q @ m) / (2 * alpha2)).reshape_as(w))
 
 
+def first_subsampled_layer(dilations: Tuple[int, ...], factor: int) -> int:
+    """Index of the layer that takes every ``factor``-th frame: the first from which on every
+    dilation is a multiple of ``factor``, else the last layer (:attr:`TdnnConfig.subsampling_factor`)."""
+    n = len(dilations)
+    if factor == 1:
+        return n - 1
+    first = n - 1
+    for i in range(n - 1, 0, -1):
+        if dilations[i] % factor:
+            break
+        first = i
+    return first
+
+
 class TdnnAcousticModel(AcousticModel):
     """TDNN / TDNN-F: ``[N, l + T + r, F]`` -> ``[N, ceil(T / f), S]`` log-posteriors.
 
@@ -133,9 +153,12 @@ class TdnnAcousticModel(AcousticModel):
         self.left_context = self.right_context = config.context
         self.subsampling_factor = config.subsampling_factor
         layers: List[nn.Module] = []
-        n = len(config.kernels)
+        f, n = config.subsampling_factor, len(config.kernels)
+        self.strided_layer = first_subsampled_layer(config.dilations, f)
         for i, (k, d) in enumerate(zip(config.kernels, config.dilations)):
-            stride = config.subsampling_factor if i == n - 1 else 1
+            stride = f if i == self.strided_layer else 1
+            if i > self.strided_layer:
+                d //= f  # the input is already at every f-th frame
             if i > 0 and config.bottleneck_dim > 0:
                 layers.append(_TdnnFLayer(config.hidden_dim, config.bottleneck_dim, k, d, config.dropout,
                                           config.bypass_scale, stride))

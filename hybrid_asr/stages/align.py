@@ -234,6 +234,39 @@ def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], ou
           read_frame_shift(ali_dir), states)
 
 
+def convert_topology(ali_dir: Union[str, Path], out_dir: Union[str, Path], num_states: int) -> HmmTopology:
+    """Re-state an alignment directory (monophone or senones, with phone marks) in a topology of
+    ``num_states`` states for every phone: a monophone alignment directory with the same phones
+    and phone times (:func:`hybrid_asr.align.convert.to_topology`). With ``num_states=1`` this is
+    a chain model's topology (one state per phone, crossed in one frame; Povey et al. 2016,
+    section 2.3), whose tree ``build-tree --frame-subsampling-factor 3`` builds next.
+
+    Utterances with a phone shorter than ``num_states`` frames are left out and listed in
+    ``failed.txt``. The transition probabilities are estimated from the new alignments.
+
+    Returns:
+        The new topology.
+
+    Raises:
+        InputError: a file of ``ali_dir`` is missing or invalid.
+        HybridAsrError: no utterance could be converted.
+    """
+    from hybrid_asr.align.convert import to_topology
+
+    _, marks, topo = load_alignment_dir(ali_dir)
+    new_topo = HmmTopology.create(topo.phones, topo.phone_ids, {}, default_states=num_states)
+    alis, failed = {}, []
+    for utt in marks:
+        try:
+            alis.update(to_topology({utt: marks[utt]}, topo, new_topo))
+        except AlignmentError as e:
+            log.warning("%s", e)
+            failed.append(utt)
+    new_topo.estimate_transitions(list(alis.values()))
+    _save(Path(out_dir), alis, {u: marks[u] for u in alis}, new_topo, failed, None, read_frame_shift(ali_dir))
+    return new_topo
+
+
 @dataclass(frozen=True)
 class AlignmentAgreement:
     """How one alignment directory agrees with a reference (:func:`compare_alignment_dirs`).

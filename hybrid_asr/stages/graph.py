@@ -15,7 +15,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Optional, Union
 
-from hybrid_asr.bundle import ModelBundle, SearchConfig, file_sha256, load_search_config, save_graph
+from hybrid_asr.bundle import (GRAPH_DEFAULTS, ModelBundle, SearchConfig, file_sha256, graph_defaults,
+                              load_search_config, save_graph)
+from hybrid_asr.errors import InputError
 from hybrid_asr.graph import GraphConfig, make_decoding_graph, make_lg_openfst
 from hybrid_asr.lang import Lang
 from hybrid_asr.utils import atomic_path, write_text_atomic
@@ -59,7 +61,31 @@ def cached_lg_openfst(lang: Lang, minimize: bool = True):
     return lg
 
 
-def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: GraphConfig = GraphConfig(),
+def model_graph_config(model_dir: Union[str, Path], **overrides) -> GraphConfig:
+    """:class:`GraphConfig` with the model directory's own defaults
+    (:func:`~hybrid_asr.bundle.graph_defaults`, e.g. a chain model's self-loop scale 1.0) and
+    then ``overrides`` (command-line options) over its defaults.
+
+    Raises:
+        InputError: the model's defaults are not valid GraphConfig fields (names the file).
+    """
+    own = graph_defaults(model_dir)
+    try:
+        for name, value in own.items():  # JSON gives any type: each must be its field's
+            if name not in GraphConfig.__dataclass_fields__:
+                raise TypeError(f"unknown setting {name!r}")
+            default = getattr(GraphConfig, name)
+            ok = isinstance(value, bool) if isinstance(default, bool) else \
+                (isinstance(value, (int, float)) and not isinstance(value, bool)) if isinstance(default, (int, float)) \
+                else isinstance(value, type(default))
+            if not ok:
+                raise TypeError(f"{name} must be a {type(default).__name__}, got {value!r}")
+        return GraphConfig(**{**own, **overrides})
+    except (AttributeError, TypeError, ValueError) as e:
+        raise InputError(Path(model_dir) / GRAPH_DEFAULTS, f"not valid graph settings: {e}") from None
+
+
+def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: Optional[GraphConfig] = None,
                acoustic_scale: Optional[float] = None) -> dict:
     """Build HLG (monophone model) or HCLG (model with a tree) for ``model_dir`` from the L and G
     of ``lang_dir`` and save it there with the symbol tables and the default search settings.
@@ -67,7 +93,8 @@ def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: 
     Args:
         model_dir: a model directory (:class:`~hybrid_asr.bundle.ModelBundle`).
         lang_dir: lang directory (``prepare-lang``) over the phones of the model's topology.
-        config: construction and self-loop scale.
+        config: construction and self-loop scale (None: :class:`GraphConfig`'s defaults with the
+            model directory's own, :func:`~hybrid_asr.bundle.graph_defaults`, over them).
         acoustic_scale: default acoustic scale stored with the graph (None: the one the directory
             already stores, else SearchConfig's).
 
@@ -80,6 +107,8 @@ def make_graph(model_dir: Union[str, Path], lang_dir: Union[str, Path], config: 
     lang = Lang(lang_dir)
     bundle = ModelBundle.load(model_dir)
     bundle.check_lang(model_dir, lang_dir, lang.phone_pairs)
+    if config is None:
+        config = model_graph_config(model_dir)
     start = time.time()
     graph = make_decoding_graph(lang, bundle.topology, bundle.tree, config, cached_lg_openfst(lang, config.minimize))
     info = {**asdict(config), "phone_set": lang.phone_set_fingerprint(), "build_seconds": round(time.time() - start, 3),

@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -98,6 +98,12 @@ class TrainConfig(JsonDataclass):
         num_workers: processes that read and build training batches ahead of the optimizer
             (:func:`hybrid_asr.training.loader.epoch_batches`; 0: in the training process). The
             weights do not depend on it.
+        dropout_schedule: the dropout probability of every dropout layer over training, Kaldi's
+            ``--trainer.dropout-schedule`` syntax: comma-separated values at evenly spaced points
+            of training, or ``value@fraction`` at given points (the first at 0, the last at 1),
+            linear in between; e.g. ``0,0@0.2,0.5@0.5,0`` (Kaldi's TDNN-F recipes: none for the
+            first fifth, rising to 0.5 at half-way, back to 0 at the end). Empty: the
+            architecture's fixed dropout. Training progress counts batches of all epochs.
         seed: seed of every random generator (model init, chunk order, dropout, held-out split).
         checkpoint_every: also checkpoint every N optimizer steps (0: once per epoch).
         final_model: ``"last"`` epoch, ``"best"`` epoch by held-out frame accuracy, or
@@ -130,6 +136,7 @@ class TrainConfig(JsonDataclass):
     valid_fraction: float = bounded(0.05, ge=0, lt=1)
     valid_max_seconds: float = bounded(3600.0, gt=0)
     num_workers: int = bounded(0, ge=0)
+    dropout_schedule: str = ""
     seed: int = bounded(0, ge=0)
     checkpoint_every: int = bounded(0, ge=0)
     final_model: str = "last"
@@ -145,12 +152,56 @@ class TrainConfig(JsonDataclass):
                                      ("device", self.device, ("cpu", "cuda"))):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.dropout_schedule:
+            parse_dropout_schedule(self.dropout_schedule)
 
     @property
     def spec_augment(self) -> SpecAugmentConfig:
         """The SpecAugment masks of the frame cross-entropy batches."""
         return SpecAugmentConfig(self.spec_freq_masks, self.spec_freq_width, self.spec_time_masks,
                                  self.spec_time_width)
+
+
+def parse_dropout_schedule(schedule: str) -> List[Tuple[float, float]]:
+    """``(fraction of training, dropout probability)`` points of a Kaldi-style dropout schedule
+    (:attr:`TrainConfig.dropout_schedule`), in order from fraction 0 to 1.
+
+    Raises:
+        ConfigError: not of the form ``p[@f],p[@f],...`` with probabilities in [0, 1) and
+            fractions rising from 0 to 1.
+    """
+    items = schedule.split(",")
+    points = []
+    try:
+        for i, item in enumerate(items):
+            value, _, at = item.partition("@")
+            default = i / (len(items) - 1) if len(items) > 1 else 0.0
+            points.append((float(at) if at else default, float(value)))
+    except ValueError:
+        raise ConfigError(f"dropout schedule {schedule!r}: not comma-separated probability[@fraction] items") from None
+    fractions = [f for f, _ in points]
+    if len(points) > 1 and (fractions[0] != 0 or fractions[-1] != 1 or fractions != sorted(fractions)):
+        raise ConfigError(f"dropout schedule {schedule!r}: fractions must rise from 0 to 1")
+    if any(not 0 <= p < 1 for _, p in points):
+        raise ConfigError(f"dropout schedule {schedule!r}: probabilities must be in [0, 1)")
+    return points
+
+
+def dropout_at(points: List[Tuple[float, float]], fraction: float) -> float:
+    """The dropout probability of a parsed schedule at ``fraction`` (0..1) of training."""
+    if len(points) == 1:
+        return points[0][1]
+    for (f0, p0), (f1, p1) in zip(points, points[1:]):
+        if fraction <= f1:
+            return p0 if f1 == f0 else p0 + (p1 - p0) * (fraction - f0) / (f1 - f0)
+    return points[-1][1]
+
+
+def set_dropout(model: torch.nn.Module, probability: float) -> None:
+    """Set the probability of every ``torch.nn.Dropout`` layer of ``model``."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = probability
 
 
 def seed_everything(seed: int) -> None:
@@ -434,6 +485,10 @@ def train_model(
             for old in steps[:-2]:
                 old.unlink()
 
+    dropout_points = parse_dropout_schedule(config.dropout_schedule) if config.dropout_schedule else []
+    if dropout_points and not any(isinstance(m, torch.nn.Dropout) for m in model.modules()):
+        raise ConfigError(f"{out}: a dropout schedule was given, but the model has no dropout layers (give it a "
+                          "dropout above 0)")
     while epoch <= config.epochs:
         order = epoch_order(len(train), config.seed, epoch, dist.rank, dist.world_size)
         n_batches = math.ceil(len(order) / cpb)
@@ -446,6 +501,8 @@ def train_model(
             step += 1
             for group in opt.param_groups:
                 group["lr"] = schedule.lr(epoch, step)
+            if dropout_points:
+                set_dropout(model, dropout_at(dropout_points, (epoch - 1 + batch_index / n_batches) / config.epochs))
             with torch.autocast(device_type="cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext():
                 loss, stats = objective(net, batch, device)
             opt.zero_grad(set_to_none=True)
