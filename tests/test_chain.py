@@ -102,9 +102,10 @@ def test_chain_model_from_scratch_decodes_at_scale_one_without_priors(chain_exp)
     assert json.loads((model / "search_config.json").read_text())["acoustic_scale"] == 1.0
     assert json.loads((model / "graph_info.json").read_text())["self_loop_scale"] == 1.0
     assert json.loads((model / "sequence.json").read_text())["initial_model"] == "random"
+    assert json.loads((model / "sequence_config.json").read_text())["num_tolerance"] == 5  # the chain default
     stats = json.loads((chain_exp / "decode" / "decode_stats.json").read_text())
     assert list(stats["wer"]) == ["1"]  # the stored scale
-    assert stats["wer"]["1"] < 30.0, stats  # 10 digits: chance is 90%; the DNN of fsdd_exp gets 1-2%
+    assert stats["wer"]["1"] < 25.0, stats  # 10 digits: chance is 90%; the DNN of fsdd_exp gets 1-2%
 
 
 def test_make_graph_option_overrides_the_chain_models_self_loop_scale(fsdd_exp, chain_exp, tmp_path):
@@ -118,3 +119,32 @@ def test_make_graph_option_overrides_the_chain_models_self_loop_scale(fsdd_exp, 
     from hybrid_asr.cli.main import main
 
     assert main(["make-graph", str(copy), str(fsdd_exp / "lang")]) != 0
+
+
+def test_subsampled_chain_model_gives_word_and_phone_times_at_its_frame_rate(fsdd_exp, chain_exp, capsys):
+    """decode (CTM with confidences) and align-audio of a frame-subsampling-3 model: every time is a
+    whole number of output frames (30 ms), phones tile the file, and the words are the transcript's."""
+    import soundfile
+
+    from hybrid_asr.cli.main import main
+    from conftest import FSDD
+
+    files = [FSDD / "recordings" / f"{d}_lucas_1.wav" for d in (3, 7)]
+    assert main(["--num-threads", "1", "decode", str(chain_exp / "chain"), *map(str, files), "--output", "ctm",
+                 "--no-trim"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    for (rec, channel, start, dur, word, conf), f in zip(lines, files):
+        seconds = soundfile.info(str(f)).duration
+        for t in (float(start), float(dur)):
+            assert abs(t / 0.03 - round(t / 0.03)) < 1e-6, lines
+        assert 0 < float(dur) and float(start) + float(dur) <= seconds + 0.03
+        assert 0 <= float(conf) <= 1
+    for f, word in zip(files, ("THREE", "SEVEN")):
+        assert main(["--num-threads", "1", "align-audio", str(chain_exp / "chain"), str(fsdd_exp / "lang"), str(f),
+                     word]) == 0
+        phones = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+        starts, durs = [float(p[2]) for p in phones], [float(p[3]) for p in phones]
+        assert starts[0] == 0 and all(abs(a + d - b) < 1e-6 for a, d, b in zip(starts, durs, starts[1:]))
+        assert all(abs(t / 0.03 - round(t / 0.03)) < 1e-6 for t in starts + durs)
+        assert [p[4] for p in phones if p[4] != "SIL"] == {"THREE": ["TH", "R", "IY"], "SEVEN": ["S", "EH", "V", "AH", "N"]}[word]

@@ -461,7 +461,7 @@ def _train_chain(args) -> int:
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureStore
     from hybrid_asr.models import NEURAL_MODEL_TYPES, config_class
-    from hybrid_asr.stages.chain import chain_train_config, chain_train_stage
+    from hybrid_asr.stages.chain import chain_sequence_config, chain_train_config, chain_train_stage
     from hybrid_asr.stages.train import alignment_targets
     from hybrid_asr.training import TrainConfig
     from hybrid_asr.training.sequence import SequenceConfig
@@ -475,7 +475,7 @@ def _train_chain(args) -> int:
                              f"model type {args.model}")
     try:
         model_config = cls(feat_dim=store.config.dim, num_pdfs=num_pdfs, **config_overrides(args, cls, _MODEL_SKIP))
-        config = SequenceConfig(**config_overrides(args, SequenceConfig))
+        config = chain_sequence_config(**config_overrides(args, SequenceConfig))
         train_config = chain_train_config(**config_overrides(args, TrainConfig))
     except ValueError as e:
         raise HybridAsrError(f"invalid option: {e}") from None
@@ -486,7 +486,7 @@ def _train_chain(args) -> int:
 
 def add_train_chain(sub) -> None:
     from hybrid_asr.models import NEURAL_MODEL_TYPES
-    from hybrid_asr.stages.chain import CHAIN_TRAIN_DEFAULTS
+    from hybrid_asr.stages.chain import CHAIN_SEQUENCE_DEFAULTS, CHAIN_TRAIN_DEFAULTS
     from hybrid_asr.training import TrainConfig
     from hybrid_asr.training.sequence import SequenceConfig
 
@@ -496,7 +496,9 @@ def add_train_chain(sub) -> None:
                        "--frame-subsampling-factor 3, convert-ali), as Kaldi's chain recipes; give the model a "
                        "subsampling factor (e.g. --model tdnn --subsampling-factor 3). The model has no priors "
                        "and is decoded at acoustic scale 1.0 with self-loop scale 1.0 (stored in the directory). "
-                       "The training options default to TrainConfig's except " +
+                       "The LF-MMI options default to SequenceConfig's except " +
+                       ", ".join(f"{k} {v}" for k, v in CHAIN_SEQUENCE_DEFAULTS.items()) +
+                       "; the training options to TrainConfig's except " +
                        ", ".join(f"{k} {v}" for k, v in CHAIN_TRAIN_DEFAULTS.items()) +
                        " (batch-size: output frames of whole utterances per step). Run make-graph on the result.")
     p.add_argument("feats_dir", help="training features")
@@ -506,7 +508,7 @@ def add_train_chain(sub) -> None:
     p.add_argument("--model", choices=list(NEURAL_MODEL_TYPES), default="tdnn", help="architecture (default tdnn)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
     add_config_options(p, [c for c, _ in NEURAL_MODEL_TYPES.values()], _MODEL_SKIP, "model (per architecture)")
-    add_config_options(p, [SequenceConfig], ("criterion",), "LF-MMI")
+    add_config_options(p, [SequenceConfig], ("criterion",), "LF-MMI", CHAIN_SEQUENCE_DEFAULTS)
     add_config_options(p, [TrainConfig], ("label_smoothing", "chunk_frames"), "optimization (TrainConfig)",
                        CHAIN_TRAIN_DEFAULTS)
     p.set_defaults(func=_train_chain)
