@@ -14,6 +14,11 @@ overridden) and scored against the test transcripts. Conditions:
                      vol 0.01` writes them: lowered levels with sox's default TPDF dither of +-1
                      LSB (at -40 dB the recording's background becomes dither and the speech has
                      6-9 bits left), +12 dB clipped at full scale
+    gain-30r, gain-40r
+                     the gain-30 / gain-40 file (16-bit, dithered) brought back to the original
+                     level, as float samples: what an automatic gain control in front of the
+                     features would see (the speech at its level, the rounding and dither noise
+                     raised with it)
     dc               DC offset of +2000 (int16 units)
     snr20, snr10     white noise mixed in at 20 / 10 dB SNR over the whole file
     8k, 48k          resampled to 8 kHz (band-limited) / 48 kHz before decoding
@@ -36,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes/an4"
 CONDITIONS = ("clean", "sil2", "noise2", "lsb3", "sil30", "gain-20", "gain-30", "gain-40", "gain+12", "dc", "snr20",
-              "snr10", "8k", "48k", "nan")
+              "snr10", "8k", "48k", "nan", "gain-30r", "gain-40r")
 
 
 def perturb(name: str, wave: np.ndarray, rate: int, rng: np.random.Generator):
@@ -54,6 +59,10 @@ def perturb(name: str, wave: np.ndarray, rate: int, rng: np.random.Generator):
         return pad(2, lambda n: rng.normal(0, 10 ** (-50 / 20), n)), rate, "PCM_16"
     if name == "lsb3":
         return pad(3, lambda n: rng.integers(-1, 2, n) / 32768.0), rate, "PCM_16"
+    if name.startswith("gain") and name.endswith("r"):  # e.g. gain-30r
+        quiet, _, _ = perturb(name[:-1], wave, rate, rng)
+        restored = np.round(quiet * 32768) / 32768 * 10 ** (-float(name[4:-1]) / 20)
+        return restored.astype(np.float32), rate, "FLOAT"
     if name.startswith("gain"):
         gain = float(name[4:])
         out = wave * 10 ** (gain / 20)
