@@ -374,22 +374,32 @@ def add_compare_alignments(sub) -> None:
 _MODEL_SKIP = ("feat_dim", "num_pdfs")
 
 
-def _train(args) -> int:
+def _model_config(args, store):
+    """The ``--model`` architecture's config from its options, sized for ``store`` and the
+    alignments of ``args.ali_dir``. Raises HybridAsrError for options of another architecture,
+    ValueError for values out of range."""
     from hybrid_asr.errors import HybridAsrError
-    from hybrid_asr.features import FeatureStore
     from hybrid_asr.models import NEURAL_MODEL_TYPES, config_class
-    from hybrid_asr.stages.train import alignment_targets, train_stage
-    from hybrid_asr.training import TrainConfig
+    from hybrid_asr.stages.train import alignment_targets
 
-    store = FeatureStore(args.feats_dir)
     _, _, num_pdfs = alignment_targets(args.ali_dir)
     cls = config_class(args.model)
     wrong = unused_options(args, [c for c, _ in NEURAL_MODEL_TYPES.values()], cls, _MODEL_SKIP)
     if wrong:
         raise HybridAsrError(f"option(s) {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
                              f"model type {args.model}")
+    return cls(feat_dim=store.config.dim, num_pdfs=num_pdfs, **config_overrides(args, cls, _MODEL_SKIP))
+
+
+def _train(args) -> int:
+    from hybrid_asr.errors import HybridAsrError
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.stages.train import train_stage
+    from hybrid_asr.training import TrainConfig
+
+    store = FeatureStore(args.feats_dir)
     try:
-        model_config = cls(feat_dim=store.config.dim, num_pdfs=num_pdfs, **config_overrides(args, cls, _MODEL_SKIP))
+        model_config = _model_config(args, store)
         train_config = TrainConfig(**config_overrides(args, TrainConfig))
     except ValueError as e:
         raise HybridAsrError(f"invalid option: {e}") from None
@@ -460,21 +470,13 @@ def add_train_sequence(sub) -> None:
 def _train_chain(args) -> int:
     from hybrid_asr.errors import HybridAsrError
     from hybrid_asr.features import FeatureStore
-    from hybrid_asr.models import NEURAL_MODEL_TYPES, config_class
     from hybrid_asr.stages.chain import chain_sequence_config, chain_train_config, chain_train_stage
-    from hybrid_asr.stages.train import alignment_targets
     from hybrid_asr.training import TrainConfig
     from hybrid_asr.training.sequence import SequenceConfig
 
     store = FeatureStore(args.feats_dir)
-    _, _, num_pdfs = alignment_targets(args.ali_dir)
-    cls = config_class(args.model)
-    wrong = unused_options(args, [c for c, _ in NEURAL_MODEL_TYPES.values()], cls, _MODEL_SKIP)
-    if wrong:
-        raise HybridAsrError(f"option(s) {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
-                             f"model type {args.model}")
     try:
-        model_config = cls(feat_dim=store.config.dim, num_pdfs=num_pdfs, **config_overrides(args, cls, _MODEL_SKIP))
+        model_config = _model_config(args, store)
         config = chain_sequence_config(**config_overrides(args, SequenceConfig))
         train_config = chain_train_config(**config_overrides(args, TrainConfig))
     except ValueError as e:

@@ -17,7 +17,7 @@ from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import load_alignment_dir
 from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.phone_lm import PhoneLm, PhoneLmConfig, phone_sequences
-from hybrid_asr.stages.train import alignment_targets, save_fmllr_frontend
+from hybrid_asr.stages.train import alignment_targets, check_alignment_frames, save_fmllr_frontend
 from hybrid_asr.training.distributed import DistributedContext
 from hybrid_asr.training.sequence import MmiObjective, SequenceConfig, UtteranceData
 from hybrid_asr.training.trainer import (TrainConfig, seed_everything, split_utterances, train_model,
@@ -114,10 +114,7 @@ def sequence_train_stage(
     if num_pdfs != bundle.num_pdfs:
         raise InputError(Path(ali_dir) / "ali.npz", f"alignments have {num_pdfs} pdfs, model {model_dir} "
                          f"{bundle.num_pdfs}: align with the model first")
-    for utt in alignments:
-        if utt in store and len(alignments[utt]) != store.utterance(utt).frames:
-            raise InputError(Path(ali_dir) / "ali.npz", f"utterance {utt} has {len(alignments[utt])} aligned frames, "
-                             f"the feature store {store.path} {store.utterance(utt).frames}")
+    check_alignment_frames(alignments, store, ali_dir)
     seed_everything(train_config.seed)
     model = copy.deepcopy(bundle.model)
     train_ids, valid_ids = split_utterances([u for u in alignments if u in store], train_config.valid_fraction,

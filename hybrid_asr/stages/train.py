@@ -38,6 +38,22 @@ def alignment_targets(ali_dir: Union[str, Path]) -> Tuple[HmmTopology, Optional[
     return topo, tree, tree.num_pdfs if tree is not None else topo.num_pdfs
 
 
+def check_alignment_frames(alignments, store: FeatureStore, ali_dir: Union[str, Path]) -> None:
+    """Check that every aligned utterance of ``store`` has as many frames as its features.
+
+    Args:
+        alignments: ``utt_id -> int [T]`` per-frame alignments of ``ali_dir``.
+
+    Raises:
+        InputError: an utterance's frame counts differ (names ``ali_dir/ali.npz``, the store and both counts).
+    """
+    for utt in alignments:
+        if utt in store and len(alignments[utt]) != store.utterance(utt).frames:
+            raise InputError(Path(ali_dir) / "ali.npz", f"utterance {utt} has {len(alignments[utt])} aligned frames, "
+                             f"the feature store {store.path} {store.utterance(utt).frames}: the alignments were made "
+                             "on other features")
+
+
 def train_stage(
     store: FeatureStore,
     ali_dir: Union[str, Path],
@@ -79,10 +95,7 @@ def train_stage(
     topo, tree, num_pdfs = alignment_targets(ali_dir)
     if model_config.num_pdfs != num_pdfs:
         raise InputError(ali_dir, f"alignments have {num_pdfs} pdfs, the model config {model_config.num_pdfs} outputs")
-    for utt in alignments:
-        if utt in store and len(alignments[utt]) != store.utterance(utt).frames:
-            raise InputError(ali_dir / "ali.npz", f"utterance {utt} has {len(alignments[utt])} aligned frames, the feature store "
-                             f"{store.path} {store.utterance(utt).frames}: the alignments were made on other features")
+    check_alignment_frames(alignments, store, ali_dir)
     seed_everything(train_config.seed)
     model = create_model(model_config)
     train_ids, valid_ids = split_utterances([u for u in alignments if u in store], train_config.valid_fraction,
