@@ -72,12 +72,18 @@ class JsonDataclass:
         write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
     @classmethod
+    def from_dict(cls: Type[T], fields: dict) -> T:
+        """The object whose ``dataclasses.asdict`` is ``fields`` (a subclass may fill in fields
+        that older files lack); raises ``TypeError`` for unknown or missing fields."""
+        return cls(**fields)
+
+    @classmethod
     def load(cls: Type[T], path: PathLike) -> T:
         """Read an object written by :meth:`save`; raises ``InputError`` if unreadable or invalid."""
         from hybrid_asr.errors import InputError
 
         try:
-            return cls(**json.loads(Path(path).read_text()))
+            return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, ValueError, TypeError) as e:
             raise InputError(path, f"not a valid {cls.json_what}: {e}") from None
 

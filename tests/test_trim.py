@@ -7,7 +7,8 @@ import soundfile
 import torch
 from conftest import AN4, corpus_mark
 
-from hybrid_asr.features.trim import TrimConfig, frame_energies_db, speech_bounds
+from hybrid_asr.features.level import frame_energies_db
+from hybrid_asr.features.trim import TrimConfig, speech_bounds
 
 pytestmark = corpus_mark(AN4)
 

@@ -35,6 +35,16 @@ class FeatureConfig(JsonDataclass):
             (statistics of the utterance itself), ``"speaker"`` (per-speaker statistics; new files
             decoded alone use the global training statistics) or ``"global"`` (training statistics).
         adapted_dim: kind ``"fmllr"``: the dimension of the adapted frames (0 otherwise).
+        normalize_level: scale every piece of audio (a training segment, a decoded file or
+            segment of one) before analysis so that its speech level (the 95th percentile of its
+            10 ms frame energies) is ``level_dbfs``, by at most ``level_max_gain_db`` either
+            way (:mod:`hybrid_asr.features.level`): the recording level leaves the features,
+            which per-speaker or global CMVN and fMLLR need. False: the audio is analysed as
+            recorded, as by every model and store made before this field existed
+            (:meth:`from_dict`).
+        level_dbfs: the speech level normalization scales to, dBFS (about the median of AN4's
+            clean recordings).
+        level_max_gain_db: the most gain, dB, level normalization applies either way.
     """
 
     json_what = "feature config"
@@ -49,6 +59,9 @@ class FeatureConfig(JsonDataclass):
     dither: float = bounded(0.0, ge=0)
     cmvn: str = "utterance"
     adapted_dim: int = bounded(0, ge=0)
+    normalize_level: bool = True
+    level_dbfs: float = bounded(-25.0, ge=-90, le=0)
+    level_max_gain_db: float = bounded(40.0, ge=0)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -58,6 +71,13 @@ class FeatureConfig(JsonDataclass):
             raise ConfigError("adapted_dim is the dimension of 'fmllr' features and only of them")
         if self.cmvn not in CMVN_MODES:
             raise ConfigError(f"cmvn must be one of {CMVN_MODES}, got {self.cmvn!r}")
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "FeatureConfig":
+        """A config as stored with features or a model. One written before level normalization
+        existed has no ``normalize_level``: its audio was analysed as recorded (False), not
+        at today's default level."""
+        return cls(**{"normalize_level": False, **fields})
 
     @property
     def dim(self) -> int:

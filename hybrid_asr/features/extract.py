@@ -5,6 +5,7 @@ import torchaudio
 
 from hybrid_asr.errors import ConfigError
 from hybrid_asr.features.config import FeatureConfig
+from hybrid_asr.features.level import normalize_level
 
 DITHER_SEED = 0
 """Seed of the dither noise: features are a deterministic function of the audio."""
@@ -23,7 +24,8 @@ def compute_features(waveform: torch.Tensor, config: FeatureConfig) -> torch.Ten
     Args:
         waveform: float32 ``[num_samples]`` at ``config.sample_rate`` Hz, int16 range
             (as returned by :func:`hybrid_asr.features.load_audio`).
-        config: front-end settings. With ``config.dither`` > 0, Gaussian noise of that standard
+        config: front-end settings. With ``config.normalize_level``, the waveform is first
+            scaled to the speech level ``config.level_dbfs`` (:func:`hybrid_asr.features.level.normalize_level`). With ``config.dither`` > 0, Gaussian noise of that standard
             deviation (int16 units) is added to every sample before analysis (Kaldi's dither),
             drawn from a generator seeded with :data:`DITHER_SEED`.
 
@@ -43,6 +45,8 @@ def compute_features(waveform: torch.Tensor, config: FeatureConfig) -> torch.Ten
         raise ValueError(
             f"audio too short: {waveform.numel()} samples < one {config.frame_length_ms} ms window"
         )
+    if config.normalize_level:
+        waveform, _ = normalize_level(waveform, config.sample_rate, config.level_dbfs, config.level_max_gain_db)
     kwargs = dict(
         sample_frequency=config.sample_rate,
         frame_length=config.frame_length_ms,

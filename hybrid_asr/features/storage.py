@@ -93,7 +93,7 @@ class FeatureStore:
         if not index_file.is_file():
             raise InputError(self.path, "not a feature store (index.json missing: run compute-features)")
         index = json.loads(index_file.read_text())
-        self.config = FeatureConfig(**index["config"])
+        self.config = FeatureConfig.from_dict(index["config"])
         self.utterances: List[Utterance] = [Utterance(**u) for u in index["utterances"]]
         self._by_id = {u.id: u for u in self.utterances}
         self._position = {u.id: i for i, u in enumerate(self.utterances)}

@@ -50,6 +50,7 @@ import torch
 
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import ConfigError
+from hybrid_asr.features.level import frame_energies_db
 
 log = logging.getLogger(__name__)
 
@@ -101,24 +102,6 @@ class TrimConfig:
         if self.min_loud_frames > self.window_frames:
             raise ConfigError(f"min_loud_frames ({self.min_loud_frames}) must not exceed window_frames "
                               f"({self.window_frames})")
-
-
-def frame_energies_db(wave: torch.Tensor, sample_rate: int, frame_seconds: float = 0.01) -> np.ndarray:
-    """Energy of consecutive non-overlapping frames in dB relative to a full-scale square wave.
-
-    Args:
-        wave: float32 ``[N]`` samples in the int16 range (as :func:`hybrid_asr.features.load_audio`).
-        sample_rate: Hz.
-        frame_seconds: frame length, seconds; a last partial frame is dropped.
-
-    Returns:
-        float64 ``[N // hop]``: ``10 log10((mean square + 1) / 32768^2)``; digital silence is -90.3 dB.
-    """
-    hop = max(1, int(round(frame_seconds * sample_rate)))
-    n = wave.numel() // hop
-    x = wave[: n * hop].double().reshape(n, hop) if n else wave.new_zeros((0, hop)).double()
-    x = x - x.mean(dim=1, keepdim=True)  # a DC offset is not energy
-    return (10 * torch.log10((x * x).mean(dim=1) + 1.0) - 20 * np.log10(32768.0)).numpy()
 
 
 def _extend(energy: np.ndarray, edge: int, step: int, level: float, gap: int) -> int:
@@ -184,4 +167,4 @@ def speech_bounds(wave: torch.Tensor, sample_rate: int, config: TrimConfig = Tri
     return first * hop, wave.numel() if end == len(energy) else end * hop
 
 
-__all__ = ["TrimConfig", "frame_energies_db", "speech_bounds"]
+__all__ = ["TrimConfig", "speech_bounds"]
