@@ -9,5 +9,6 @@ install:
 an4: install
 	cd recipes/an4 && ./run.sh
 
+# test files run in parallel, one worker per core (pytest-xdist); a file's tests share a worker and its fixtures
 test: install
-	.venv/bin/python -m pytest -q tests
+	.venv/bin/python -m pytest -q -n auto --dist loadfile tests

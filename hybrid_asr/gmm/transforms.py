@@ -305,12 +305,13 @@ class FmllrStats:
         W = np.concatenate([np.eye(D), np.zeros((D, 1))], 1) if start is None else np.array(start, dtype=np.float64)
         free = [np.arange(D + 1) if update == "full" else np.array([i, D]) if update == "diag" else np.array([D])
                 for i in range(D)]
+        fixed = [np.setdiff1d(np.arange(D + 1), J) for J in free]
         inv_G = [np.linalg.inv(self.G[i][np.ix_(free[i], free[i])]) for i in range(D)]
+        G_fixed = [self.G[i][np.ix_(free[i], fixed[i])] for i in range(D)]
         for _ in range(num_iters):
             for i in range(D):
                 J = free[i]
-                fixed = np.setdiff1d(np.arange(D + 1), J)
-                k = self.K[i, J] - self.G[i][np.ix_(J, fixed)] @ W[i, fixed]
+                k = self.K[i, J] - G_fixed[i] @ W[i, fixed[i]]
                 if update == "offset":
                     W[i, J] = k @ inv_G[i]
                 else:
@@ -318,12 +319,12 @@ class FmllrStats:
                     p_inv = cof @ inv_G[i]
                     e1, e2 = float(p_inv @ cof), float(p_inv @ k)
                     disc = np.sqrt(e2 * e2 + 4 * e1 * self.beta)
-                    rows = [(alpha * cof + k) @ inv_G[i] for alpha in ((-e2 + disc) / (2 * e1), (-e2 - disc) / (2 * e1))]
-                    scores = []
-                    for row in rows:
-                        W[i, J] = row
-                        scores.append(self.objective(W))
-                    W[i, J] = rows[int(np.argmax(scores))]
+                    # of the two roots, the one with the larger objective; over this row the
+                    # objective is beta log|alpha e1 + e2| - alpha^2 e1 / 2 plus terms that do not
+                    # depend on alpha (w_J = (alpha p + k) G^-1 substituted into it)
+                    alpha = max(((-e2 + disc) / (2 * e1), (-e2 - disc) / (2 * e1)),
+                                key=lambda a: self.beta * np.log(abs(a * e1 + e2)) - 0.5 * a * a * e1)
+                    W[i, J] = (alpha * cof + k) @ inv_G[i]
                 if on_row is not None:
                     on_row(W)
         return W
