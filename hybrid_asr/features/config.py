@@ -42,8 +42,10 @@ class FeatureConfig(JsonDataclass):
             which per-speaker or global CMVN and fMLLR need. False: the audio is analysed as
             recorded, as by every model and store made before this field existed
             (:meth:`from_dict`).
-        level_dbfs: the speech level normalization scales to, dBFS (about the median of AN4's
-            clean recordings).
+        level_dbfs: the speech level normalization scales to, dBFS: about the median speech
+            level of AN4's clean recordings (measured on its test files by the session-19
+            prototype: a level, not a WER; training and decoding use the same target, so its
+            value hardly matters).
         level_max_gain_db: the most gain, dB, level normalization applies either way.
     """
 

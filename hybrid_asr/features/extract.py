@@ -25,9 +25,10 @@ def compute_features(waveform: torch.Tensor, config: FeatureConfig) -> torch.Ten
         waveform: float32 ``[num_samples]`` at ``config.sample_rate`` Hz, int16 range
             (as returned by :func:`hybrid_asr.features.load_audio`).
         config: front-end settings. With ``config.normalize_level``, the waveform is first
-            scaled to the speech level ``config.level_dbfs`` (:func:`hybrid_asr.features.level.normalize_level`). With ``config.dither`` > 0, Gaussian noise of that standard
-            deviation (int16 units) is added to every sample before analysis (Kaldi's dither),
-            drawn from a generator seeded with :data:`DITHER_SEED`.
+            scaled to the speech level ``config.level_dbfs``
+            (:func:`hybrid_asr.features.level.normalize_level`). With ``config.dither`` > 0,
+            Gaussian noise of that standard deviation (int16 units) is then added to every
+            sample (Kaldi's dither), drawn from a generator seeded with :data:`DITHER_SEED`.
 
     Returns:
         float32 ``[T, F]``, one row per 10 ms frame (``frame_shift_ms``), ``F = config.dim``;

@@ -4,15 +4,16 @@ normalization to a fixed level before the features are computed.
 Why normalize: per-utterance CMVN removes a constant gain from log filterbank and cepstral
 features, but per-speaker or global CMVN (and the GMM and fMLLR transforms estimated on top of
 them) do not. A recording 30 dB quieter than the training data then shifts every frame's energy
-terms by 30 dB: on AN4 test the fMLLR recipe's model went from 7.76% to 49.94% WER (-30 dB) and
-77.75% (-40 dB) untrimmed, although the same files multiplied back to level gave 7.76% and 12.68%
-(docs/robustness.md). Scaling every piece of audio, in training and in decoding alike, so that its
-speech sits at one level takes the recording level out of the features.
+terms by 30 dB: on AN4 test the fMLLR recipe's model, trained and decoding without this, went from
+7.76% WER to 49.94% (-30 dB) and 77.75% (-40 dB) with ``--no-trim``, although the same quiet files
+multiplied back to level gave 7.76% and 12.68% (trimmed; docs/robustness.md). Scaling every piece
+of audio, in training and in decoding alike, so that its speech sits at one level takes the
+recording level out of the features.
 
-The speech level of a piece is the ``percentile`` (95 by default) of its 10 ms frame energies
-(:func:`frame_energies_db`): the level of its loud frames, which are speech in any piece that is
-more than a few percent speech (a trimmed piece, a training segment), unaffected by how much
-silence surrounds the speech, and measured relative to the piece itself only, so a quiet
+The speech level of a piece is the :data:`SPEECH_PERCENTILE` (95th) percentile of its 10 ms frame
+energies (:func:`frame_energies_db`): the level of its loud frames, which are speech in any piece
+that is more than a few percent speech (a trimmed piece, a training segment), unaffected by how
+much silence surrounds the speech, and measured relative to the piece itself only, so a quiet
 recording is measured like a loud one. This is the idea of an active speech level (ITU-T P.56,
 which averages over the frames above a threshold set relative to the signal itself) in its
 simplest form. ITU-R BS.1770 loudness (``torchaudio.functional.loudness``) is not used: its
@@ -28,6 +29,9 @@ import torch
 
 FULL_SCALE_DB = 20 * math.log10(32768.0)
 """dB of a full-scale square wave in int16 units: dBFS = dB(int16 units) - this (90.31)."""
+
+SPEECH_PERCENTILE = 95.0
+"""The percentile of a piece's 10 ms frame energies taken as its speech level."""
 
 
 def frame_energies_db(wave: torch.Tensor, sample_rate: int, frame_seconds: float = 0.01) -> np.ndarray:
@@ -49,7 +53,7 @@ def frame_energies_db(wave: torch.Tensor, sample_rate: int, frame_seconds: float
     return (10 * torch.log10((x * x).mean(dim=1) + 1.0) - FULL_SCALE_DB).numpy()
 
 
-def speech_level_dbfs(wave: torch.Tensor, sample_rate: int, percentile: float = 95.0) -> float:
+def speech_level_dbfs(wave: torch.Tensor, sample_rate: int, percentile: float = SPEECH_PERCENTILE) -> float:
     """The level of the speech in a piece of audio: the ``percentile`` of its 10 ms frame
     energies (:func:`frame_energies_db`), dBFS.
 
@@ -66,7 +70,7 @@ def speech_level_dbfs(wave: torch.Tensor, sample_rate: int, percentile: float = 
 
 
 def normalize_level(wave: torch.Tensor, sample_rate: int, target_dbfs: float, max_gain_db: float,
-                    percentile: float = 95.0) -> Tuple[torch.Tensor, float]:
+                    percentile: float = SPEECH_PERCENTILE) -> Tuple[torch.Tensor, float]:
     """Scale a piece of audio so that its speech level (:func:`speech_level_dbfs`) is
     ``target_dbfs``.
 
@@ -87,4 +91,4 @@ def normalize_level(wave: torch.Tensor, sample_rate: int, target_dbfs: float, ma
     return (wave * (10.0 ** (gain_db / 20.0))).to(torch.float32), gain_db
 
 
-__all__ = ["FULL_SCALE_DB", "frame_energies_db", "normalize_level", "speech_level_dbfs"]
+__all__ = ["FULL_SCALE_DB", "SPEECH_PERCENTILE", "frame_energies_db", "normalize_level", "speech_level_dbfs"]

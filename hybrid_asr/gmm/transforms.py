@@ -319,9 +319,11 @@ class FmllrStats:
                     p_inv = cof @ inv_G[i]
                     e1, e2 = float(p_inv @ cof), float(p_inv @ k)
                     disc = np.sqrt(e2 * e2 + 4 * e1 * self.beta)
-                    # of the two roots, the one with the larger objective; over this row the
-                    # objective is beta log|alpha e1 + e2| - alpha^2 e1 / 2 plus terms that do not
-                    # depend on alpha (w_J = (alpha p + k) G^-1 substituted into it)
+                    # of the two roots, the one with the larger objective (Kaldi's
+                    # FmllrInnerUpdate): substituting w_J = (alpha p + k) G^-1, the objective is
+                    # beta log|alpha e1 + e2| - alpha^2 e1 / 2 plus terms free of alpha, exactly
+                    # so when the fixed entries' cofactor terms vanish ("full": none are fixed;
+                    # "diag" from a diagonal start: the fixed ones stay 0), as the update assumes
                     alpha = max(((-e2 + disc) / (2 * e1), (-e2 - disc) / (2 * e1)),
                                 key=lambda a: self.beta * np.log(abs(a * e1 + e2)) - 0.5 * a * a * e1)
                     W[i, J] = (alpha * cof + k) @ inv_G[i]
