@@ -29,7 +29,7 @@ RECIPE = ROOT / "recipes/an4"
 
 def run_decode(model_dir, inputs, extra=()):
     """Run ``hybrid-asr decode --output json`` in a child process: (results, peak RSS MB, stderr)."""
-    cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "hybrid_asr.cli.main", "decode", str(model_dir),
+    cmd = ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "hybrid_asr", "decode", str(model_dir),
            *map(str, inputs), "--output", "json", *extra]
     out = subprocess.run(cmd, capture_output=True, text=True)
     rss = int(out.stderr.strip().splitlines()[-1]) / 1024

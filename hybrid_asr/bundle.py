@@ -30,22 +30,24 @@ import json
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-import k2
 import torch
 
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import ConfigError, InputError, TrainingDivergedError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.features.config import FeatureConfig
-from hybrid_asr.graph.h import HmmGraph, monophone_hmm_graph
-from hybrid_asr.graph.h_cd import cd_hmm_graph
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
-from hybrid_asr.lang.lang_dir import load_fsa, save_fsa
 from hybrid_asr.models import AcousticModel, create_model, load_model_config
 from hybrid_asr.utils import atomic_path, describe_nonfinite, nonfinite_tensors, state_tensors, write_text_atomic
+
+if TYPE_CHECKING:  # k2 and the graph code are imported where graphs are made: training and
+    # feature extraction run without k2 (e.g. on a GPU machine whose torch has no k2 build)
+    import k2
+
+    from hybrid_asr.graph.h import HmmGraph
 
 MODEL_FILES = ("model.pt", "model_config.json", "feature_config.json", "cmvn.json", "priors.pt", "topology.json")
 MANIFEST = "bundle.json"
@@ -109,6 +111,9 @@ class SearchConfig:
             and penalties within ``output_beam``, then the best path of every setting through that lattice with
             its arcs rescored: Kaldi's ``local/score.sh`` way, one search whatever the sweep's
             size; a setting's best path can differ where it fell outside the lattice beam).
+        device: where the acoustic model and k2's search run: ``"cpu"`` or ``"cuda"`` (the current
+            GPU; Kaldi's FasterDecoder stays on the CPU). A property of the run, not of the
+            graph: never written to ``search_config.json``.
     """
 
     acoustic_scale: float = bounded(0.2, gt=0)
@@ -120,6 +125,7 @@ class SearchConfig:
     lm_scale: float = bounded(1.0, gt=0)
     word_insertion_penalty: float = bounded(0.0)
     sweep: str = "search"
+    device: str = "cpu"
 
     def __post_init__(self):
         check_bounds(self)
@@ -127,6 +133,18 @@ class SearchConfig:
             raise ConfigError(f"search backend must be k2 or kaldi, not {self.backend!r}")
         if self.sweep not in ("search", "lattice"):
             raise ConfigError(f"sweep must be search or lattice, not {self.sweep!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ConfigError(f"device must be cpu or cuda, not {self.device!r}")
+
+    def torch_device(self) -> torch.device:
+        """:attr:`device` as a torch device.
+
+        Raises:
+            ConfigError: ``"cuda"`` and torch sees no CUDA device.
+        """
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda was asked for, but torch sees no CUDA device")
+        return torch.device(self.device)
 
     def normalized(self) -> "SearchConfig":
         """The same search with ``lm_scale`` 1: acoustic scale, beams and word insertion penalty
@@ -164,13 +182,16 @@ class ModelBundle:
         """Model outputs: the tree's senones, or the topology's pdfs for a monophone model."""
         return self.tree.num_pdfs if self.tree is not None else self.topology.num_pdfs
 
-    def hmm_graph(self) -> HmmGraph:
+    def hmm_graph(self) -> "HmmGraph":
         """The H of this model (context-dependent if it has a tree), before rendering."""
+        from hybrid_asr.graph.h import monophone_hmm_graph
+        from hybrid_asr.graph.h_cd import cd_hmm_graph
+
         if self.tree is not None:
             return cd_hmm_graph(self.topology, self.tree)
         return monophone_hmm_graph(self.topology)
 
-    def make_h(self, self_loop_scale: float = 1.0, hmm_states: bool = False) -> k2.Fsa:
+    def make_h(self, self_loop_scale: float = 1.0, hmm_states: bool = False) -> "k2.Fsa":
         """The H transducer with self-loops matching this model (for alignment); ``hmm_states``
         adds the monophone HMM state of every arc (:meth:`HmmGraph.with_self_loops`)."""
         return self.hmm_graph().with_self_loops(self.topology, self_loop_scale, hmm_states)
@@ -352,23 +373,33 @@ def _load_tensors(path: Path):
         raise InputError(path, f"cannot be loaded as tensors only: {str(e).splitlines()[0][:200]}") from None
 
 
-def save_graph(path: Union[str, Path], graph: k2.Fsa, lang_dir: Union[str, Path], search: SearchConfig,
+def save_graph(path: Union[str, Path], graph: "k2.Fsa", lang_dir: Union[str, Path], search: SearchConfig,
                info: Optional[dict] = None, name: str = "HLG.pt") -> None:
     """Add the decoding graph (as ``name``, one of :data:`DECODING_GRAPHS`; another graph file
     of the directory is removed), the symbol tables of ``lang_dir`` (``words.txt``,
     ``phones.txt``), the lexicon part of the lang dir (``lang/``), the search settings and, last,
     ``graph_info.json`` (how the graph was built: ``info`` plus its size and SHA-256; removed
-    first, so that its presence marks a complete graph) to a model directory."""
+    first, so that its presence marks a complete graph) to a model directory. The graph is also
+    stored as an OpenFst binary (``HCLG.fst`` / ``HLG.fst``, :func:`openfst_path`), the form
+    Kaldi's FasterDecoder searches, so that decoding processes read it instead of converting the
+    k2 graph each (:func:`load_openfst`)."""
     if name not in DECODING_GRAPHS:
         raise ValueError(f"graph file name must be one of {DECODING_GRAPHS}, not {name!r}")
+    from hybrid_asr.graph.openfst import to_openfst
+    from hybrid_asr.lang.lang_dir import save_fsa
+
     d = Path(path)
     (d / "graph_info.json").unlink(missing_ok=True)  # no graph until the new graph_info.json is written
     save_fsa(graph, d / name)
+    fst_file = (d / name).with_suffix(".fst")
+    with atomic_path(fst_file) as tmp:
+        to_openfst(graph).write(str(tmp))
     for other in DECODING_GRAPHS:
-        if other != name and (d / other).exists():
-            (d / other).unlink()
+        for f in (d / other, (d / other).with_suffix(".fst")):
+            if other != name and f.exists():
+                f.unlink()
     info = {"lang_dir": str(Path(lang_dir).resolve()), **(info or {}), "states": int(graph.shape[0]),
-            "arcs": int(graph.num_arcs), "sha256": file_sha256(d / name)}
+            "arcs": int(graph.num_arcs), "sha256": file_sha256(d / name), "openfst_sha256": file_sha256(fst_file)}
     for table in ("words.txt", "phones.txt"):
         with atomic_path(d / table) as tmp:
             shutil.copyfile(Path(lang_dir) / table, tmp)
@@ -383,8 +414,44 @@ def save_graph(path: Union[str, Path], graph: k2.Fsa, lang_dir: Union[str, Path]
 
 
 def save_search_config(path: Union[str, Path], search: SearchConfig) -> None:
-    """Write the default search settings of a model directory (``search_config.json``)."""
-    write_text_atomic(Path(path) / "search_config.json", json.dumps(asdict(search), indent=2) + "\n")
+    """Write the default search settings of a model directory (``search_config.json``; all but
+    :attr:`SearchConfig.device`, which belongs to a run)."""
+    fields = {k: v for k, v in asdict(search).items() if k != "device"}
+    write_text_atomic(Path(path) / "search_config.json", json.dumps(fields, indent=2) + "\n")
+
+
+def openfst_path(path: Union[str, Path]) -> Path:
+    """The OpenFst copy of a model directory's decoding graph (``HCLG.fst`` or ``HLG.fst``).
+
+    Raises:
+        InputError: the directory has no decoding graph (as :func:`graph_path`).
+    """
+    return graph_path(path).with_suffix(".fst")
+
+
+def load_openfst(path: Union[str, Path]):
+    """The decoding graph of a model directory as ``make-graph`` stored it for Kaldi's search: a
+    ``kaldifst.StdVectorFst`` (arc-sorted, costs = negated k2 scores, word insertion penalty 0),
+    or None where the directory has no stored copy (a graph made before it was stored: the
+    caller converts the k2 graph).
+
+    Raises:
+        InputError: the file differs from the one ``graph_info.json`` was written with.
+    """
+    import kaldifst
+
+    d = Path(path)
+    f = openfst_path(d)
+    try:
+        expected = json.loads((d / "graph_info.json").read_text()).get("openfst_sha256")
+    except (OSError, ValueError):
+        return None
+    if expected is None or not f.is_file():
+        return None
+    if file_sha256(f) != expected:
+        raise InputError(f, "differs from the file graph_info.json was written with (changed or replaced after "
+                         "make-graph)")
+    return kaldifst.StdVectorFst.read(str(f))
 
 
 def load_search_config(path: Union[str, Path]) -> SearchConfig:
@@ -440,6 +507,10 @@ def load_graph(path: Union[str, Path], bundle: Optional[ModelBundle] = None):
     if "sha256" in info and file_sha256(graph_file) != info["sha256"]:
         raise InputError(graph_file, "differs from the file graph_info.json was written with (changed or replaced "
                          "after make-graph)")
+    import k2
+
+    from hybrid_asr.lang.lang_dir import load_fsa
+
     graph = load_fsa(graph_file)
     if bundle is not None:
         top = int(graph.labels.max()) if graph.num_arcs else 0
@@ -454,4 +525,4 @@ def load_graph(path: Union[str, Path], bundle: Optional[ModelBundle] = None):
 
 
 __all__ = ["DECODING_GRAPHS", "MANIFEST", "ModelBundle", "SearchConfig", "file_sha256", "graph_path", "load_graph",
-           "read_manifest", "save_graph", "save_search_config"]
+           "load_openfst", "openfst_path", "read_manifest", "save_graph", "save_search_config"]

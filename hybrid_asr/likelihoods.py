@@ -157,13 +157,16 @@ def pad_scores(scores: List[torch.Tensor], scale: float) -> torch.Tensor:
     return out
 
 
-def dense_fsa_vec(scores: Sequence[torch.Tensor], scale: float) -> Tuple["k2.DenseFsaVec", List[int]]:
+def dense_fsa_vec(scores: Sequence[torch.Tensor], scale: float,
+                  device: Optional[torch.device] = None) -> Tuple["k2.DenseFsaVec", List[int]]:
     """k2's view of a batch of utterances' scores, longest first (``k2.intersect_dense`` needs
     that order; the pruned search accepts it).
 
     Args:
         scores: ``[T_i, S]`` float32 per utterance, in any order.
         scale: acoustic scale multiplying every score.
+        device: where the scores go (the decoding graph's device); default the CPU. The
+            segments stay on the CPU, as k2 requires.
 
     Returns:
         ``(dense, order)``: the DenseFsaVec (:func:`pad_scores`, int32 segments
@@ -172,7 +175,9 @@ def dense_fsa_vec(scores: Sequence[torch.Tensor], scale: float) -> Tuple["k2.Den
     import k2
 
     order = sorted(range(len(scores)), key=lambda i: -scores[i].shape[0])
-    padded = pad_scores([scores[i] for i in order], scale)
+    padded = pad_scores([scores[i].cpu() for i in order], scale)
+    if device is not None:
+        padded = padded.to(device)
     segs = torch.tensor([[k, 0, scores[i].shape[0]] for k, i in enumerate(order)], dtype=torch.int32)
     return k2.DenseFsaVec(padded, segs), order
 

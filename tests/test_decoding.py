@@ -155,3 +155,36 @@ def test_lattice_sweep_gives_each_settings_best_path(toy_lang, toy_topo):
     assert searcher.sweep(scores, narrow)[1] == searcher(scores, narrow[1])  # the middle: its own search
     with pytest.raises(ConfigError, match="sweep must be search or lattice"):
         SearchConfig(sweep="grid")
+
+
+def test_search_device_is_checked_and_never_stored(tmp_path):
+    """``--device`` is a run's choice: bad values and CUDA without a GPU are one-line errors, and
+    ``search_config.json`` never records it (a model saved on a GPU machine decodes on a CPU)."""
+    import json
+
+    from hybrid_asr.bundle import load_search_config, save_search_config
+
+    with pytest.raises(ConfigError, match="device must be cpu or cuda, not 'tpu'"):
+        SearchConfig(device="tpu")
+    assert SearchConfig().torch_device() == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="--device cuda was asked for, but torch sees no CUDA device"):
+            SearchConfig(device="cuda").torch_device()
+    save_search_config(tmp_path, SearchConfig(acoustic_scale=0.3, device="cuda"))
+    assert "device" not in json.loads((tmp_path / "search_config.json").read_text())
+    assert load_search_config(tmp_path) == SearchConfig(acoustic_scale=0.3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_k2_search_on_the_gpu_finds_the_cpu_words(toy_lang, toy_topo):
+    """The Searcher with its graph on the GPU gives the CPU search's words, plain and swept."""
+    from hybrid_asr.decoding.search import Searcher
+
+    graph = make_decoding_graph(toy_lang, toy_topo, None, GraphConfig(construction="compose"))
+    gen = torch.Generator().manual_seed(3)
+    scores = [torch.randn(t, toy_topo.num_pdfs, generator=gen) * 3 for t in (8, 15, 30)]
+    config = SearchConfig(acoustic_scale=1.0, backend="k2", word_insertion_penalty=0.5)
+    sweep = [SearchConfig(acoustic_scale=a, backend="k2") for a in (0.5, 1.0, 2.0)]
+    cpu, gpu = Searcher(graph), Searcher(graph, torch.device("cuda"))
+    assert gpu(scores, config) == cpu(scores, config)
+    assert gpu.sweep(scores, sweep) == cpu.sweep(scores, sweep)

@@ -410,3 +410,84 @@ def test_decode_dataset_sweeps_word_insertion_penalties(exp, tmp_path):
     for key in ("0.2", "0.5", "0.2_wip2", "0.5_wip2"):
         assert read_transcripts(tmp_path / "lattice" / f"hyp_ac{key}.txt") == \
             read_transcripts(tmp_path / "search" / f"hyp_ac{key}.txt")
+
+
+def test_kaldi_search_reads_the_stored_openfst_graph(exp, tmp_path, monkeypatch, capsys):
+    """make-graph stores the OpenFst form of the graph; decode-dataset's Kaldi search reads it
+    (no conversion: to_openfst is never called) and gets the words of the converted graph; a
+    replaced file is refused with one line."""
+    import shutil
+
+    from hybrid_asr.decoding import kaldi_search
+
+    model = tmp_path / "model"
+    shutil.copytree(exp / "dnn2", model)
+    info = json.loads((model / "graph_info.json").read_text())
+    assert (model / "HLG.fst").is_file() and len(info["openfst_sha256"]) == 64
+    converted = tmp_path / "converted"
+    (model / "HLG.fst").rename(tmp_path / "HLG.fst")  # no stored copy: the graph is converted
+    run("decode-dataset", model, exp / "fbank/test", converted, "--acoustic-scales", "0.5")
+    (tmp_path / "HLG.fst").rename(model / "HLG.fst")
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("the graph was converted although make-graph stored it")
+
+    monkeypatch.setattr(kaldi_search, "to_openfst", no_conversion)
+    stored = tmp_path / "stored"
+    run("decode-dataset", model, exp / "fbank/test", stored, "--acoustic-scales", "0.5")
+    assert (stored / "hyp_ac0.5.txt").read_text() == (converted / "hyp_ac0.5.txt").read_text()
+    with open(model / "HLG.fst", "ab") as f:
+        f.write(b"\0")
+    capsys.readouterr()
+    assert main(["decode-dataset", str(model), str(exp / "fbank/test"), str(tmp_path / "bad")]) == 1
+    assert capsys.readouterr().err.strip() == f"hybrid-asr decode-dataset: error: {model / 'HLG.fst'}: differs from " \
+        "the file graph_info.json was written with (changed or replaced after make-graph)"
+
+
+def test_tree_statistics_in_shards_give_the_one_job_tree(exp, tmp_path, capsys):
+    """build-tree --nj 2, and two array-job shards summed with --from-stats, give the tree of one
+    job; the sum refuses a missing shard, a shard twice and shards of other alignments."""
+    opts = ["--num-leaves", 60, "--min-count", 20, "--min-gain", 10]
+    run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "one", *opts)
+    run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "nj2", *opts, "--nj", 2)
+    for i in range(2):
+        run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / f"s{i}", *opts, "--num-shards", 2,
+            "--shard-index", i)
+        assert (tmp_path / f"s{i}/tree_stats.json").is_file() and not (tmp_path / f"s{i}/tree.json").exists()
+    run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "summed", *opts, "--from-stats",
+        tmp_path / "s0", tmp_path / "s1")
+    one = (tmp_path / "one/tree.json").read_text()
+    assert (tmp_path / "nj2/tree.json").read_text() == one
+    assert (tmp_path / "summed/tree.json").read_text() == one
+    assert not (tmp_path / "nj2/shards").exists()
+
+    def refused(*dirs, ali="ali1"):
+        capsys.readouterr()
+        assert main(["build-tree", str(exp / "fbank/train"), str(exp / ali), str(tmp_path / "bad"),
+                     "--from-stats", *map(str, dirs)]) == 1
+        return capsys.readouterr().err.strip()
+
+    assert refused(tmp_path / "s0").endswith("tree statistics shards [1] of 2 are missing")
+    assert "shard 0 of 2 does not fit the other directories" in refused(tmp_path / "s0", tmp_path / "s0")
+    assert f"{tmp_path / 's0'}: tree statistics of other alignments" in refused(tmp_path / "s0", tmp_path / "s1",
+                                                                                  ali="ali0")
+
+
+def test_alignment_conversion_in_shards_gives_the_one_job_alignments(exp, tmp_path):
+    """convert-ali --nj 2 (two shards merged with merge-alignments' code) writes the senone
+    alignments, HMM states and tree of one job, with the same transition probabilities."""
+    from hybrid_asr.hmm import HmmTopology
+    from hybrid_asr.hmm.alignment import Alignments
+
+    run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "tree", "--num-leaves", 40)
+    run("convert-ali", exp / "ali1", tmp_path / "tree", tmp_path / "one")
+    run("convert-ali", exp / "ali1", tmp_path / "tree", tmp_path / "two", "--nj", 2)
+    for name in ("ali.npz", "states.npz"):
+        one, two = Alignments.load(tmp_path / "one" / name), Alignments.load(tmp_path / "two" / name)
+        assert sorted(one) == sorted(two) and len(one) > 10
+        assert all(np.array_equal(one[u], two[u]) for u in one)
+    assert (tmp_path / "one/tree.json").read_text() == (tmp_path / "two/tree.json").read_text()
+    t1, t2 = HmmTopology.load(tmp_path / "one/topology.json"), HmmTopology.load(tmp_path / "two/topology.json")
+    assert t1.phones == t2.phones
+    assert np.allclose(t1.self_loop_prob, t2.self_loop_prob, atol=1e-9)
+    assert not (tmp_path / "two/shards").exists()

@@ -54,6 +54,29 @@ def test_every_numeric_command_line_option_is_range_checked():
     assert list(numeric_options_without_bounds(build_parser())) == []
 
 
+def test_every_command_is_available_where_every_package_is(capsys):
+    """A command whose code cannot be imported is registered as unavailable (so the others run
+    where e.g. k2 is missing); with the full stack installed none is."""
+    from hybrid_asr.cli import commands
+
+    assert main(["--help"]) == 0
+    assert "unavailable here" not in capsys.readouterr().out
+    assert len(commands.REGISTRY) == 30
+
+
+def test_a_command_that_needs_a_missing_package_fails_in_one_line(monkeypatch, capsys):
+    from hybrid_asr.cli import commands
+
+    def add_make_graph(sub):
+        raise ModuleNotFoundError("No module named 'k2'", name="k2")
+
+    monkeypatch.setattr(commands, "REGISTRY", [add_make_graph, commands.add_train])
+    assert main(["make-graph", "m", "lang"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "hybrid-asr make-graph: error: needs the Python package k2, which cannot be imported here " \
+                  "(No module named 'k2')"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["decode", "m", "x.wav", "--max-segment-seconds", "0.01"], "argument --max-segment-seconds: must be >= 0.1, got 0.01"),
     (["decode", "m", "x.wav", "--max-segment-seconds", "0"], "argument --max-segment-seconds: must be >= 0.1, got 0"),

@@ -794,8 +794,11 @@ def _build_tree(args) -> int:
     from hybrid_asr.hmm.tree import TreeConfig
 
 
+    from hybrid_asr.stages.shards import Shard
+
     config = TreeConfig(merge=not args.no_merge, **config_overrides(args, TreeConfig, ("merge",)))
-    build_tree_stage(FeatureStore(args.feats_dir), args.ali_dir, args.out_dir, config, args.classes)
+    build_tree_stage(FeatureStore(args.feats_dir), args.ali_dir, args.out_dir, config, args.classes,
+                     Shard(args.index, args.count), args.nj, args.from_stats or ())
     return 0
 
 
@@ -813,13 +816,19 @@ def add_build_tree(sub) -> None:
                   help="statistics from every f-th frame only (a chain model's tree: 3)")
     p.add_argument("--no-merge", action="store_true", help="skip the bottom-up merge")
     p.add_argument("--classes", default=None, help="hand-written phone classes, e.g. lexicon/arpabet_classes.txt")
+    _add_shard_options(p)
+    p.add_argument("--from-stats", nargs="+", default=None, metavar="SHARD_DIR",
+                   help="build from the statistics of these shard directories (build-tree --num-shards K "
+                   "--shard-index i, for i in 0..K-1), summed, instead of accumulating")
     p.set_defaults(func=_build_tree)
 
 
 def _convert_ali(args) -> int:
     from hybrid_asr.stages.align import convert_to_senones
 
-    convert_to_senones(args.ali_dir, args.tree_dir, args.out_dir)
+    from hybrid_asr.stages.shards import Shard
+
+    convert_to_senones(args.ali_dir, args.tree_dir, args.out_dir, Shard(args.index, args.count), args.nj)
     return 0
 
 
@@ -828,6 +837,7 @@ def add_convert_ali(sub) -> None:
     p.add_argument("ali_dir")
     p.add_argument("tree_dir")
     p.add_argument("out_dir")
+    _add_shard_options(p)
     p.set_defaults(func=_convert_ali)
 
 

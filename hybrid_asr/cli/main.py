@@ -27,8 +27,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in commands.REGISTRY:
-        register(sub)
+        try:
+            register(sub)
+        except ImportError as e:  # the command's code needs a package this environment lacks (e.g. k2)
+            _register_unavailable(sub, register.__name__[len("add_"):].replace("_", "-"), e)
     return parser
+
+
+def _register_unavailable(sub, name: str, error: ImportError) -> None:
+    """Register ``name`` as a command that fails with one line naming the package it needs, so
+    the others work where one package is missing (training runs where torch has no k2 build)."""
+    package = error.name or str(error)
+    p = sub.add_parser(name, help=f"unavailable here: needs the Python package {package}", add_help=False)
+    p.add_argument("ignored", nargs=argparse.REMAINDER)
+
+    def unavailable(args) -> int:
+        raise HybridAsrError(f"needs the Python package {package}, which cannot be imported here ({error})")
+
+    p.set_defaults(func=unavailable)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -46,6 +62,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.func(args) or 0)
     except HybridAsrError as e:
         print(f"hybrid-asr {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as e:  # a package this command needs is not installed (e.g. k2)
+        print(f"hybrid-asr {args.command}: error: needs the Python package {e.name}, which is not installed "
+              f"({e})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -3,7 +3,8 @@
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import k2
 
@@ -60,6 +61,7 @@ def decode_store(
     cmvn: Optional[str] = None,
     max_frames: int = MAX_BATCH_FRAMES,
     utt_ids: Optional[Sequence[str]] = None,
+    model_dir: Optional[Union[str, Path]] = None,
 ) -> Tuple[List[Dict[str, List[int]]], DecodeTiming]:
     """Decode every utterance of a store, once per search setting (acoustic scales share scores).
 
@@ -72,11 +74,14 @@ def decode_store(
         store: features to decode.
         searches: one or more search settings (e.g. a sweep over acoustic scales); with more than
             one and ``searches[0].sweep == "lattice"``, one k2 lattice per utterance serves them
-            all (:meth:`Searcher.sweep`).
+            all (:meth:`Searcher.sweep`). ``searches[0].device`` is where the model (moved there)
+            and k2's searches run.
         cmvn: ``"utterance"``, ``"speaker"`` (the store's per-speaker statistics) or ``"global"``
             (the model's training statistics); default the model's own mode.
         max_frames: frames per k2 batch (bounds memory, see K2_NOTES).
         utt_ids: decode only these utterances (default: all, in store order).
+        model_dir: the directory ``graph`` came from, whose stored OpenFst graph Kaldi's search
+            reads (:class:`Searcher`).
 
     Returns:
         ``(per search setting {utt_id: word ids}, timing)``.
@@ -88,7 +93,9 @@ def decode_store(
     timing.audio_seconds = sum(u.frames for u in utts) * store.config.frame_shift_ms / 1000
     # batch by batch: score a batch, search it at every setting, drop its scores (memory: one batch)
     batches = list(frame_batches([u.frames for u in utts], max_frames))
-    search_graph = Searcher(graph)
+    device = searches[0].torch_device()
+    bundle.model.to(device)  # log_posteriors scores on the model's device and returns CPU tensors
+    search_graph = Searcher(graph, device, model_dir)
     lattice_sweep = len(searches) > 1 and searches[0].sweep == "lattice"
     for batch in progress(batches, desc="decode", unit="batch"):
         ids = [utts[i].id for i in batch]

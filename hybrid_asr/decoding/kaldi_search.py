@@ -1,7 +1,8 @@
 """CPU search with Kaldi's FasterDecoder (PyPI ``kaldi-decoder``) on our decoding graph.
 
 The k2 graph is converted once to an OpenFst ``StdVectorFst``
-(:func:`hybrid_asr.graph.openfst.to_openfst`).
+(:func:`hybrid_asr.graph.openfst.to_openfst`), or the copy ``make-graph`` stored is read
+(:func:`hybrid_asr.bundle.load_openfst`).
 ``kaldi_decoder.DecodableCtc`` reads column ``label - 1`` of the scaled log-likelihood matrix for
 graph label ``label`` (= pdf-id + 1), so the same scores and graph give the same search problem
 as :func:`hybrid_asr.decoding.search.decode_scores`.
@@ -24,15 +25,17 @@ class KaldiSearch:
         graph: the k2 decoding graph of a model directory.
         config: ``search_beam`` is FasterDecoder's beam, ``max_active_states`` and
             ``min_active_states`` its max/min active tokens, ``acoustic_scale`` scales the scores.
+        fst: ``graph`` already in OpenFst form (``to_openfst(graph)``, e.g. read from the model
+            directory); default: converted here.
 
     Raises:
         ImportError: ``kaldi-decoder`` is not installed (``pip install kaldi-decoder``).
     """
 
-    def __init__(self, graph: k2.Fsa, config: SearchConfig):
+    def __init__(self, graph: k2.Fsa, config: SearchConfig, fst=None):
         import kaldi_decoder
 
-        self.fst = to_openfst(graph)
+        self.fst = fst if fst is not None else to_openfst(graph)
         self._decoder = kaldi_decoder.FasterDecoder(self.fst, kaldi_decoder.FasterDecoderOptions())
         self.set_config(config)
 

@@ -3,12 +3,13 @@ words, with k2 or (``SearchConfig.backend == "kaldi"``) Kaldi's FasterDecoder.""
 
 import math
 from dataclasses import replace
-from typing import Dict, List, Sequence
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
 
 import k2
 import torch
 
-from hybrid_asr.bundle import SearchConfig
+from hybrid_asr.bundle import SearchConfig, load_openfst
 from hybrid_asr.likelihoods import dense_fsa_vec
 
 
@@ -27,7 +28,8 @@ def words_per_arc(graph: k2.Fsa) -> torch.Tensor:
     aux = graph.aux_labels
     if isinstance(aux, k2.RaggedTensor):
         is_word = (aux.values > 0).to(torch.float32)
-        return torch.zeros(graph.num_arcs, dtype=torch.float32).index_add_(0, aux.shape.row_ids(1).long(), is_word)
+        return torch.zeros(graph.num_arcs, dtype=torch.float32, device=is_word.device).index_add_(
+            0, aux.shape.row_ids(1).long(), is_word)
     return (aux > 0).to(torch.float32)
 
 
@@ -55,9 +57,9 @@ def decode_scores(graph: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchC
     """Decode a batch of utterances.
 
     Args:
-        graph: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU, searched
-            as given: ``config.word_insertion_penalty`` is not applied here (:class:`Searcher`
-            applies it).
+        graph: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on the CPU or a
+            GPU (the search runs where it is), searched as given: ``config.word_insertion_penalty``
+            is not applied here (:class:`Searcher` applies it).
         scores: per utterance ``[T_i, S]`` float32 log-likelihoods (unscaled).
         config: acoustic and LM scales and beams.
 
@@ -65,7 +67,7 @@ def decode_scores(graph: k2.Fsa, scores: Sequence[torch.Tensor], config: SearchC
         Word ids of the best path of each utterance (empty list where the search found no path).
     """
     config = config.normalized()
-    dense, order = dense_fsa_vec(scores, config.acoustic_scale)
+    dense, order = dense_fsa_vec(scores, config.acoustic_scale, graph.device)
     lattice = k2.intersect_dense_pruned(
         graph, dense, search_beam=config.search_beam, output_beam=config.output_beam,
         min_active_states=config.min_active_states, max_active_states=config.max_active_states,
@@ -85,11 +87,20 @@ class Searcher:
 
     Args:
         graph: decoding graph (labels = pdf-id + 1, ragged aux_labels = word ids), on CPU.
+        device: where k2's searches run (a copy of the graph is moved there once per penalty);
+            Kaldi's FasterDecoder always runs on the CPU.
+        model_dir: the model directory ``graph`` was loaded from: Kaldi's search (without a word
+            insertion penalty) reads the OpenFst copy ``make-graph`` stored there
+            (:func:`~hybrid_asr.bundle.load_openfst`) instead of converting ``graph``.
     """
 
-    def __init__(self, graph: k2.Fsa):
+    def __init__(self, graph: k2.Fsa, device: torch.device = torch.device("cpu"),
+                 model_dir: Optional[Union[str, Path]] = None):
         self.graph = graph
+        self.device = torch.device(device)
+        self.model_dir = model_dir
         self._graphs: Dict[float, k2.Fsa] = {0.0: graph}
+        self._device_graphs: Dict[float, k2.Fsa] = {}
         self._kaldi: Dict[float, object] = {}
         self._lattice_graphs: Dict[float, k2.Fsa] = {}
 
@@ -110,11 +121,17 @@ class Searcher:
 
             penalty = config.normalized().word_insertion_penalty
             if penalty not in self._kaldi:
-                self._kaldi[penalty] = KaldiSearch(graph, config)
+                stored = load_openfst(self.model_dir) if penalty == 0 and self.model_dir is not None else None
+                self._kaldi[penalty] = KaldiSearch(graph, config, stored)
             kaldi: KaldiSearch = self._kaldi[penalty]
             kaldi.set_config(config)
             return kaldi.decode(scores)
-        return decode_scores(graph, scores, config)
+        if self.device.type == "cpu":
+            return decode_scores(graph, scores, config)
+        penalty = config.normalized().word_insertion_penalty
+        if penalty not in self._device_graphs:
+            self._device_graphs[penalty] = graph.to(self.device)
+        return decode_scores(self._device_graphs[penalty], scores, config)
 
     def sweep(self, scores: Sequence[torch.Tensor], searches: Sequence[SearchConfig]) -> List[List[List[int]]]:
         """The best path of every search setting through one k2 lattice per utterance (what
@@ -147,9 +164,10 @@ class Searcher:
             graph = with_word_insertion_penalty(self.graph, middle_penalty).clone()
             graph.graph_scores = self.graph.scores.detach().clone()
             graph.word_counts = words_per_arc(self.graph)
-            self._lattice_graphs = {middle_penalty: graph}
+            self._lattice_graphs = {middle_penalty: graph.to(self.device)}
+            graph = self._lattice_graphs[middle_penalty]
         config = settings[0]
-        dense, order = dense_fsa_vec(scores, middle)
+        dense, order = dense_fsa_vec(scores, middle, graph.device)
         lattice = k2.intersect_dense_pruned(
             graph, dense, search_beam=config.search_beam, output_beam=config.output_beam,
             min_active_states=config.min_active_states, max_active_states=config.max_active_states,

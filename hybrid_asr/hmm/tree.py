@@ -38,6 +38,9 @@ from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 
+GAIN_TIE = 1e-9
+"""Relative difference below which two split gains are a tie (:func:`best_split`)."""
+
 POSITIONS = {"L": 0, "R": 2, "S": 3}
 """Question positions: index into a :data:`Context` tuple (left phone, right phone, HMM state)."""
 
@@ -209,7 +212,12 @@ def best_split(items: Sequence[Context], stats: Dict[Context, GaussStats], quest
 
     Returns:
         ``(gain in nats, position "L" | "R" | "S", value set)`` of the best allowed question, or
-        None when no question leaves ``min_count`` frames on both sides.
+        None when no question leaves ``min_count`` frames on both sides. Gains within
+        :data:`GAIN_TIE` (relative) of each other are a tie, won by the first question asked
+        (left context, right context, state; questions in order): a question on one side and one
+        on the other that split the node's contexts into the same two sets gain the same, and the
+        last bits of their computed gains must not decide (statistics summed from shards differ
+        there from one job's).
     """
     best = None
     for pos in ("L", "R", "S"):
@@ -227,7 +235,7 @@ def best_split(items: Sequence[Context], stats: Dict[Context, GaussStats], quest
             if yes.count < min_count or total.count - yes.count < min_count:
                 continue
             gain = yes.log_likelihood() + (total - yes).log_likelihood() - parent_ll
-            if best is None or gain > best[0]:
+            if best is None or gain > best[0] + GAIN_TIE * max(1.0, abs(best[0])):
                 best = (gain, pos, frozenset(q))
     return best
 
@@ -351,13 +359,39 @@ def tree_from_alignments(
         ValueError: no statistics (no aligned utterance).
     """
     stats = accumulate_tree_stats(states, marks, features, topo, config.frame_subsampling_factor)
+    tree, questions = tree_from_stats(stats, topo, config, ci_phones, extra_questions)
+    return tree, len(stats), questions
+
+
+def tree_from_stats(
+    stats: Mapping[Context, GaussStats],
+    topo: HmmTopology,
+    config: TreeConfig = TreeConfig(),
+    ci_phones: Sequence[str] = ("SIL", "SPN"),
+    extra_questions: Sequence[FrozenSet[str]] = (),
+) -> Tuple[DecisionTree, List[FrozenSet[str]]]:
+    """The questions (phones clustered by their pooled statistics) and the tree built from
+    accumulated statistics (:func:`tree_from_alignments` after its accumulation: Kaldi's
+    ``cluster-phones`` and ``build-tree`` on summed ``acc-tree-stats`` output).
+
+    The contexts are taken in sorted order, so the tree depends on the statistics only, not on
+    the order they were accumulated or summed in (pooled sums are then added in one order:
+    statistics summed from shards give the one-job tree).
+
+    Returns:
+        ``(tree, questions)``.
+
+    Raises:
+        ValueError: no statistics.
+    """
+    stats = dict(sorted(stats.items()))
     per_phone: Dict[str, GaussStats] = {}
     for (_, phone, _, _), s in stats.items():
         per_phone[phone] = per_phone[phone] + s if phone in per_phone else s
     questions = cluster_phones(per_phone, [p for p in topo.phones if p not in ci_phones])
     questions = list(dict.fromkeys(list(questions) + list(extra_questions)))
     tree = build_tree(stats, questions, dict(zip(topo.phones, topo.num_states)), config, ci_phones)
-    return tree, len(stats), questions
+    return tree, questions
 
 
 def _merge_leaves(leaves: Dict[int, Tuple[str, Node, List[Context]]], stats, dim: int,

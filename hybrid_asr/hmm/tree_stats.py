@@ -12,13 +12,16 @@ At utterance edges the missing context is :data:`BOUNDARY`.
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Iterable, Mapping, Tuple
+from pathlib import Path
+from typing import Dict, Iterable, Mapping, Tuple, Union
 
 import numpy as np
 
+from hybrid_asr.errors import InputError
 from hybrid_asr.features.cmvn import CmvnStats
 from hybrid_asr.hmm.alignment import segments_from_marks
 from hybrid_asr.hmm.topology import HmmTopology
+from hybrid_asr.utils import atomic_path
 
 BOUNDARY = "<b>"
 """Context symbol before the first and after the last phone of an utterance."""
@@ -124,6 +127,49 @@ def accumulate_tree_stats(
                 stats[(left, phone, right, state)] = GaussStats(float(acc.count[key]), acc.sum[key].copy(),
                                                                acc.sumsq[key].copy())
     return stats
+
+
+def add_tree_stats(parts: Iterable[Mapping[Context, GaussStats]]) -> Dict[Context, GaussStats]:
+    """The statistics of several sets of utterances together (Kaldi's ``sum-tree-stats``): per
+    context, the sum of the parts' statistics."""
+    total: Dict[Context, GaussStats] = {}
+    for part in parts:
+        for context, s in part.items():
+            total[context] = total[context] + s if context in total else s
+    return total
+
+
+def save_tree_stats(path: Union[str, Path], stats: Mapping[Context, GaussStats]) -> None:
+    """Write statistics atomically as ``.npz`` of plain arrays (no pickled objects): ``phones``
+    (str ``[P]``), ``contexts`` (int64 ``[N, 4]``: left, central, right phone as indices into
+    ``phones``, HMM state), ``count`` (float64 ``[N]``), ``sum`` and ``sumsq`` (float64 ``[N, F]``)."""
+    contexts = sorted(stats)
+    phones = sorted({p for c in contexts for p in c[:3]})
+    index = {p: i for i, p in enumerate(phones)}
+    dim = len(next(iter(stats.values())).sum) if stats else 0
+    with atomic_path(path) as tmp:
+        np.savez(tmp, phones=np.array(phones, dtype=str),
+                 contexts=np.array([[index[a], index[b], index[c], k] for a, b, c, k in contexts],
+                                   dtype=np.int64).reshape(-1, 4),
+                 count=np.array([stats[c].count for c in contexts], dtype=np.float64),
+                 sum=np.array([stats[c].sum for c in contexts], dtype=np.float64).reshape(-1, dim),
+                 sumsq=np.array([stats[c].sumsq for c in contexts], dtype=np.float64).reshape(-1, dim))
+
+
+def load_tree_stats(path: Union[str, Path]) -> Dict[Context, GaussStats]:
+    """Read statistics written by :func:`save_tree_stats`.
+
+    Raises:
+        InputError: the file is missing or not such a file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            phones = [str(p) for p in z["phones"]]
+            contexts, count, sums, sumsq = z["contexts"], z["count"], z["sum"], z["sumsq"]
+    except (OSError, ValueError, KeyError) as e:
+        raise InputError(path, f"not a tree statistics file: {str(e).splitlines()[0][:200]}") from None
+    return {(phones[a], phones[b], phones[c], int(k)): GaussStats(float(n), s, q)
+            for (a, b, c, k), n, s, q in zip(contexts.tolist(), count, sums, sumsq)}
 
 
 class _KeyedSums:

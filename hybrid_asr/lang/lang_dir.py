@@ -23,6 +23,7 @@ import torch
 
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import ConfigError, HybridAsrError, InputError
+from hybrid_asr.lang.config import LangConfig
 from hybrid_asr.lang.lexicon import (
     SIL,
     UNK,
@@ -36,7 +37,6 @@ from hybrid_asr.lang.lexicon import (
 from hybrid_asr.lang.lexicon_fst import make_lexicon_fst
 from hybrid_asr.lang.lm import (
     import_arpa,
-    MAX_LM_ORDER,
     add_vocabulary,
     arpa_to_g,
     drop_sentence_boundaries,
@@ -46,37 +46,6 @@ from hybrid_asr.lang.lm import (
 from hybrid_asr.utils import atomic_path, phone_set_fingerprint, write_text_atomic
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LangConfig:
-    """Settings of the lang directory.
-
-    Attributes:
-        sil_prob: probability of optional silence at the start and after each word.
-        lm_order: n-gram order of the LM trained on the training transcripts, 1 to
-            :data:`~hybrid_asr.lang.lm.MAX_LM_ORDER`.
-        lm_vocabulary: ``"lexicon"``: every word of the lexicon can be recognised; words the
-            training text lacks share the Good-Turing unseen-word probability through a uniform
-            unigram (:func:`~hybrid_asr.lang.lm.add_vocabulary`), as Kaldi's SRILM recipes pass the
-            lexicon's word list as ``-vocab``. ``"text"``: only words of the training text.
-        lm_prune: entropy-pruning threshold of the LM (SRILM ``-prune``; 0: no pruning).
-
-    Raises:
-        ConfigError: a setting out of range (checked at construction, before any work).
-    """
-
-    sil_prob: float = bounded(0.5, gt=0, lt=1)
-    lm_order: int = bounded(3, ge=1, le=MAX_LM_ORDER)
-    lm_vocabulary: str = "lexicon"
-    lm_prune: float = bounded(0.0, ge=0)
-
-    def __post_init__(self):
-        check_bounds(self)
-        if self.lm_vocabulary not in ("lexicon", "text"):
-            raise ConfigError(f"lm_vocabulary must be 'lexicon' or 'text', got {self.lm_vocabulary!r}")
-        if not isinstance(self.lm_order, int):
-            raise ConfigError(f"lm_order must be an integer, got {self.lm_order!r}")
 
 
 def _symbol_text(symbols: Sequence[str]) -> str:

@@ -14,13 +14,12 @@ import k2
 import kaldilm
 
 from hybrid_asr.errors import HybridAsrError, InputError
+from hybrid_asr.lang.config import MAX_LM_ORDER
 from hybrid_asr.text_files import read_text_lines
 from hybrid_asr.utils import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-MAX_LM_ORDER = 5
-"""Highest n-gram order :func:`train_arpa` estimates (kaldingram's ``ngram-count`` limit)."""
 
 
 def drop_sentence_boundaries(sentences: Iterable[str]) -> List[str]:

@@ -215,23 +215,41 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
           states if tree is not None else None)
 
 
-def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path]) -> None:
+def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path],
+                       shard: Shard = Shard(), nj: int = 1) -> None:
     """Turn a monophone alignment directory, or a senone one with its HMM states, into a senone
     alignment directory of another tree.
 
     Writes ``ali.npz`` (senone ids), the monophone ``topology.json`` (phones, transitions),
     ``states.npz`` and ``tree.json``; training on it gives a context-dependent model.
 
+    Args:
+        ali_dir: the alignments to convert.
+        tree_dir: the tree (``tree.json``).
+        out_dir: the senone alignment directory to write.
+        shard: convert only utterances ``index, index + count, ...`` (alignment order) into a
+            complete alignment directory of them (``merge-alignments`` combines the shards).
+        nj: convert in ``nj`` local processes and merge them into ``out_dir``.
+
     Raises:
         InputError: a file of ``ali_dir`` is missing (a senone directory without ``states.npz``).
     """
     from hybrid_asr.align.convert import to_senones
 
+    if nj > 1:
+        dirs = shard_dirs(out_dir, nj)
+        run_local_shards(convert_to_senones, [(str(ali_dir), str(tree_dir), str(d), Shard(i, nj))
+                                              for i, d in enumerate(dirs)], nj)
+        merge_alignment_dirs(dirs, out_dir)
+        remove_shard_dirs(out_dir)
+        return
     tree = DecisionTree.load(Path(tree_dir) / "tree.json")
     _, marks, topo = load_alignment_dir(ali_dir)
-    states = dict(load_hmm_states(ali_dir).items())
-    _save(Path(out_dir), to_senones(states, marks, topo, tree), dict(marks.items()), topo, [], tree,
-          read_frame_shift(ali_dir), states)
+    all_states = load_hmm_states(ali_dir)
+    states = {u: all_states[u] for u in shard.select(list(all_states))}
+    mine = {u: marks[u] for u in states}
+    _save(Path(out_dir), to_senones(states, mine, topo, tree), mine, topo, [], tree, read_frame_shift(ali_dir),
+          states)
 
 
 def convert_topology(ali_dir: Union[str, Path], out_dir: Union[str, Path], num_states: int) -> HmmTopology:

@@ -144,7 +144,9 @@ class AudioDecoder:
             self.bundle = ModelBundle.load(si_dir)
         self.search = replace(search, **(search_overrides or {}))
         self.options = options
-        self.searcher = Searcher(self.graph)
+        device = self.search.torch_device()
+        self.bundle.model.to(device)
+        self.searcher = Searcher(self.graph, device, model_dir)
         self.frame_shift = self.bundle.feature_config.frame_shift_ms / 1000
         self.compiler = self.frontend_compiler = None
         if options.word_times or self.frontend is not None:

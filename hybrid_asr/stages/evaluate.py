@@ -88,7 +88,8 @@ def decode_to_dir(model_dir: Union[str, Path], feats_dir: Union[str, Path], out_
                                                     graph, words, store, searches, search, cmvn, max_frames,
                                                     [u.id for u in utts])
     else:
-        results, timing = decode_store(bundle, graph, store, searches, cmvn, max_frames, [u.id for u in utts])
+        results, timing = decode_store(bundle, graph, store, searches, cmvn, max_frames, [u.id for u in utts],
+                                       model_dir)
     write_transcripts(out / "ref.txt", {u.id: u.text.split() for u in utts})
     write_text_atomic(out / "utt2spk", "".join(f"{u.id} {u.speaker}\n" for u in utts))
     for key, hyp_ids in zip(keys, results):

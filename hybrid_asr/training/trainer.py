@@ -442,7 +442,9 @@ def train_model(
     opt = make_optimizer(model, config)
     schedule = LrSchedule(config)
     use_amp = config.amp and device.type == "cuda"
-    scaler = torch.cuda.amp.GradScaler(enabled=use_amp)
+    # torch >= 2.3 has torch.amp.GradScaler (torch.cuda.amp's is deprecated there); 1.13 only the CUDA one
+    scaler = (torch.amp.GradScaler("cuda", enabled=use_amp) if hasattr(torch.amp, "GradScaler")
+              else torch.cuda.amp.GradScaler(enabled=use_amp))
     objective = objective or FrameCrossEntropy(config.label_smoothing, config.spec_augment)
     cpb = 1 if getattr(train, "prebatched", False) else chunks_per_batch(config, train.chunk, dist.world_size)
     history: List[Dict[str, float]] = []
