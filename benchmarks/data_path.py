@@ -8,7 +8,8 @@ production writer, then, each in a fresh process:
    (``ChunkData``: per-utterance CMVN statistics, chunk index) for all of it;
 2. loader: training-batch frames per second delivered by
    :func:`hybrid_asr.training.loader.epoch_batches` with 0, 2 and 4 workers over the first
-   ``--batches`` batches of a shuffled epoch, the store's pages dropped from the page cache first
+   ``--batches`` batches of a shuffled epoch, in a random chunk order and in blocks of 1,024
+   consecutive chunks shuffled in windows (``train --shuffle-block-chunks``), the store's pages dropped from the page cache first
    (``posix_fadvise(DONTNEED)``: a cold read as far as the kernel allows without root), and the
    process's peak resident memory;
 3. the peer, measured in the same run: frames per second the recipe's TDNN consumes (forward,
@@ -19,7 +20,7 @@ Run by hand (about 2 minutes at the default sizes on 2 cores; the 100x store is 
 written under ``--work``, removed at the end)::
 
     .venv/bin/python benchmarks/data_path.py [--sizes 1,10,100] [--workers 0,2,4] [--batches 200]
-        [--threads 2] [--work DIR]
+        [--block-chunks 0,1024] [--threads 2] [--work DIR]
 """
 
 import argparse
@@ -81,7 +82,8 @@ def _child(args) -> None:
     if args.what == "startup":
         print(json.dumps({"seconds": startup, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
         return
-    order = epoch_order(len(data), seed=0, epoch=1)[: args.batches * (BATCH_FRAMES // CHUNK)]
+    order = epoch_order(len(data), seed=0, epoch=1, block_chunks=args.block_chunks)[
+        : args.batches * (BATCH_FRAMES // CHUNK)]
     if args.what == "loader":
         fd = os.open(store.path / "feats.npy", os.O_RDONLY)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -107,9 +109,9 @@ def _child(args) -> None:
     print(json.dumps({"fps": frames / (time.time() - start)}))
 
 
-def measure(store: Path, what: str, args, workers: int = 0) -> dict:
+def measure(store: Path, what: str, args, workers: int = 0, block_chunks: int = 0) -> dict:
     cmd = [sys.executable, __file__, "--child", what, "--store", str(store), "--workers", str(workers),
-           "--batches", str(args.batches), "--threads", str(args.threads)]
+           "--batches", str(args.batches), "--threads", str(args.threads), "--block-chunks", str(block_chunks)]
     env = dict(os.environ, MKL_DEBUG_CPU_TYPE="5")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -122,12 +124,15 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=200, help="batches of 256 frames read per loader measurement")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default=None, help="folder for the synthetic stores (default: a temporary one)")
+    p.add_argument("--block-chunks", default="0,1024",
+                   help="chunk orders measured: 0 = a random permutation, B = blocks of B consecutive chunks "
+                   "in random order, shuffled in windows of 4 B (train --shuffle-block-chunks B)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         args.what = args.child
-        args.workers = int(args.workers)
+        args.workers, args.block_chunks = int(args.workers), int(args.block_chunks)
         _child(args)
         return
     sys.path.insert(0, str(ROOT))
@@ -147,9 +152,11 @@ def main() -> None:
             st = measure(store, "startup", args)
             base_rss = base_rss or st["rss_mb"]
             rows = []
-            for w in [int(x) for x in args.workers.split(",")]:
-                r = measure(store, "loader", args, w)
-                rows.append(f"{w}: {r['fps']:.0f} ({r['fps'] / model_fps:.1f}x), {r['rss_mb']:.0f}")
+            for b in [int(x) for x in args.block_chunks.split(",")]:
+                for w in [int(x) for x in args.workers.split(",")]:
+                    r = measure(store, "loader", args, w, b)
+                    rows.append(f"{'blocks ' + str(b) if b else 'random'}, {w} workers: {r['fps']:.0f} "
+                                f"({r['fps'] / model_fps:.1f}x), {r['rss_mb']:.0f}")
             size = (store / "feats.npy").stat().st_size / 1e9
             print(f"{m:>7}x {frames:>11} {size:>6.2f} | {st['seconds']:>10.2f} {st['rss_mb']:>7.0f} "
                   f"({st['rss_mb'] / base_rss:.2f}x) | " + "; ".join(rows))

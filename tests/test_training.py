@@ -113,6 +113,28 @@ def test_epoch_order_shards_one_global_permutation():
     assert torch.equal(torch.stack([r0, r1], 1).reshape(-1), full[:100])
 
 
+def test_block_order_reads_blocks_of_the_store_in_random_order_shuffled_in_windows():
+    """--shuffle-block-chunks: a permutation of every chunk, seeded by (seed, epoch); with a
+    window of one block the chunks of each block are read together; with a window of
+    W chunks every W consecutive positions come from at most W / B + 1 blocks, and the order
+    inside a window is shuffled; ranks interleave one permutation as without blocks."""
+    n, b = 1003, 10
+    one_block = epoch_order(n, seed=4, epoch=1, block_chunks=b, window_chunks=b).tolist()
+    assert sorted(one_block) == list(range(n))
+    runs = [sorted(one_block[i:i + b]) for i in range(0, n, b)]
+    # each window holds one block's chunks (after the short last block, windows straddle two)
+    assert sum(r == list(range(r[0], r[0] + b)) for r in runs) >= len(runs) // 3
+    assert one_block != sorted(one_block)  # blocks in a random order
+    order = epoch_order(n, seed=4, epoch=1, block_chunks=b)  # window 4 blocks
+    assert sorted(order.tolist()) == list(range(n))
+    assert all(len({c // b for c in order[i:i + 4 * b].tolist()}) <= 5 for i in range(0, n, 4 * b))
+    assert torch.equal(order, epoch_order(n, seed=4, epoch=1, block_chunks=b))
+    assert not torch.equal(order, epoch_order(n, seed=4, epoch=2, block_chunks=b))
+    assert sum(x < y for x, y in zip(order.tolist(), order.tolist()[1:])) < 0.8 * n  # shuffled inside windows
+    r0, r1 = (epoch_order(n, 4, 1, r, 2, block_chunks=b) for r in (0, 1))
+    assert torch.equal(torch.stack([r0, r1], 1).reshape(-1), order[:n - 1])
+
+
 def test_dnn_splices_in_kaldi_order():
     """The DNN's forward is its layers on Kaldi-spliced frames (so older model files still load)."""
     cfg = DnnConfig(feat_dim=5, num_pdfs=7, left_context=1, right_context=2, hidden_dim=16, num_layers=2)

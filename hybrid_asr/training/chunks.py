@@ -171,16 +171,38 @@ def chunk_starts(num_frames: int, chunk: int) -> np.ndarray:
     return starts
 
 
-def epoch_order(num_chunks: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
+def epoch_order(num_chunks: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
+                block_chunks: int = 0, window_chunks: int = 0) -> torch.Tensor:
     """The shuffled chunk order of one epoch on one rank: a permutation seeded by
     ``(seed, epoch)`` alone (so a resumed run and every rank of a distributed run agree on it),
     then every ``world_size``-th entry from ``rank`` (data sharded per rank), truncated so that all
     ranks get the same number of chunks.
 
+    With ``block_chunks`` B > 0 the permutation reads the store nearly sequentially, as Kaldi's
+    training archives with ``nnet3-shuffle-egs --buffer-size`` or lhotse Shar shards with a
+    shuffle buffer do: the chunks (in store order, i.e. file order) are cut into blocks of B
+    consecutive chunks, the blocks are taken in a random order, and the resulting sequence is
+    shuffled within consecutive windows of ``window_chunks`` W chunks (default ``4 B``). A batch
+    then reads from a few blocks of the feature file instead of anywhere in it (from a cold page
+    cache or a network disk: long sequential reads and working readahead instead of one seek per
+    chunk), at the cost of less mixing: a batch's chunks come from W consecutive chunks of that
+    sequence, i.e. from about W / B blocks (utterances of a few speakers, where the store is in
+    speaker order).
+
     Returns:
         int64 ``[num_chunks // world_size]`` chunk indices.
     """
     gen = torch.Generator().manual_seed(seed * 100003 + epoch)
-    perm = torch.randperm(num_chunks, generator=gen)
+    if block_chunks > 0:
+        num_blocks = -(-num_chunks // block_chunks)
+        blocks = torch.randperm(num_blocks, generator=gen)
+        starts = blocks * block_chunks
+        sizes = torch.clamp(num_chunks - starts, max=block_chunks)
+        sequence = torch.repeat_interleave(starts - torch.cumsum(sizes, 0) + sizes, sizes) + torch.arange(num_chunks)
+        window = window_chunks or 4 * block_chunks
+        keys = (torch.arange(num_chunks) // window).double() + torch.rand(num_chunks, generator=gen, dtype=torch.float64)
+        perm = sequence[torch.argsort(keys)]
+    else:
+        perm = torch.randperm(num_chunks, generator=gen)
     per_rank = num_chunks // world_size
     return perm[rank : per_rank * world_size : world_size]

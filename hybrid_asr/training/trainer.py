@@ -98,6 +98,12 @@ class TrainConfig(JsonDataclass):
         num_workers: processes that read and build training batches ahead of the optimizer
             (:func:`hybrid_asr.training.loader.epoch_batches`; 0: in the training process). The
             weights do not depend on it.
+        shuffle_block_chunks: 0 (default): each epoch takes the chunks in a random permutation
+            (one random read each). B > 0: blocks of B consecutive chunks of the store in a
+            random order, shuffled within windows of ``shuffle_window_chunks`` chunks (default
+            4 B), so that reading is nearly sequential (:func:`~hybrid_asr.training.chunks.epoch_order`):
+            for stores far larger than the page cache, or on network disks.
+        shuffle_window_chunks: see ``shuffle_block_chunks``; 0: 4 x ``shuffle_block_chunks``.
         dropout_schedule: the dropout probability of every dropout layer over training, Kaldi's
             ``--trainer.dropout-schedule`` syntax: comma-separated values at evenly spaced points
             of training, or ``value@fraction`` at given points (the first at 0, the last at 1),
@@ -136,6 +142,8 @@ class TrainConfig(JsonDataclass):
     valid_fraction: float = bounded(0.05, ge=0, lt=1)
     valid_max_seconds: float = bounded(3600.0, gt=0)
     num_workers: int = bounded(0, ge=0)
+    shuffle_block_chunks: int = bounded(0, ge=0)
+    shuffle_window_chunks: int = bounded(0, ge=0)
     dropout_schedule: str = ""
     seed: int = bounded(0, ge=0)
     checkpoint_every: int = bounded(0, ge=0)
@@ -492,7 +500,8 @@ def train_model(
         raise ConfigError(f"{out}: a dropout schedule was given, but the model has no dropout layers (give it a "
                           "dropout above 0)")
     while epoch <= config.epochs:
-        order = epoch_order(len(train), config.seed, epoch, dist.rank, dist.world_size)
+        order = epoch_order(len(train), config.seed, epoch, dist.rank, dist.world_size, config.shuffle_block_chunks,
+                            config.shuffle_window_chunks)
         n_batches = math.ceil(len(order) / cpb)
         net.train()
         start = time.time()
