@@ -58,7 +58,7 @@ common=(--manifests data/manifests --lexicon data/manifests/an4.dic --dev-fracti
   --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32")
 if [[ $gmm == true ]]; then
   ../common/hybrid.sh "${common[@]}" --gmm true --speed-perturb "" --cd-leaves 1800 --cd-epochs 4 --sequence lfmmi \
-    --acoustic-scales 0.06,0.08,0.1,0.12,0.15,0.2 "${rest[@]}"
+    --acoustic-scales 0.08,0.1,0.12,0.15,0.2 "${rest[@]}"
 else
   ../common/hybrid.sh "${common[@]}" --augment true --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 \
     --cd-epochs "1 4" --acoustic-scales 0.15,0.2,0.25 "${rest[@]}"
