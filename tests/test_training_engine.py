@@ -151,7 +151,7 @@ def test_dropout_schedule_sets_every_dropout_layer_by_training_progress(task, tm
     assert "the model has no dropout layers" in capsys.readouterr().err
 
 
-def test_features_and_training_run_without_k2(task, tmp_path):
+def test_training_runs_without_k2(task, tmp_path):
     """The training stage needs no k2 (a GPU machine's newest torch may have no k2 build, and
     benchmarks/gpu_check.py trains there): with ``import k2`` failing, ``hybrid-asr train`` writes a
     complete model directory, and k2 was never imported."""
