@@ -55,6 +55,7 @@ ARCHS = {
     "blstm": ["--model", "lstm", "--hidden-dim", "256", "--proj-dim", "128", "--num-layers", "2", "--bidirectional",
               "--right-context", "40"],
     "cldnn": ["--model", "cldnn", "--lstm-dim", "256", "--proj-dim", "128"],
+    "tdnn_lstm": ["--model", "tdnn_lstm", "--hidden-dim", "256", "--lstm-dim", "256", "--proj-dim", "128"],
 }
 
 #: import name -> pip name of what the steps need beside torch (lhotse imports urllib3 without
@@ -196,7 +197,7 @@ def frames_per_second(model_dir: Path) -> float:
 def step_architectures(args, work: Path, ali: Path, log: Path) -> None:
     device = ["--device", args.device] + (["--amp"] if args.device == "cuda" else [])
     for name, opts in ARCHS.items():
-        if args.quick and name in ("blstm", "cldnn"):
+        if args.quick and name in ("blstm", "cldnn", "tdnn_lstm"):
             continue
         out = work / f"arch_{name}_{args.device}"
         shutil.rmtree(out, ignore_errors=True)

@@ -40,6 +40,7 @@ ARCHS = {
     "blstm": ("lstm", {"hidden_dim": 256, "proj_dim": 128, "num_layers": 2, "bidirectional": True,
                        "right_context": 40}, 40, 640),
     "cldnn": ("cldnn", {"lstm_dim": 256, "proj_dim": 128}, 40, 640),
+    "tdnn_lstm": ("tdnn_lstm", {"hidden_dim": 256, "lstm_dim": 256, "proj_dim": 128}, 40, 320),
 }
 
 

@@ -3,7 +3,7 @@
 Layout::
 
     model.pt              acoustic model state_dict
-    model_config.json     the architecture's config; its "type" (dnn, tdnn, lstm, cldnn) picks the class
+    model_config.json     the architecture's config; its "type" (dnn, tdnn, lstm, cldnn, tdnn_lstm, gmm) picks the class
     feature_config.json   FeatureConfig (front end)
     cmvn.json             global CMVN statistics of the training data (for new audio)
     priors.pt             float32 [S] log senone priors

@@ -444,9 +444,12 @@ def test_kaldi_search_reads_the_stored_openfst_graph(exp, tmp_path, monkeypatch,
         "the file graph_info.json was written with (changed or replaced after make-graph)"
 
 
-def test_tree_statistics_in_shards_give_the_one_job_tree(exp, tmp_path, capsys):
+def test_tree_statistics_in_shards_give_the_one_job_tree(exp, tmp_path, capsys, monkeypatch):
     """build-tree --nj 2, and two array-job shards summed with --from-stats, give the tree of one
     job; the sum refuses a missing shard, a shard twice and shards of other alignments."""
+    from hybrid_asr.stages import shards
+
+    monkeypatch.setattr(shards, "MIN_UTTERANCES_PER_LIGHT_JOB", 1)  # two jobs even for a small corpus
     opts = ["--num-leaves", 60, "--min-count", 20, "--min-gain", 10]
     run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "one", *opts)
     run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "nj2", *opts, "--nj", 2)
@@ -473,11 +476,14 @@ def test_tree_statistics_in_shards_give_the_one_job_tree(exp, tmp_path, capsys):
                                                                                   ali="ali0")
 
 
-def test_alignment_conversion_in_shards_gives_the_one_job_alignments(exp, tmp_path):
+def test_alignment_conversion_in_shards_gives_the_one_job_alignments(exp, tmp_path, monkeypatch):
     """convert-ali --nj 2 (two shards merged with merge-alignments' code) writes the senone
     alignments, HMM states and tree of one job, with the same transition probabilities."""
     from hybrid_asr.hmm import HmmTopology
     from hybrid_asr.hmm.alignment import Alignments
+    from hybrid_asr.stages import shards
+
+    monkeypatch.setattr(shards, "MIN_UTTERANCES_PER_LIGHT_JOB", 1)
 
     run("build-tree", exp / "fbank/train", exp / "ali1", tmp_path / "tree", "--num-leaves", 40)
     run("convert-ali", exp / "ali1", tmp_path / "tree", tmp_path / "one")

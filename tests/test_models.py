@@ -2,6 +2,7 @@
 its forward pass does, frame for frame; configs round-trip with their type; chunked scoring."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from hybrid_asr.models import (
     DnnConfig,
     LstmConfig,
     TdnnConfig,
+    TdnnLstmConfig,
     create_model,
     load_model_config,
     pad_context,
@@ -30,6 +32,10 @@ CONFIGS = {
                         right_context=4),
     "cldnn": CldnnConfig(F, S, conv_channels=4, conv_freq=4, conv_time=3, pool_freq=2, linear_dim=8, lstm_dim=8,
                          proj_dim=4, dnn_dim=8, left_context=4, right_context=2),
+    "tdnn_lstm": TdnnLstmConfig(F, S, kernels=(3, 3, 3), dilations=(1, 1, 3), lstm_after=(1, 3), hidden_dim=8,
+                                lstm_dim=8, proj_dim=4, lstm_delay=3, left_context=4, right_context=2),
+    "tdnn_lstm-sub3": TdnnLstmConfig(F, S, kernels=(3, 3, 3), dilations=(1, 1, 3), lstm_after=(1, 3), hidden_dim=8,
+                                     lstm_dim=8, proj_dim=4, lstm_delay=3, left_context=4, subsampling_factor=3),
 }
 
 
@@ -73,20 +79,51 @@ def test_feed_forward_output_sees_exactly_its_declared_window(name):
         assert changed == (lo <= frame <= hi), f"frame {frame}, window [{lo}, {hi}]"
 
 
-@pytest.mark.parametrize("name", ["lstm", "cldnn"])
+@pytest.mark.parametrize("name", ["lstm", "cldnn", "tdnn_lstm", "tdnn_lstm-sub3"])
 def test_unidirectional_outputs_never_see_past_their_right_context(name):
+    """Output j depends on input frame j*f + l + r and on nothing after it."""
     model = _model(name)
-    l, r = model.left_context, model.right_context
-    x = torch.randn(l + 8 + r, F)
+    l, r, f = model.left_context, model.right_context, model.subsampling_factor
+    x = torch.randn(l + 8 * f + r, F)
     base, _ = _run(model, x)
     j = 3
+    edge = j * f + l + r
     y = x.clone()
-    y[j + l + r + 1 :] += 5.0  # everything after output j's right edge
+    y[edge + 1 :] += 5.0  # everything after output j's right edge
     out, _ = _run(model, y)
     assert torch.allclose(out[0, : j + 1], base[0, : j + 1], atol=1e-6)
     y = x.clone()
-    y[j + l + r] += 5.0  # the right edge itself
-    assert not torch.allclose(_run(model, y)[0][0, j], base[0, j], atol=1e-6)
+    y[edge] += 5.0  # the right edge itself
+    assert not torch.equal(_run(model, y)[0][0, j], base[0, j])
+
+
+def test_tdnn_lstm_recurrence_spans_its_delay():
+    """With lstm_delay 3 and no TDNN context, output j depends on input frames j, j-3, j-6, ...
+    (through the LSTM) and on no other earlier frame."""
+    torch.manual_seed(0)
+    model = create_model(TdnnLstmConfig(F, S, kernels=(1,), dilations=(1,), lstm_after=(1,), hidden_dim=8,
+                                        lstm_dim=8, proj_dim=4, lstm_delay=3, left_context=0)).eval()
+    x = torch.randn(12, F)
+    base, _ = _run(model, x)
+    j = 10
+    for frame in range(j + 1):
+        y = x.clone()
+        y[frame] += 5.0
+        changed = not torch.allclose(_run(model, y)[0][0, j], base[0, j], atol=1e-6)
+        assert changed == ((j - frame) % 3 == 0), f"frame {frame}"
+
+
+def test_subsampled_tdnn_lstm_equals_full_rate_model_at_every_third_frame():
+    """At f = 3 the upper layers run on every third frame with dilations and delays divided by 3:
+    the outputs are the full-rate model's (same weights, delay 3, dilation 3) at frames 0, 3, 6..."""
+    sub = _model("tdnn_lstm-sub3")
+    full = create_model(replace(CONFIGS["tdnn_lstm-sub3"], subsampling_factor=1)).eval()
+    full.load_state_dict(sub.state_dict())
+    x = torch.randn(sub.left_context + 10 + sub.right_context, F)
+    out_sub, _ = _run(sub, x)
+    out_full, _ = _run(full, x)
+    assert out_sub.shape[1] == 4
+    assert torch.allclose(out_sub[0], out_full[0, ::3], atol=1e-5)
 
 
 def test_blstm_looks_ahead():

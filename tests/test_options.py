@@ -64,6 +64,19 @@ def test_every_command_is_available_where_every_package_is(capsys):
     assert len(commands.REGISTRY) == 30
 
 
+def test_each_registering_function_is_named_for_its_command():
+    """An unavailable command is registered under the name derived from its add_* function, so
+    that name must be the command's own."""
+    import argparse
+
+    from hybrid_asr.cli import commands
+
+    for register in commands.REGISTRY:
+        sub = argparse.ArgumentParser().add_subparsers()
+        register(sub)
+        assert list(sub.choices) == [register.__name__[len("add_"):].replace("_", "-")]
+
+
 def test_a_command_that_needs_a_missing_package_fails_in_one_line(monkeypatch, capsys):
     from hybrid_asr.cli import commands
 

@@ -15,7 +15,7 @@ from hybrid_asr.features import (
     splice,
 )
 from hybrid_asr.hmm import HmmTopology
-from hybrid_asr.models import DnnAcousticModel, DnnConfig, LstmConfig, TdnnConfig, create_model, pad_context
+from hybrid_asr.models import DnnAcousticModel, DnnConfig, LstmConfig, TdnnConfig, TdnnLstmConfig, create_model, pad_context
 from hybrid_asr.training import (
     IGNORE,
     ChunkData,
@@ -155,13 +155,15 @@ def test_split_utterances_is_deterministic_and_disjoint():
     assert len(va) == 8 and {u.replace("_sp0.9", "") for u in va} & {u.replace("_sp0.9", "") for u in tr} == set()
 
 
-@pytest.mark.parametrize("model_type", ["dnn", "tdnn", "lstm"])
+@pytest.mark.parametrize("model_type", ["dnn", "tdnn", "lstm", "tdnn_lstm"])
 def test_training_learns_a_separable_task(tone_store, tmp_path, model_type):
     store, alis = tone_store
     torch.manual_seed(0)
     cfg = {"dnn": DnnConfig(feat_dim=23, num_pdfs=2, left_context=2, right_context=2, hidden_dim=32, num_layers=2),
            "tdnn": TdnnConfig(feat_dim=23, num_pdfs=2, kernels=(3, 3), dilations=(1, 2), hidden_dim=32),
            "lstm": LstmConfig(feat_dim=23, num_pdfs=2, hidden_dim=16, proj_dim=8, num_layers=1, left_context=5),
+           "tdnn_lstm": TdnnLstmConfig(feat_dim=23, num_pdfs=2, kernels=(3, 3), dilations=(1, 3), lstm_after=(1, 2),
+                                       hidden_dim=16, lstm_dim=16, proj_dim=8, left_context=6),
            }[model_type]
     model = create_model(cfg)
     chunk = model.default_chunk_frames

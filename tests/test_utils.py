@@ -54,3 +54,13 @@ def test_shard_select_groups_keeps_speakers_whole():
     shards = [Shard(i, 2).select_groups(items, lambda x: x[1]) for i in range(2)]
     assert shards == [[("u1", "a"), ("u2", "a"), ("u4", "c"), ("u7", "a")], [("u3", "b"), ("u5", "b"), ("u6", "d")]]
     assert Shard(4, 5).select_groups(items, lambda x: x[1]) == []
+
+
+def test_light_stages_start_one_job_per_5000_utterances_at_most():
+    """build-tree and convert-ali with --nj: no more jobs than the utterances fill (AN4's ~3,000
+    run in one process), never fewer than one, never more than asked."""
+    from hybrid_asr.stages.shards import MIN_UTTERANCES_PER_LIGHT_JOB, local_jobs
+
+    assert MIN_UTTERANCES_PER_LIGHT_JOB == 5000
+    assert [local_jobs(4, n) for n in (0, 2999, 9999, 10000, 10**6)] == [1, 1, 1, 2, 4]
+    assert local_jobs(1, 10**6) == 1

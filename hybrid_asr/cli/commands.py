@@ -81,7 +81,7 @@ def _import_kaldi(args) -> int:
     return 0
 
 
-def add_import_kaldi(sub) -> None:
+def add_import_kaldi_dir(sub) -> None:
     p = sub.add_parser("import-kaldi-dir", help="Kaldi data dir (wav.scp, text, utt2spk[, segments]) -> manifests")
     p.add_argument("data_dir")
     p.add_argument("out_dir", help="manifest directory to write")
@@ -1042,7 +1042,7 @@ def add_adapt_features(sub) -> None:
     p.set_defaults(func=_adapt_features)
 
 
-REGISTRY = [add_prepare, add_download_librispeech_lm, add_import_kaldi, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
+REGISTRY = [add_prepare, add_download_librispeech_lm, add_import_kaldi_dir, add_hold_out_speakers, add_compute_features, add_merge_feature_stores,
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_compare_alignments,
             add_train, add_train_sequence, add_train_chain, add_train_gmm, add_adapt_features,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,

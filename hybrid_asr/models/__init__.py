@@ -1,15 +1,16 @@
 """Acoustic models behind one interface (:class:`AcousticModel`): features with context frames ->
 senone log-posteriors. The architecture is named by the ``type`` of its saved config.
 
-=========  =====================================  ============================================
-type       class                                  reference
-=========  =====================================  ============================================
-``dnn``    :class:`DnnAcousticModel`              Hinton et al. 2012 (spliced frames)
-``tdnn``   :class:`TdnnAcousticModel`             Peddinti et al. 2015; TDNN-F Povey et al. 2018
-``lstm``   :class:`LstmAcousticModel`             Sak et al. 2014 (LSTMP; BLSTMP bidirectional)
-``cldnn``  :class:`CldnnAcousticModel`            Sainath et al. 2015
-``gmm``    :class:`GmmAcousticModel`              a GMM-HMM's mixtures (trained by Viterbi EM)
-=========  =====================================  ============================================
+=============  ===================================  ===============================================
+type           class                                reference
+=============  ===================================  ===============================================
+``dnn``        :class:`DnnAcousticModel`            Hinton et al. 2012 (spliced frames)
+``tdnn``       :class:`TdnnAcousticModel`           Peddinti et al. 2015; TDNN-F Povey et al. 2018
+``lstm``       :class:`LstmAcousticModel`           Sak et al. 2014 (LSTMP; BLSTMP bidirectional)
+``cldnn``      :class:`CldnnAcousticModel`          Sainath et al. 2015
+``tdnn_lstm``  :class:`TdnnLstmAcousticModel`       Peddinti et al. 2018 (Kaldi tdnn_lstm_1c)
+``gmm``        :class:`GmmAcousticModel`            a GMM-HMM's mixtures (trained by Viterbi EM)
+=============  ===================================  ===============================================
 
 The neural architectures (:data:`NEURAL_MODEL_TYPES`) are what ``train`` trains; a ``gmm`` is made
 by ``train-gmm`` and outputs log-likelihoods, with zero priors in its bundle.
@@ -26,6 +27,7 @@ from hybrid_asr.models.dnn import DnnAcousticModel, DnnConfig
 from hybrid_asr.models.gmm import GmmAcousticModel, GmmModelConfig
 from hybrid_asr.models.lstm import LstmAcousticModel, LstmConfig
 from hybrid_asr.models.tdnn import TdnnAcousticModel, TdnnConfig
+from hybrid_asr.models.tdnn_lstm import TdnnLstmAcousticModel, TdnnLstmConfig
 
 #: ``type`` -> (config class, model class) of the architectures trained by gradient descent.
 NEURAL_MODEL_TYPES: Dict[str, Tuple[Type[ModelConfig], Type[AcousticModel]]] = {
@@ -33,6 +35,7 @@ NEURAL_MODEL_TYPES: Dict[str, Tuple[Type[ModelConfig], Type[AcousticModel]]] = {
     "tdnn": (TdnnConfig, TdnnAcousticModel),
     "lstm": (LstmConfig, LstmAcousticModel),
     "cldnn": (CldnnConfig, CldnnAcousticModel),
+    "tdnn_lstm": (TdnnLstmConfig, TdnnLstmAcousticModel),
 }
 #: ``type`` -> (config class, model class) of every model a bundle may hold.
 MODEL_TYPES: Dict[str, Tuple[Type[ModelConfig], Type[AcousticModel]]] = {
@@ -73,5 +76,6 @@ def load_model_config(path: Union[str, Path]) -> ModelConfig:
 
 
 __all__ = ["MODEL_TYPES", "NEURAL_MODEL_TYPES", "AcousticModel", "CldnnAcousticModel", "CldnnConfig",
-           "DnnAcousticModel", "DnnConfig", "GmmAcousticModel", "GmmModelConfig", "LstmAcousticModel", "LstmConfig", "ModelConfig", "TdnnAcousticModel", "TdnnConfig", "config_class",
+           "DnnAcousticModel", "DnnConfig", "GmmAcousticModel", "GmmModelConfig", "LstmAcousticModel", "LstmConfig", "ModelConfig", "TdnnAcousticModel", "TdnnConfig", "TdnnLstmAcousticModel", "TdnnLstmConfig",
+           "config_class",
            "create_model", "load_model_config", "pad_context"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
+
 from hybrid_asr.align.flat_start import flat_start_alignment
 from hybrid_asr.align.viterbi import align_dataset
 from hybrid_asr.bundle import ModelBundle
@@ -28,7 +30,7 @@ from hybrid_asr.lang.lang_dir import Lang
 from hybrid_asr.lang.lexicon import SIL
 from hybrid_asr.likelihoods import log_likelihoods
 from hybrid_asr.stages.gmm import load_transforms, save_transforms, speaker_independent_dir
-from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
+from hybrid_asr.stages.shards import Shard, local_jobs, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -229,13 +231,18 @@ def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], ou
         out_dir: the senone alignment directory to write.
         shard: convert only utterances ``index, index + count, ...`` (alignment order) into a
             complete alignment directory of them (``merge-alignments`` combines the shards).
-        nj: convert in ``nj`` local processes and merge them into ``out_dir``.
+        nj: convert in up to ``nj`` local processes (at most one per
+            :data:`~hybrid_asr.stages.shards.MIN_UTTERANCES_PER_LIGHT_JOB` utterances) and merge
+            them into ``out_dir``.
 
     Raises:
         InputError: a file of ``ali_dir`` is missing (a senone directory without ``states.npz``).
     """
     from hybrid_asr.align.convert import to_senones
 
+    if nj > 1:
+        with np.load(Path(ali_dir) / "ali.npz") as archive:
+            nj = local_jobs(nj, len(archive.files))
     if nj > 1:
         dirs = shard_dirs(out_dir, nj)
         run_local_shards(convert_to_senones, [(str(ali_dir), str(tree_dir), str(d), Shard(i, nj))

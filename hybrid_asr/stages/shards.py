@@ -62,6 +62,19 @@ class Shard:
         return list(items[self.index * n // self.count : (self.index + 1) * n // self.count])
 
 
+#: Fewest utterances per local job (``--nj``) of the light stages, tree statistics and alignment
+#: conversion: on fewer, starting a worker process (importing torch: seconds) costs more than the
+#: work it takes over (AN4's 3,000 utterances take about 2 s in one process).
+MIN_UTTERANCES_PER_LIGHT_JOB = 5000
+
+
+def local_jobs(nj: int, num_utterances: int) -> int:
+    """How many of ``nj`` local jobs of a light stage to start for ``num_utterances``: at most
+    one per :data:`MIN_UTTERANCES_PER_LIGHT_JOB` utterances, at least one (1: run in this
+    process)."""
+    return max(1, min(nj, num_utterances // MIN_UTTERANCES_PER_LIGHT_JOB))
+
+
 def _init_worker() -> None:
     import torch
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
+from hybrid_asr.bundle import file_sha256
 from hybrid_asr.errors import HybridAsrError, InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.hmm.alignment import load_alignment_dir, load_hmm_states
@@ -27,7 +28,7 @@ from hybrid_asr.hmm.tree import DecisionTree, TreeConfig, tree_from_stats
 from hybrid_asr.hmm.tree_stats import (Context, GaussStats, accumulate_tree_stats, add_tree_stats, load_tree_stats,
                                        save_tree_stats)
 from hybrid_asr.lang.lexicon import SIL, SPN
-from hybrid_asr.stages.shards import Shard, remove_shard_dirs, run_local_shards, shard_dirs
+from hybrid_asr.stages.shards import Shard, local_jobs, remove_shard_dirs, run_local_shards, shard_dirs
 from hybrid_asr.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,11 @@ TREE_STATS_INFO = "tree_stats.json"
 
 def alignment_fingerprint(ali_dir: Union[str, Path]) -> str:
     """SHA-256 of the files tree statistics are accumulated from (``ali.npz``, ``phones.npz``
-    and ``states.npz`` where present): shards of one accumulation share it."""
-    h = hashlib.sha256()
-    for name in ("ali.npz", "phones.npz", "states.npz"):
-        f = Path(ali_dir) / name
-        if f.is_file():
-            h.update(name.encode())
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()
+    and ``states.npz`` where present): shards of one accumulation share it. The SHA-256 of
+    the lines ``name digest`` of the files present."""
+    lines = [f"{name} {file_sha256(Path(ali_dir) / name)}\n" for name in ("ali.npz", "phones.npz", "states.npz")
+             if (Path(ali_dir) / name).is_file()]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def accumulate_stage(store: FeatureStore, ali_dir: Union[str, Path], frame_subsampling: int = 1,
@@ -137,7 +133,9 @@ def build_tree_stage(store: FeatureStore, ali_dir: Union[str, Path], out_dir: Un
         classes: optional hand-written phone class file added to the automatic questions.
         shard: with several shards, only accumulate this shard's statistics into ``out_dir``
             (:func:`write_tree_stats`) and build no tree.
-        nj: accumulate in ``nj`` local processes, then sum and build.
+        nj: accumulate in up to ``nj`` local processes (at most one per
+            :data:`~hybrid_asr.stages.shards.MIN_UTTERANCES_PER_LIGHT_JOB` utterances), then sum
+            and build.
         stats_dirs: build from these shard directories' summed statistics instead of
             accumulating (:func:`summed_tree_stats`).
 
@@ -157,7 +155,8 @@ def build_tree_stage(store: FeatureStore, ali_dir: Union[str, Path], out_dir: Un
         write_tree_stats(store, ali_dir, out, f, shard)
         log.info("tree statistics of shard %d of %d -> %s", shard.index, shard.count, out)
         return None
-    _, _, topo = load_alignment_dir(ali_dir)
+    alis, _, topo = load_alignment_dir(ali_dir)
+    nj = local_jobs(nj, len(alis))
     if stats_dirs:
         stats = summed_tree_stats(stats_dirs, ali_dir, f)
     elif nj > 1:

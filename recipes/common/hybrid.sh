@@ -36,11 +36,13 @@
 #                                "--backend k2"; defaults: SearchConfig)
 #   --threads N                  torch threads of each command (default 2); features (compute-features),
 #                                alignments (align) and decodes (decode-dataset) run N local jobs of one thread
-#                                each (--nj N; alignments and decodes with whole speakers per job)
+#                                each (--nj N; alignments and decodes with whole speakers per job); tree
+#                                statistics (build-tree) and alignment conversion (convert-ali) too, at most one
+#                                job per 5,000 utterances (fewer run in one process)
 #   --cd-leaves N                context-dependent senones (stages 7-10) with a decision tree of N leaves;
 #                                0 (default) stops after the monophone system. --cd-epochs "4 4": epochs
 #                                of the two triphone rounds (the second after realignment)
-#   --cd-arch TYPE               architecture of the final triphone model (dnn, tdnn, lstm, cldnn; default
+#   --cd-arch TYPE               architecture of the final triphone model (dnn, tdnn, lstm, cldnn, tdnn_lstm; default
 #                                dnn), trained on the realigned senones into exp/cd<N>/<TYPE>2
 #   --cd-arch-opts "..."         extra train options of that model (e.g. "--bidirectional --right-context 40")
 #   --sequence lfmmi|mmi|none    stages 11-12: fine-tune the final triphone model with lattice-free MMI
@@ -340,12 +342,13 @@ if [[ $gmm == true ]]; then
     if [[ -f $exp_dir/tri1/tree/tree.json ]]; then log "tri1 tree exists, skipping"
     else
       log "tri1 decision tree (at most $cd_leaves leaves)"
-      "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$exp_dir/mono_ali" "$exp_dir/tri1/tree" --num-leaves "$cd_leaves"
+      "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$exp_dir/mono_ali" "$exp_dir/tri1/tree" --num-leaves "$cd_leaves" \
+        --nj "$threads"
     fi
     if [[ -f $exp_dir/tri1_ali0/ali.npz ]]; then log "tri1 senone alignment exists, skipping"
     else
       log "converting $exp_dir/mono_ali to tri1's senones"
-      "${hybrid_asr[@]}" convert-ali "$exp_dir/mono_ali" "$exp_dir/tri1/tree" "$exp_dir/tri1_ali0"
+      "${hybrid_asr[@]}" convert-ali "$exp_dir/mono_ali" "$exp_dir/tri1/tree" "$exp_dir/tri1_ali0" --nj "$threads"
     fi
     train_gmm "$feats" "$exp_dir/tri1_ali0" "$exp_dir/tri1" "tri1 (triphone GMM on deltas)"
     align_with "$exp_dir/tri1" "$exp_dir/tri1_ali" tri1
@@ -392,13 +395,13 @@ else
     if [[ -f $cd/tree/tree.json ]]; then log "tree exists, skipping"
     else
       log "decision tree with $cd_leaves leaves"
-      "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$mono_ali" "$cd/tree" --num-leaves "$cd_leaves" \
+      "${hybrid_asr[@]}" build-tree "$feats/$train_split" "$mono_ali" "$cd/tree" --num-leaves "$cd_leaves" --nj "$threads" \
         ${classes:+--classes "$classes"}
     fi
     if [[ -f $cd/ali0/ali.npz ]]; then log "senone alignment exists, skipping"
     else
       log "converting $mono_ali to senones"
-      "${hybrid_asr[@]}" convert-ali "$mono_ali" "$cd/tree" "$cd/ali0"
+      "${hybrid_asr[@]}" convert-ali "$mono_ali" "$cd/tree" "$cd/ali0" --nj "$threads"
     fi
   fi
 
