@@ -8,7 +8,10 @@ right context), so the model needs no output delay; the LSTMs carry the past. Ea
 recurs over ``lstm_delay`` frames instead of one (Kaldi's ``fast-lstmp-layer ... delay=-3``): the
 sequence splits into that many interleaved streams, each an ordinary LSTM over every
 ``lstm_delay``-th frame, which is cheaper on CPU (a third of the sequential steps) and, at
-subsampling factor 3, is what runs at the output frame rate.
+subsampling factor 3, is what runs at the output frame rate. Unlike Kaldi's layer, each LSTMP
+output is batch-normalized and a linear map of the layer's input is added to it (both config
+fields, on by default): trained with Adam, the unnormalized projection learns far slower
+(``docs/recipes/an4.md``, "Recurrent models, and the TDNN's training length").
 
 Frame accounting (see :mod:`hybrid_asr.models.base`): the TDNN layers are unpadded convolutions
 that consume ``K = sum((kernel - 1) / 2 * dilation)`` frames on each side, so the declared context
