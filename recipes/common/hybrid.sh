@@ -65,7 +65,8 @@
 #                                --cd-epochs value) on them and tri3's alignment (of the _sp split with
 #                                --speed-perturb) into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
 #                                neural model and compare them. --gmm-acoustic-scales "a,b,c" the GMMs'
-#                                dev sweep (default 0.03,...,0.1) --gmm-graph-opts "..." their make-graph
+#                                dev sweep (default 0.03,...,0.1; --mono-acoustic-scales "a,b,c" the monophone
+#                                GMM's, default the same) --gmm-graph-opts "..." their make-graph
 #                                options (default: self-loop scale 0.1, stored acoustic scale 0.05, as
 #                                Kaldi's mkgraph.sh and its 1/12 scale for GMMs) --gmm-opts "..." extra options
 #                                of every train-gmm (defaults: the GMM training config dataclasses)
@@ -82,7 +83,7 @@ lm_order=3; arpa=""; self_loop_scale=""; acoustic_scale=""; acoustic_scales="0.1
 threads=2; decode_opts=""
 cd_leaves=0; cd_epochs="4 4"; cd_arch=dnn; cd_arch_opts=""
 sequence=none; sequence_opts=""; sequence_acoustic_scales=""
-gmm=false; gmm_acoustic_scales="0.03,0.04,0.05,0.06,0.07,0.08,0.1"; gmm_graph_opts="--self-loop-scale 0.1 --acoustic-scale 0.05"; gmm_opts=""
+gmm=false; gmm_acoustic_scales="0.03,0.04,0.05,0.06,0.07,0.08,0.1"; mono_acoustic_scales=""; gmm_graph_opts="--self-loop-scale 0.1 --acoustic-scale 0.05"; gmm_opts=""
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -105,6 +106,7 @@ while [[ $# -gt 0 ]]; do
     --sequence) sequence=$2 ;; --sequence-opts) sequence_opts=$2 ;;
     --sequence-acoustic-scales) sequence_acoustic_scales=$2 ;;
     --gmm) gmm=$2 ;; --gmm-acoustic-scales) gmm_acoustic_scales=$2 ;; --gmm-graph-opts) gmm_graph_opts=$2 ;;
+    --mono-acoustic-scales) mono_acoustic_scales=$2 ;;
     --gmm-opts) gmm_opts=$2 ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "hybrid.sh: unknown option $1" >&2; exit 1 ;;
@@ -319,7 +321,7 @@ PY
 }
 
 if run_stage 6 && [[ $gmm == true ]]; then
-  decode_test "$final" "monophone GMM" "$feats" "$gmm_acoustic_scales"
+  decode_test "$final" "monophone GMM" "$feats" "${mono_acoustic_scales:-$gmm_acoustic_scales}"
   summary "$final"
 elif run_stage 6; then
   decode_test "$final" monophone
