@@ -24,7 +24,7 @@ overridden) and scored against the test transcripts. Conditions:
     8k, 48k          resampled to 8 kHz (band-limited) / 48 kHz before decoding
     nan              one NaN sample and one Inf sample in a float32 copy
 
-    .venv/bin/python benchmarks/conditions.py [--model-dir recipes/an4/exp/tdnn_fmllr_lfmmi]
+    .venv/bin/python benchmarks/conditions.py [--model-dir recipes/an4/exp/tdnn_fmllr]
         [--split test|dev] [--conditions clean,sil2,...] [--limit N] [--long-files 20] [--override key=value ...]
 """
 
@@ -112,7 +112,7 @@ def field_value(cls, item: str):
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model-dir", default=str(RECIPE / "exp/tdnn_fmllr_lfmmi"), help="default: make an4's final model")
+    p.add_argument("--model-dir", default=str(RECIPE / "exp/tdnn_fmllr"), help="default: make an4's final model")
     p.add_argument("--manifests", default=str(RECIPE / "data/manifests"))
     p.add_argument("--conditions", default=",".join(CONDITIONS))
     p.add_argument("--split", default="test", help="manifest split (tune on dev, report on test)")
