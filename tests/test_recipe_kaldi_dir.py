@@ -133,8 +133,8 @@ def _check_triphone_alignments(d: Path) -> None:
 
 def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
     """--gmm true: MFCC stores, the monophone GMM, tri1 (deltas), tri2 (LDA+MLLT), tri3 (SAT), fMLLR
-    features for every split, a DNN on them and tri3's alignment, both decoded against each other;
-    a second run skips every stage."""
+    features for every split, a DNN on them (speed-perturbed copies, augmented) and tri3's alignment,
+    both decoded against each other; the monophone GMM's own sweep; a second run skips every stage."""
     _kaldi_dirs(tmp_path / "kaldi")
     for split in ("train", "dev", "test"):
         subprocess.run([*_hybrid_asr(), "import-kaldi-dir", str(tmp_path / "kaldi" / split), "manifests",
@@ -142,7 +142,9 @@ def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
     cmd = ["bash", str(ROOT / "recipes/common/hybrid.sh"), "--manifests", "manifests", "--cmudict", "--gmm", "true",
            "--sample-rate", "8000", "--num-mel-bins", "23", "--lm-order", "1", "--dev-split", "dev",
            "--gmm-opts", "--num-iters 13 --max-iter-inc 8 --total-gauss 300 --realign-iters 4,8",
-           "--gmm-acoustic-scales", "0.1,0.2", "--acoustic-scales", "0.5,1", "--threads", "2", "--cd-leaves", "40",
+           "--gmm-acoustic-scales", "0.1,0.2", "--mono-acoustic-scales", "0.2", "--acoustic-scales", "0.5,1",
+           "--augment", "true", "--augment-opts",
+           "--gain-prob 1 --gain-min-db -30 --gain-max-db -20 --gain-requantize --noise-prob 0 --bandlimit-prob 0", "--threads", "2", "--cd-leaves", "40",
            "--cd-epochs", "6", "--cd-arch", "dnn", "--cd-arch-opts", "--hidden-dim 256 --num-layers 2"]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -167,6 +169,11 @@ def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
         assert list(test["wer"]) == [f"{dev['best_acoustic_scale']:g}"]  # test decoded once, at dev's scale
         wer[model] = next(iter(test["wer"].values()))
     assert set(json.loads((tmp_path / "exp/tri3/decode_dev/decode_stats.json").read_text())["wer"]) == {"0.1", "0.2"}
+    assert set(json.loads((tmp_path / "exp/mono/decode_dev/decode_stats.json").read_text())["wer"]) == {"0.2"}
+    # --augment: the neural model's copies are augmented as asked, the GMMs' training audio is not
+    augment = json.loads((tmp_path / "data/mfcc/train_sp/augment_config.json").read_text())
+    assert augment["gain_prob"] == 1 and augment["gain_requantize"] and augment["noise_prob"] == 0
+    assert not any((tmp_path / f"data/{d}/train/augment_config.json").exists() for d in ("mfcc", "mfcc_deltas"))
     assert "fmllr" in json.loads((tmp_path / "exp/tri3/decode_test/timing.json").read_text())  # two passes
     assert max(wer.values()) <= 10.0, wer
     change = [line for line in first.stdout.splitlines() if "(exp/tri3) ->" in line]

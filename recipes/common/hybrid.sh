@@ -19,10 +19,11 @@
 #                                report the WER per group
 #   --dev-split S                use the existing manifest split S as the dev set instead
 #   --sample-rate HZ --num-mel-bins N --cmvn MODE --speed-perturb "0.9,1.1"
-#   --augment true|false         augment the speed-perturbed training copies (default false; none without
-#                                speed perturbation; seeded:
+#   --augment true|false         augment the speed-perturbed training copies, or without speed perturbation
+#                                add one augmented copy of every training utterance (default false; seeded:
 #                                silence/low-level noise padding, noise at 5-25 dB SNR, 8 kHz band,
-#                                gain; AugmentConfig) --augment-opts "..." (e.g. "--pad-prob 0.5")
+#                                gain; AugmentConfig) --augment-opts "..." (e.g. "--pad-prob 0.5"; with
+#                                --gmm true only the neural model's training data is augmented)
 #   --num-rounds N --epochs "2 2 3 3 4" (last value repeats)
 #   --train-opts "..."           extra options of every 'hybrid-asr train' (e.g. "--hidden-dim 256"); the
 #                                model and training defaults live in their config dataclasses
@@ -53,17 +54,18 @@
 #   --gmm true|false             Kaldi's GMM ladder in place of the flat-start DNN rounds (default false):
 #                                stage 1 computes MFCC (+deltas, per-speaker CMVN; the GMMs train on the
 #                                unperturbed audio; with --speed-perturb also data/mfcc/<train>_sp, whose
-#                                perturbed copies are speakers of their own),
+#                                perturbed copies are speakers of their own; with --augment and no speed
+#                                perturbation data/mfcc/<train>_aug, the audio and one augmented copy),
 #                                stages 3-6 train and decode the monophone GMM (exp/mono: train_mono.sh),
 #                                stage 7 the triphone GMMs, each on the previous one's alignment: tri1
 #                                (deltas, a tree of at most --cd-leaves leaves), tri2 (LDA+MLLT), tri3
 #                                (SAT, per-speaker fMLLR) and tri3's fMLLR alignment (exp/tri3_ali; with
 #                                --speed-perturb that of <train>_sp too, exp/tri3_ali_sp, as Kaldi's nnet
-#                                recipes align their _sp data); stage 8 writes fMLLR-adapted features
+#                                recipes align their _sp data; likewise <train>_aug, exp/tri3_ali_aug); stage 8 writes fMLLR-adapted features
 #                                (data/fmllr: training speakers with the transforms of that alignment, dev/test
 #                                from tri3's speaker-independent first pass) and trains the final model (--cd-arch, last
-#                                --cd-epochs value) on them and tri3's alignment (of the _sp split with
-#                                --speed-perturb) into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
+#                                --cd-epochs value) on them and tri3's alignment (of the _sp or _aug split
+#                                when there is one) into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
 #                                neural model and compare them. --gmm-acoustic-scales "a,b,c" the GMMs'
 #                                dev sweep (default 0.03,...,0.1; --mono-acoustic-scales "a,b,c" the monophone
 #                                GMM's, default the same) --gmm-graph-opts "..." their make-graph
@@ -141,9 +143,18 @@ if [[ $dev_fraction != 0 ]]; then
   train_split=${train_split}_nodev
 fi
 
-# the training split of the neural model on fMLLR features (--gmm true): speed-perturbed copies too
+# the training split of the neural model on fMLLR features (--gmm true): with the speed-perturbed copies
+# (<train>_sp, augmented with --augment), or with one augmented copy of each utterance (<train>_aug)
 nn_split=$train_split
-[[ $gmm == true && -n $speed_perturb ]] && nn_split=${train_split}_sp
+if [[ $gmm == true && -n $speed_perturb ]]; then nn_split=${train_split}_sp
+elif [[ $gmm == true && $augment == true ]]; then nn_split=${train_split}_aug
+fi
+copies=(); copies_what=""  # compute-features options and words for the training copies
+[[ -n $speed_perturb ]] && copies=(--speed-perturb "$speed_perturb") && copies_what="speed perturbation $speed_perturb"
+if [[ $augment == true ]]; then
+  read -r -a aug <<< "$augment_opts"
+  copies+=(--augment ${aug[@]+"${aug[@]}"}); copies_what="${copies_what:-one copy}, augmented"
+fi
 if run_stage 1 && [[ $gmm == true ]]; then
   for split in "$train_split" $dev_split "$test_split"; do
     for out in "$feats/$split" "$mfcc/$split"; do
@@ -155,18 +166,16 @@ if run_stage 1 && [[ $gmm == true ]]; then
     done
   done
   if [[ $nn_split != "$train_split" && ! -f $mfcc/$nn_split/index.json ]]; then
-    log "MFCC features of $train_split with speed perturbation $speed_perturb (per-speaker CMVN) -> $mfcc/$nn_split"
+    log "MFCC features of $train_split with $copies_what (per-speaker CMVN) -> $mfcc/$nn_split"
     "${hybrid_asr[@]}" compute-features "$manifests" "$train_split" "$mfcc/$nn_split" --kind mfcc \
-      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker --speed-perturb "$speed_perturb" \
-      --nj "$threads"
+      --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn speaker "${copies[@]}" --nj "$threads"
   elif [[ $nn_split != "$train_split" ]]; then log "$mfcc/$nn_split exists, skipping"
   fi
 elif run_stage 1; then
   for split in "$train_split" $dev_split "$test_split"; do
     if [[ -f $feats/$split/index.json ]]; then log "fbank $split exists, skipping"; continue; fi
     sp=()
-    [[ $split == "$train_split" && -n $speed_perturb ]] && sp=(--speed-perturb "$speed_perturb")
-    if [[ ${#sp[@]} -gt 0 && $augment == true ]]; then read -r -a aug <<< "$augment_opts"; sp+=(--augment "${aug[@]}"); fi
+    [[ $split == "$train_split" ]] && sp=(${copies[@]+"${copies[@]}"})
     log "fbank features of $split ${sp[*]:-}"
     "${hybrid_asr[@]}" compute-features "$manifests" "$split" "$feats/$split" --kind fbank \
       --sample-rate "$sample_rate" --num-mel-bins "$num_mel_bins" --cmvn "$cmvn" "${sp[@]}" --nj "$threads"
@@ -337,7 +346,7 @@ if [[ $gmm == true ]]; then
   # align_fmllr, then nnet on fMLLR features)
   tri3=$exp_dir/tri3
   ce=$exp_dir/${cd_arch}_fmllr
-  nn_ali=${tri3}_ali; [[ $nn_split != "$train_split" ]] && nn_ali=${tri3}_ali_sp
+  nn_ali=${tri3}_ali; [[ $nn_split != "$train_split" ]] && nn_ali=${tri3}_ali_${nn_split##*_}  # _sp, _aug
   seq_ali=$nn_ali
   if run_stage 7; then
     align_with "$final" "$exp_dir/mono_ali" "monophone GMM"
@@ -359,7 +368,7 @@ if [[ $gmm == true ]]; then
     train_gmm "$mfcc" "$exp_dir/tri2_ali" "$tri3" "tri3 (SAT)" --sat "$exp_dir/tri2" --num-leaves "$cd_leaves"
     align_with "$tri3" "${tri3}_ali" "tri3 (fMLLR)" "$mfcc"
     if [[ $nn_split != "$train_split" ]]; then
-      align_with "$tri3" "$nn_ali" "tri3 (fMLLR), speed-perturbed copies" "$mfcc" "$nn_split"
+      align_with "$tri3" "$nn_ali" "tri3 (fMLLR), the training copies" "$mfcc" "$nn_split"
     fi
   fi
   if run_stage 8; then
