@@ -61,8 +61,8 @@
 #                                (deltas, a tree of at most --cd-leaves leaves), tri2 (LDA+MLLT), tri3
 #                                (SAT, per-speaker fMLLR) and tri3's fMLLR alignment (exp/tri3_ali; with
 #                                --speed-perturb that of <train>_sp too, exp/tri3_ali_sp, as Kaldi's nnet
-#                                recipes align their _sp data; likewise <train>_aug, exp/tri3_ali_aug); stage 8 writes fMLLR-adapted features
-#                                (data/fmllr: training speakers with the transforms of that alignment, dev/test
+#                                recipes align their _sp data; likewise <train>_aug, exp/tri3_ali_aug);
+#                                stage 8 writes fMLLR-adapted features (data/fmllr: training speakers with the transforms of that alignment, dev/test
 #                                from tri3's speaker-independent first pass) and trains the final model (--cd-arch, last
 #                                --cd-epochs value) on them and tri3's alignment (of the _sp or _aug split
 #                                when there is one) into exp/<TYPE>_fmllr; stages 9-10 decode tri3 (two-pass) and the
