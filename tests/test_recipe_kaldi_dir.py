@@ -144,7 +144,8 @@ def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
            "--gmm-opts", "--num-iters 13 --max-iter-inc 8 --total-gauss 300 --realign-iters 4,8",
            "--gmm-acoustic-scales", "0.1,0.2", "--mono-acoustic-scales", "0.2", "--acoustic-scales", "0.5,1",
            "--augment", "true", "--augment-opts",
-           "--gain-prob 1 --gain-min-db -30 --gain-max-db -20 --gain-requantize --noise-prob 0 --bandlimit-prob 0", "--threads", "2", "--cd-leaves", "40",
+           "--gain-prob 1 --gain-min-db -30 --gain-max-db -20 --gain-requantize --noise-prob 0 --bandlimit-prob 0",
+           "--threads", "2", "--cd-leaves", "40",
            "--cd-epochs", "6", "--cd-arch", "dnn", "--cd-arch-opts", "--hidden-dim 256 --num-layers 2"]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

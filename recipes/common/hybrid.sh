@@ -145,10 +145,11 @@ fi
 
 # the training split of the neural model on fMLLR features (--gmm true): with the speed-perturbed copies
 # (<train>_sp, augmented with --augment), or with one augmented copy of each utterance (<train>_aug)
-nn_split=$train_split
-if [[ $gmm == true && -n $speed_perturb ]]; then nn_split=${train_split}_sp
-elif [[ $gmm == true && $augment == true ]]; then nn_split=${train_split}_aug
+copy_suffix=""
+if [[ $gmm == true && -n $speed_perturb ]]; then copy_suffix=_sp
+elif [[ $gmm == true && $augment == true ]]; then copy_suffix=_aug
 fi
+nn_split=$train_split$copy_suffix
 copies=(); copies_what=""  # compute-features options and words for the training copies
 [[ -n $speed_perturb ]] && copies=(--speed-perturb "$speed_perturb") && copies_what="speed perturbation $speed_perturb"
 if [[ $augment == true ]]; then
@@ -346,7 +347,7 @@ if [[ $gmm == true ]]; then
   # align_fmllr, then nnet on fMLLR features)
   tri3=$exp_dir/tri3
   ce=$exp_dir/${cd_arch}_fmllr
-  nn_ali=${tri3}_ali; [[ $nn_split != "$train_split" ]] && nn_ali=${tri3}_ali_${nn_split##*_}  # _sp, _aug
+  nn_ali=${tri3}_ali$copy_suffix
   seq_ali=$nn_ali
   if run_stage 7; then
     align_with "$final" "$exp_dir/mono_ali" "monophone GMM"
