@@ -209,6 +209,54 @@ def test_dnn_on_fmllr_features_from_adapt_features(sat_exp, capsys):
     assert "no SAT model in fmllr_frontend/" in err and "Traceback" not in err
 
 
+def test_copy_ali_labels_quiet_copies_as_their_originals_with_their_own_transforms(sat_exp, capsys):
+    """copy-ali gives each same-length augmented copy (<id>_aug, speaker <spk>_aug) its original's
+    labels, keeps tri3's transforms and estimates the copies' speakers' own on the copied labels:
+    close to what a full fMLLR alignment of the copies estimates, far from the original's; the
+    result feeds adapt-features --transforms. Padded copies (another length) are refused in one line."""
+    from hybrid_asr.cli.main import main
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.hmm.alignment import Alignments
+    from hybrid_asr.stages.gmm import load_transforms
+
+    d = sat_exp
+    mfcc = ["--sample-rate", 8000, "--num-mel-bins", 23, "--kind", "mfcc", "--cmvn", "speaker"]
+    quiet = ["--augment", "--noise-prob", 0, "--bandlimit-prob", 0, "--gain-prob", 1, "--gain-min-db", -40,
+             "--gain-max-db", -20, "--gain-requantize"]
+    run("compute-features", d / "manifests", "train", d / "mfcc13/train_aug", *mfcc, *quiet)
+    run("align", d / "mfcc13/train", d / "lang", d / "tri3_ali_src", "--model", d / "tri3")
+    run("copy-ali", d / "tri3_ali_src", d / "mfcc13/train_aug", d / "tri3_ali_aug", "--model", d / "tri3")
+    src, out = Alignments.load(d / "tri3_ali_src/ali.npz"), Alignments.load(d / "tri3_ali_aug/ali.npz")
+    assert set(out) == set(src) | {f"{u}_aug" for u in src}
+    assert all(np.array_equal(out[u], src[u]) and np.array_equal(out[f"{u}_aug"], src[u]) for u in src)
+    assert (d / "tri3_ali_aug/states.npz").is_file() and (d / "tri3_ali_aug/tree.json").is_file()
+    old, new = load_transforms(d / "tri3_ali_src/fmllr.npz"), load_transforms(d / "tri3_ali_aug/fmllr.npz")
+    assert set(new) == set(old) | {f"{s}_aug" for s in old}
+    assert all(np.array_equal(new[s], old[s]) for s in old)
+    # a full fMLLR alignment of the copies (transforms from scratch) lands near the copied estimate
+    run("align", d / "mfcc13/train_aug", d / "lang", d / "tri3_ali_full", "--model", d / "tri3")
+    full = load_transforms(d / "tri3_ali_full/fmllr.npz")
+    for s in old:
+        assert np.linalg.norm(new[f"{s}_aug"] - full[f"{s}_aug"]) < 0.5 * np.linalg.norm(old[s] - full[f"{s}_aug"]), s
+    realigned = Alignments.load(d / "tri3_ali_full/ali.npz")
+    same = sum(int((realigned[u] == out[u]).sum()) for u in out if u.endswith("_aug"))
+    assert same >= 0.85 * sum(len(out[u]) for u in out if u.endswith("_aug"))
+    run("adapt-features", d / "tri3", d / "lang", d / "mfcc13/train_aug", d / "fm/train_aug", "--transforms",
+        d / "tri3_ali_aug")
+    assert len(FeatureStore(d / "fm/train_aug").utterances) == 2 * len(src)
+    run("compute-features", d / "manifests", "train", d / "mfcc13/train_pad", *mfcc, "--augment", "--pad-prob", 1)
+    capsys.readouterr()
+    code = main(["copy-ali", str(d / "tri3_ali_src"), str(d / "mfcc13/train_pad"), str(d / "refused"), "--model",
+                 str(d / "tri3")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "the copies changed length" in err[0], err
+    assert not (d / "refused/ali.npz").exists()
+    # a SAT alignment without its model: the copies' transforms cannot be estimated
+    assert main(["copy-ali", str(d / "tri3_ali_src"), str(d / "mfcc13/train_aug"), str(d / "refused")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "give that model (--model)" in err[0], err
+
+
 def test_align_audio_with_a_gmm_uses_the_gmm_threshold(gmm_exp, capsys, caplog):
     """A GMM's gaps spread wider than a neural model's: with its own threshold the right
     transcripts of FSDD files pass and another digit's is flagged, the warning naming -7."""

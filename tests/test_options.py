@@ -61,7 +61,7 @@ def test_every_command_is_available_where_every_package_is(capsys):
 
     assert main(["--help"]) == 0
     assert "unavailable here" not in capsys.readouterr().out
-    assert len(commands.REGISTRY) == 30
+    assert len(commands.REGISTRY) == 31
 
 
 def test_each_registering_function_is_named_for_its_command():

@@ -841,6 +841,26 @@ def add_convert_ali(sub) -> None:
     p.set_defaults(func=_convert_ali)
 
 
+def _copy_ali(args) -> int:
+    from hybrid_asr.features import FeatureStore
+    from hybrid_asr.stages.align import copy_alignments
+
+    copy_alignments(args.ali_dir, FeatureStore(args.feats_dir), args.out_dir, args.suffix, args.model)
+    return 0
+
+
+def add_copy_ali(sub) -> None:
+    p = sub.add_parser("copy-ali", help="the alignment of a store of originals and their augmented copies of the same "
+                       "length (compute-features --augment: <id>_aug), each copy labelled as its original (Kaldi's "
+                       "copy_ali_dir.sh); a SAT alignment's transforms kept, the copies' speakers' estimated")
+    p.add_argument("ali_dir", help="alignment of the originals")
+    p.add_argument("feats_dir", help="features of the originals and their copies")
+    p.add_argument("out_dir")
+    p.add_argument("--suffix", default="_aug", help="what a copy's id adds to its original's (default _aug)")
+    p.add_argument("--model", default=None, help="the SAT model that made ali_dir (needed when it has fmllr.npz)")
+    p.set_defaults(func=_copy_ali)
+
+
 def _convert_topology(args) -> int:
     from hybrid_asr.stages.align import convert_topology
 
@@ -1046,4 +1066,4 @@ REGISTRY = [add_prepare, add_download_librispeech_lm, add_import_kaldi_dir, add_
             add_prepare_lang, add_train_lm, add_lm_perplexity, add_align, add_merge_alignments, add_compare_alignments,
             add_train, add_train_sequence, add_train_chain, add_train_gmm, add_adapt_features,
             add_make_graph, add_decode_dataset, add_merge_decodes, add_rescore, add_score, add_compare, add_decode, add_plot_alignment,
-            add_build_tree, add_convert_ali, add_convert_topology, add_ali_to_ctm, add_align_audio]
+            add_build_tree, add_convert_ali, add_copy_ali, add_convert_topology, add_ali_to_ctm, add_align_audio]

@@ -22,8 +22,9 @@ from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.errors import AlignmentError, HybridAsrError, InputError
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
-from hybrid_asr.hmm.alignment import (FRAME_SHIFT_FILE, Alignments, load_alignment_dir, load_hmm_states,
-                                      monophone_marks, phone_agreement, read_frame_shift, upsample_alignment)
+from hybrid_asr.hmm.alignment import (FRAME_SHIFT_FILE, Alignments, FrameAlignment, load_alignment_dir,
+                                      load_hmm_states, monophone_marks, phone_agreement, read_frame_shift,
+                                      upsample_alignment)
 from hybrid_asr.hmm.topology import HmmTopology
 from hybrid_asr.hmm.tree import DecisionTree
 from hybrid_asr.lang.lang_dir import Lang
@@ -215,6 +216,98 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
         save_transforms(Path(out_dir) / FMLLR_TRANSFORMS, transforms)
     _save(Path(out_dir), alis, marks, topo, failed, tree, read_frame_shift(shard_dirs[0]),
           states if tree is not None else None)
+
+
+def copy_alignments(ali_dir: Union[str, Path], store: FeatureStore, out_dir: Union[str, Path],
+                    suffix: str = "_aug", model_dir: Optional[Union[str, Path]] = None) -> None:
+    """The alignment of a store of originals and their same-length augmented copies, each copy
+    taking its original's frames' labels, so that the copies need no second alignment (Kaldi's
+    ``steps/copy_ali_dir.sh`` for volume-, noise- or reverberation-perturbed copies, which change
+    no frame's label; speed perturbation does, and is realigned).
+
+    Utterance ``u`` of ``store`` takes the alignment of ``u`` in ``ali_dir`` or, when ``u`` ends
+    with ``suffix`` (``compute-features --augment`` names its copies ``<id>_aug``, of speaker
+    ``<speaker>_aug``), of ``u`` without it. An utterance whose original is not aligned there is
+    listed in ``failed.txt`` (with a warning). A SAT model's alignment (``fmllr.npz``, e.g.
+    ``align --model tri3``) keeps its speakers' transforms, and each new speaker of ``store``
+    gets its own, estimated from its utterances' frames under the copied alignments, starting
+    from the transform of the speaker it copies (``<speaker>`` of ``<speaker>_aug``; the
+    identity if there is none) and composed over ``FmllrDecodeConfig.estimation_passes``
+    estimates (:func:`~hybrid_asr.stages.fmllr.estimate_transform`); ``adapt-features
+    --transforms`` then reads the result as any SAT alignment.
+
+    Args:
+        ali_dir: alignment directory of the originals (with ``states.npz`` for senones).
+        store: features of the originals and copies (for a SAT alignment: the SAT model's kind).
+        out_dir: the alignment directory to write.
+        suffix: what a copy's id adds to its original's.
+        model_dir: the SAT model that made ``ali_dir``; needed when ``ali_dir`` has transforms.
+
+    Raises:
+        InputError: a file of ``ali_dir`` is missing; a copy has another number of frames than its
+            original's alignment (padding or speed changed its length: align it with the model);
+            ``ali_dir`` has transforms and ``model_dir`` is missing, is not a SAT model, or has
+            another tree; the store's features are not the model's.
+        HybridAsrError: no utterance of ``store`` has an alignment in ``ali_dir``.
+    """
+    ali_dir, out = Path(ali_dir), Path(out_dir)
+    src_alis, src_marks, topo = load_alignment_dir(ali_dir)
+    src_states = load_hmm_states(ali_dir)
+    tree = DecisionTree.load(ali_dir / "tree.json") if (ali_dir / "tree.json").is_file() else None
+    alis, marks, states, failed = {}, {}, {}, []
+    for u in store.utterances:
+        orig = u.id if u.id in src_alis or not u.id.endswith(suffix) else u.id[:-len(suffix)]
+        if orig not in src_alis:
+            failed.append(u.id)
+            continue
+        if len(src_alis[orig]) != u.frames:
+            raise InputError(store.path, f"{u.id} has {u.frames} frames, its original {orig} {len(src_alis[orig])} in "
+                             f"{ali_dir}: the copies changed length (padding, speed); align them with the model")
+        alis[u.id], marks[u.id], states[u.id] = src_alis[orig], src_marks[orig], src_states[orig]
+    if failed:
+        log.warning("%d of the %d utterances of %s have no alignment in %s (first: %s): listed in failed.txt",
+                    len(failed), len(store.utterances), store.path, ali_dir, failed[0])
+    transforms = {}
+    if (ali_dir / FMLLR_TRANSFORMS).is_file():
+        transforms = _copy_transforms(ali_dir, store, model_dir, suffix, alis, marks, states, tree)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ali.npz").unlink(missing_ok=True)  # incomplete until the new ali.npz is written
+    (out / FMLLR_TRANSFORMS).unlink(missing_ok=True)
+    if transforms:
+        save_transforms(out / FMLLR_TRANSFORMS, transforms)
+    _save(out, alis, marks, topo, failed, tree, read_frame_shift(ali_dir), states if tree is not None else None)
+
+
+def _copy_transforms(ali_dir: Path, store: FeatureStore, model_dir, suffix: str, alis: Dict, marks: Dict,
+                     states: Dict, tree: Optional[DecisionTree]) -> Dict[str, np.ndarray]:
+    """:func:`copy_alignments`' transforms: those of ``ali_dir``, and one estimated for every
+    other speaker of ``store`` from its frames under the copied alignments."""
+    from hybrid_asr.stages.fmllr import FmllrDecodeConfig, estimate_transform
+
+    if model_dir is None:
+        raise InputError(ali_dir, "a SAT model's alignment (fmllr.npz): give that model (--model) to estimate "
+                         "the copies' speakers' transforms")
+    if speaker_independent_dir(model_dir) is None:
+        raise InputError(model_dir, "not a speaker-adapted GMM model (train-gmm --sat)")
+    bundle = ModelBundle.load(model_dir)
+    if bundle.tree is None or tree is None or tree.to_dict() != bundle.tree.to_dict():
+        raise InputError(ali_dir, f"not an alignment by {model_dir} (another tree)")
+    bundle.check_features(model_dir, store.path, store.config)
+    transforms = load_transforms(ali_dir / FMLLR_TRANSFORMS)
+    config = FmllrDecodeConfig()
+    cmvn = bundle.feature_config.cmvn
+    new = sorted({u.speaker for u in store.utterances} - set(transforms))
+    for spk in new:
+        mine = [u.id for u in store.utterances if u.speaker == spk and u.id in alis]
+        aligned = [(store.normalized(u, cmvn, bundle.cmvn), FrameAlignment(alis[u], marks[u], states[u]))
+                   for u in mine]
+        w = transforms.get(spk[:-len(suffix)]) if spk.endswith(suffix) else None
+        for _ in range(config.estimation_passes if aligned else 0):
+            w, _ = estimate_transform(bundle, aligned, config, w)
+        if w is not None:
+            transforms[spk] = w
+    log.info("fMLLR transforms of %d new speakers of %s estimated on their copied alignments", len(new), store.path)
+    return transforms
 
 
 def convert_to_senones(ali_dir: Union[str, Path], tree_dir: Union[str, Path], out_dir: Union[str, Path],

@@ -9,7 +9,10 @@
 # (SAT) with trees of at most 1800 leaves (stage 7), fMLLR features of every split from tri3 (data/fmllr:
 # training speakers with the transforms of tri3's alignment, estimated from their transcripts; dev/test
 # speakers from tri3's speaker-independent first pass) and a TDNN (8 epochs, no speed perturbation) on
-# them and tri3's fMLLR alignment (stage 8: exp/tdnn_fmllr, the final model), HCLG and decode of tri3
+# them and tri3's fMLLR alignment (stage 8: exp/tdnn_fmllr, the final model), trained on the audio and one
+# copy of every utterance 20-40 dB quieter, rounded to 16 bits with dither as a quiet recording is
+# (data/mfcc/train_nodev_aug; each copy labelled as its original: exp/tri3_ali_aug; docs/robustness.md:
+# quiet input then decodes as well as loud), HCLG and decode of tri3
 # (two-pass fMLLR) and the TDNN (stages 9-10). Lattice-free MMI fine-tuning of the TDNN gains nothing
 # after 8 epochs (docs/recipes/an4.md) and is left out: --sequence lfmmi (or mmi) adds it as stages 11-12
 # (exp/tdnn_fmllr_lfmmi; docs/sequence.md). The monophone GMM's dev sweep starts at 0.04 (0.03 was never
@@ -58,7 +61,8 @@ fi
 common=(--manifests data/manifests --lexicon data/manifests/an4.dic --dev-fraction 0.1 --dev-groups data/manifests/spk2gender
   --cd-arch tdnn --cd-arch-opts "--hidden-dim 256 --chunk-frames 32")
 if [[ $gmm == true ]]; then
-  ../common/hybrid.sh "${common[@]}" --gmm true --speed-perturb "" --cd-leaves 1800 --cd-epochs 8 \
+  ../common/hybrid.sh "${common[@]}" --gmm true --speed-perturb "" --cd-leaves 1800 --cd-epochs 8 --augment true \
+    --augment-opts "--noise-prob 0 --bandlimit-prob 0 --gain-prob 1 --gain-min-db -40 --gain-max-db -20 --gain-requantize" \
     --mono-acoustic-scales 0.04,0.05,0.06,0.07,0.08,0.1 --acoustic-scales 0.08,0.1,0.12,0.15,0.2 "${rest[@]}"
 else
   ../common/hybrid.sh "${common[@]}" --augment true --num-rounds 4 --epochs "1 1 2 3" --cd-leaves 400 \

@@ -61,7 +61,9 @@
 #                                (deltas, a tree of at most --cd-leaves leaves), tri2 (LDA+MLLT), tri3
 #                                (SAT, per-speaker fMLLR) and tri3's fMLLR alignment (exp/tri3_ali; with
 #                                --speed-perturb that of <train>_sp too, exp/tri3_ali_sp, as Kaldi's nnet
-#                                recipes align their _sp data; likewise <train>_aug, exp/tri3_ali_aug);
+#                                recipes align their _sp data; <train>_aug's copies, when they keep their
+#                                length (no --pad-prob), take their originals' labels: copy-ali, Kaldi's
+#                                copy_ali_dir.sh, into exp/tri3_ali_aug, with their speakers' transforms);
 #                                stage 8 writes fMLLR-adapted features (data/fmllr: training speakers with the transforms of that alignment, dev/test
 #                                from tri3's speaker-independent first pass) and trains the final model (--cd-arch, last
 #                                --cd-epochs value) on them and tri3's alignment (of the _sp or _aug split
@@ -368,7 +370,14 @@ if [[ $gmm == true ]]; then
     align_with "$exp_dir/tri2" "$exp_dir/tri2_ali" tri2 "$mfcc"
     train_gmm "$mfcc" "$exp_dir/tri2_ali" "$tri3" "tri3 (SAT)" --sat "$exp_dir/tri2" --num-leaves "$cd_leaves"
     align_with "$tri3" "${tri3}_ali" "tri3 (fMLLR)" "$mfcc"
-    if [[ $nn_split != "$train_split" ]]; then
+    if [[ $copy_suffix == _aug && $(stats_field "$mfcc/$nn_split/augment_config.json" pad_prob) == 0 ]]; then
+      # copies of the same length (no padding): each labelled as its original (Kaldi's copy_ali_dir.sh)
+      if [[ -f $nn_ali/ali.npz ]]; then log "the training copies' alignment exists, skipping"
+      else
+        log "the training copies' alignment: their originals' in ${tri3}_ali, their speakers' fMLLR transforms"
+        "${hybrid_asr[@]}" copy-ali "${tri3}_ali" "$mfcc/$nn_split" "$nn_ali" --model "$tri3"
+      fi
+    elif [[ $nn_split != "$train_split" ]]; then
       align_with "$tri3" "$nn_ali" "tri3 (fMLLR), the training copies" "$mfcc" "$nn_split"
     fi
   fi
