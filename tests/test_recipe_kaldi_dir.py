@@ -134,7 +134,8 @@ def _check_triphone_alignments(d: Path) -> None:
 def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
     """--gmm true: MFCC stores, the monophone GMM, tri1 (deltas), tri2 (LDA+MLLT), tri3 (SAT), fMLLR
     features for every split, a DNN on them (speed-perturbed copies, augmented) and tri3's alignment,
-    both decoded against each other; the monophone GMM's own sweep; a second run skips every stage."""
+    both decoded against each other; the monophone GMM's own sweep; a second run skips every stage;
+    without speed perturbation the augmented copies take their originals' alignment."""
     _kaldi_dirs(tmp_path / "kaldi")
     for split in ("train", "dev", "test"):
         subprocess.run([*_hybrid_asr(), "import-kaldi-dir", str(tmp_path / "kaldi" / split), "manifests",
@@ -186,3 +187,18 @@ def test_gmm_recipe_stages_on_kaldi_data_dirs(tmp_path):
     # mono ali, tree, tri1 ali0, tri1, tri1 ali, tri2, tri2 ali, tri3, tri3 ali, tri3 ali of the
     # speed-perturbed copies; HCLG, fMLLR x3, DNN; HCLG; decodes (tri3, DNN) x2
     assert len(skipped) == (7 + 1 + 1 + 1 + 1 + 2) + 10 + (1 + 3 + 1) + 1 + 4, skipped
+    # without speed perturbation (the AN4 recipe's way): one quieter copy of each training utterance
+    # (<train>_aug), labelled as its original by copy-ali (no second tri3 alignment), its speakers'
+    # transforms estimated on those labels
+    aug = subprocess.run([*cmd, "--speed-perturb", "", "--stop-stage", "7"], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert aug.returncode == 0, aug.stdout[-3000:] + aug.stderr[-3000:]
+    assert "their originals' in exp/tri3_ali" in aug.stdout and "tri3 (fMLLR), the training copies" not in aug.stdout
+    copied, original = (Alignments.load(tmp_path / f"exp/{d}/ali.npz") for d in ("tri3_ali_aug", "tri3_ali"))
+    assert set(copied) == set(original) | {f"{u}_aug" for u in original}
+    assert all((copied[f"{u}_aug"] == original[u]).all() for u in original)
+    from hybrid_asr.stages.gmm import load_transforms
+
+    speakers = set(load_transforms(tmp_path / "exp/tri3_ali/fmllr.npz"))
+    assert set(load_transforms(tmp_path / "exp/tri3_ali_aug/fmllr.npz")) == speakers | {f"{s}_aug" for s in speakers}
+    assert json.loads((tmp_path / "data/mfcc/train_aug/augment_config.json").read_text())["gain_requantize"]

@@ -153,6 +153,11 @@ def test_split_utterances_is_deterministic_and_disjoint():
     perturbed = ids + [f"{u}_sp0.9" for u in ids]
     tr, va = split_utterances(perturbed, 0.1, seed=3)
     assert len(va) == 8 and {u.replace("_sp0.9", "") for u in va} & {u.replace("_sp0.9", "") for u in tr} == set()
+    # augmented copies (compute-features --augment: <id>_aug) stay with their original too
+    copies = ids + [f"{u}_aug" for u in ids] + [f"{u}_sp1.1" for u in ids]
+    tr, va = split_utterances(copies, 0.1, seed=3)
+    base = {u.split("_")[0] for u in va}
+    assert len(va) == 12 and len(base) == 4 and not base & {u.split("_")[0] for u in tr}
 
 
 @pytest.mark.parametrize("model_type", ["dnn", "tdnn", "lstm", "tdnn_lstm"])

@@ -850,13 +850,15 @@ def _copy_ali(args) -> int:
 
 
 def add_copy_ali(sub) -> None:
+    from hybrid_asr.features.augment import COPY_SUFFIX
+
     p = sub.add_parser("copy-ali", help="the alignment of a store of originals and their augmented copies of the same "
                        "length (compute-features --augment: <id>_aug), each copy labelled as its original (Kaldi's "
                        "copy_ali_dir.sh); a SAT alignment's transforms kept, the copies' speakers' estimated")
     p.add_argument("ali_dir", help="alignment of the originals")
     p.add_argument("feats_dir", help="features of the originals and their copies")
     p.add_argument("out_dir")
-    p.add_argument("--suffix", default="_aug", help="what a copy's id adds to its original's (default _aug)")
+    p.add_argument("--suffix", default=COPY_SUFFIX, help=f"what a copy's id adds to its original's (default {COPY_SUFFIX})")
     p.add_argument("--model", default=None, help="the SAT model that made ali_dir (needed when it has fmllr.npz)")
     p.set_defaults(func=_copy_ali)
 

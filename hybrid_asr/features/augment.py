@@ -10,6 +10,7 @@ practice of dither and mixed-bandwidth training; the noise here is synthetic (wh
 corpus ships with the project.
 """
 
+import re
 import zlib
 from dataclasses import dataclass
 
@@ -20,6 +21,17 @@ import torchaudio
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import ConfigError
 from hybrid_asr.utils import JsonDataclass
+
+COPY_SUFFIX = "_aug"
+"""What the id of an utterance's augmented copy adds to its own, and the copy's speaker to its
+speaker's (``compute-features --augment`` without speed perturbation)."""
+
+
+def original_utterance_id(utt_id: str) -> str:
+    """The utterance a training copy was made from: ``utt_id`` without a speed-perturbation
+    suffix (lhotse's ``_sp<factor>``) or :data:`COPY_SUFFIX`; ``utt_id`` itself for an original."""
+    return re.sub(rf"(_sp[0-9.]+|{COPY_SUFFIX})$", "", utt_id)
+
 
 FULL_SCALE = 32768.0
 
@@ -120,4 +132,4 @@ def augment_waveform(wave: torch.Tensor, sample_rate: int, config: AugmentConfig
     return x.to(torch.float32)
 
 
-__all__ = ["AugmentConfig", "augment_waveform"]
+__all__ = ["AugmentConfig", "COPY_SUFFIX", "augment_waveform", "original_utterance_id"]

@@ -20,6 +20,7 @@ from hybrid_asr.align.flat_start import flat_start_alignment
 from hybrid_asr.align.viterbi import align_dataset
 from hybrid_asr.bundle import ModelBundle
 from hybrid_asr.errors import AlignmentError, HybridAsrError, InputError
+from hybrid_asr.features.augment import COPY_SUFFIX
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.graph.training import TrainingGraphCompiler
 from hybrid_asr.hmm.alignment import (FRAME_SHIFT_FILE, Alignments, FrameAlignment, load_alignment_dir,
@@ -219,7 +220,7 @@ def merge_alignment_dirs(shard_dirs: Sequence[Union[str, Path]], out_dir: Union[
 
 
 def copy_alignments(ali_dir: Union[str, Path], store: FeatureStore, out_dir: Union[str, Path],
-                    suffix: str = "_aug", model_dir: Optional[Union[str, Path]] = None) -> None:
+                    suffix: str = COPY_SUFFIX, model_dir: Optional[Union[str, Path]] = None) -> None:
     """The alignment of a store of originals and their same-length augmented copies, each copy
     taking its original's frames' labels, so that the copies need no second alignment (Kaldi's
     ``steps/copy_ali_dir.sh`` for volume-, noise- or reverberation-perturbed copies, which change

@@ -9,7 +9,7 @@ from lhotse import Recording, SupervisionSegment
 
 from hybrid_asr.data.manifests import read_split
 from hybrid_asr.features.audio import load_recording
-from hybrid_asr.features.augment import AugmentConfig, augment_waveform
+from hybrid_asr.features.augment import COPY_SUFFIX, AugmentConfig, augment_waveform
 from hybrid_asr.features.config import FeatureConfig
 from hybrid_asr.features.storage import (AudioLoader, StoreConfig, UtteranceAudio, compute_feature_store,
                                          merge_feature_stores)
@@ -54,8 +54,9 @@ def split_segments(recordings, supervisions, speed_perturb: Sequence[float] = ()
                 segments.append(UtteranceAudio(psup.id, f"{sup.speaker}_sp{factor}", sup.text, load))
     if augment is not None and not factors:
         for sup in supervisions:
-            load = augmented_loader(lhotse_loader(recordings[sup.recording_id], sup), augment, f"{sup.id}_aug")
-            segments.append(UtteranceAudio(f"{sup.id}_aug", f"{sup.speaker}_aug", sup.text, load))
+            load = augmented_loader(lhotse_loader(recordings[sup.recording_id], sup), augment,
+                                    sup.id + COPY_SUFFIX)
+            segments.append(UtteranceAudio(sup.id + COPY_SUFFIX, sup.speaker + COPY_SUFFIX, sup.text, load))
     return segments
 
 

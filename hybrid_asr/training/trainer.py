@@ -30,7 +30,6 @@ import json
 import logging
 import math
 import random
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -42,6 +41,7 @@ import torch
 
 from hybrid_asr.bounds import bounded, check_bounds
 from hybrid_asr.errors import ConfigError, HybridAsrError, InputError, TrainingDivergedError
+from hybrid_asr.features.augment import original_utterance_id
 from hybrid_asr.features.storage import FeatureStore
 from hybrid_asr.models.base import AcousticModel
 from hybrid_asr.training.chunks import IGNORE, ChunkData, epoch_order
@@ -223,8 +223,9 @@ def split_utterances(utt_ids: List[str], valid_fraction: float, seed: int,
                      seconds: Optional[Mapping[str, float]] = None, max_valid_seconds: float = math.inf):
     """Deterministic held-out split by utterance: ``(train ids, valid ids)``.
 
-    Speed-perturbed copies (``<id>_sp<factor>``) go to the same side as their original, so the
-    validation frame accuracy is measured on utterances not seen in any form.
+    Training copies (speed-perturbed ``<id>_sp<factor>``, augmented ``<id>_aug``:
+    :func:`~hybrid_asr.features.augment.original_utterance_id`) go to the same side as their
+    original, so the validation frame accuracy is measured on utterances not seen in any form.
 
     Args:
         utt_ids: the utterances.
@@ -236,7 +237,7 @@ def split_utterances(utt_ids: List[str], valid_fraction: float, seed: int,
     """
     groups: Dict[str, List[str]] = {}
     for u in utt_ids:
-        groups.setdefault(re.sub(r"_sp[0-9.]+$", "", u), []).append(u)
+        groups.setdefault(original_utterance_id(u), []).append(u)
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
     n_valid = max(1, int(round(len(keys) * valid_fraction))) if valid_fraction > 0 and len(keys) > 1 else 0
