@@ -297,11 +297,13 @@ def _copy_transforms(ali_dir: Path, store: FeatureStore, model_dir, suffix: str,
     transforms = load_transforms(ali_dir / FMLLR_TRANSFORMS)
     config = FmllrDecodeConfig()
     cmvn = bundle.feature_config.cmvn
-    new = sorted({u.speaker for u in store.utterances} - set(transforms))
+    by_speaker: Dict[str, List[str]] = {}
+    for u in store.utterances:
+        by_speaker.setdefault(u.speaker, []).append(u.id)
+    new = sorted(set(by_speaker) - set(transforms))
     for spk in new:
-        mine = [u.id for u in store.utterances if u.speaker == spk and u.id in alis]
         aligned = [(store.normalized(u, cmvn, bundle.cmvn), FrameAlignment(alis[u], marks[u], states[u]))
-                   for u in mine]
+                   for u in by_speaker[spk] if u in alis]
         w = transforms.get(spk[:-len(suffix)]) if spk.endswith(suffix) else None
         for _ in range(config.estimation_passes if aligned else 0):
             w, _ = estimate_transform(bundle, aligned, config, w)
